@@ -1,0 +1,115 @@
+"""Face alignment and model preprocessing: the one path shared by edge, trainer and quantizer.
+
+A face is aligned by the similarity transform (rotation, uniform scale, translation)
+that maps its 5 landmarks closest, in least squares, to a canonical template.  The
+template is the widely used 112x112 five-point layout, scaled by ``face_scale`` about
+the crop centre (below 1 shows more of the head and hair, as a mugshot should).
+
+How a model wants its input (size, colour order, normalisation, framing) is a
+:class:`ModelInputSpec` read from the model's own metadata, never a constant here.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+# Right eye, left eye, nose tip, right and left mouth corner (the person's right is the
+# image's left) in a 112x112 crop, divided by 112.
+TEMPLATE = np.float32([
+    [38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041],
+]) / 112.0
+
+MUGSHOT_FACE_SCALE = 0.7  # framing of the published crop: face plus hair and chin
+
+
+def canonical_points(size: int, face_scale: float = 1.0) -> np.ndarray:
+    """Where the 5 landmarks land in a size x size aligned crop."""
+    return ((TEMPLATE - 0.5) * face_scale + 0.5) * size
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 matrix of the least-squares similarity transform taking src points to dst (Umeyama)."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    src_mean, dst_mean = src.mean(0), dst.mean(0)
+    src_c, dst_c = src - src_mean, dst - dst_mean
+    cov = dst_c.T @ src_c / len(src)
+    u, s, vt = np.linalg.svd(cov)
+    d = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[1, 1] = -1
+    rotation = u @ d @ vt
+    variance = (src_c ** 2).sum() / len(src)
+    scale = (s * np.diag(d)).sum() / variance if variance > 0 else 1.0
+    translation = dst_mean - scale * rotation @ src_mean
+    return np.hstack([scale * rotation, translation[:, None]]).astype(np.float32)
+
+
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, face_scale: float = 1.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned size x size crop and the 2x3 matrix used (image -> crop)."""
+    matrix = similarity_transform(landmarks, canonical_points(size, face_scale))
+    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return crop, matrix
+
+
+def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, np.float32)
+    return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+@dataclass(frozen=True)
+class ModelInputSpec:
+    """How an image model wants its input and gives its output; travels with the model."""
+
+    size: int = 128
+    face_scale: float = MUGSHOT_FACE_SCALE
+    color: str = "rgb"  # channel order of the tensor: "rgb" or "bgr"
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # on 0..1 values
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+    METADATA_KEY = "mugshot.input_spec"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], source: str) -> "ModelInputSpec":
+        """Read the spec from a model's metadata map; a clear error when missing or malformed."""
+        raw = metadata.get(cls.METADATA_KEY)
+        if raw is None:
+            raise ValueError(f"{source}: no '{cls.METADATA_KEY}' metadata: export the model with mugshot-train export")
+        try:
+            data: dict[str, Any] = json.loads(raw)
+            spec = cls(size=int(data["size"]), face_scale=float(data["face_scale"]), color=str(data["color"]),
+                       mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{source}: malformed '{cls.METADATA_KEY}' metadata: {exc}") from None
+        if spec.color not in ("rgb", "bgr") or len(spec.mean) != 3 or len(spec.std) != 3:
+            raise ValueError(f"{source}: '{cls.METADATA_KEY}' needs color rgb|bgr and 3 mean/std values")
+        return spec
+
+
+def to_tensor(crops: np.ndarray | list[np.ndarray], spec: ModelInputSpec) -> np.ndarray:
+    """BGR uint8 aligned crops (N, H, W, 3) -> normalised float32 NCHW tensor."""
+    batch = np.asarray(crops, np.float32)
+    if batch.ndim == 3:
+        batch = batch[None]
+    if batch.shape[1:3] != (spec.size, spec.size):
+        batch = np.stack([cv2.resize(c, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for c in batch])
+    if spec.color == "rgb":
+        batch = batch[..., ::-1]
+    batch = (batch / 255.0 - np.float32(spec.mean)) / np.float32(spec.std)
+    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
+def from_tensor(tensor: np.ndarray, spec: ModelInputSpec) -> np.ndarray:
+    """Model output NCHW (normalised like the input) -> BGR uint8 images (N, H, W, 3)."""
+    images = tensor.transpose(0, 2, 3, 1) * np.float32(spec.std) + np.float32(spec.mean)
+    if spec.color == "rgb":
+        images = images[..., ::-1]
+    return np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,155 @@
+"""``mugshot-edge``: run the daemon, replay a clip, check a config, or run the demo.
+
+The only place that maps failures to exit codes: 0 clean stop, 78 bad configuration,
+69 camera or model missing, 1 anything else.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from .config import Config, ConfigError, PublisherConfig, load_config
+from .models import ModelError
+from .sources.base import SourceError
+
+log = logging.getLogger("edge")
+
+EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
+
+
+def setup_logging(level: str = "info") -> None:
+    # No timestamps: journald adds its own.
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s",
+                        force=True)
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, _frame):
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _replay_config(clip: Path, out: Path, base: Config | None, camera_name: str) -> Config:
+    base = base or Config()
+    camera = dataclasses.replace(base.camera, type="images" if clip.is_dir() else "opencv", uri=str(clip),
+                                 name=camera_name, pace="fast", on_end="stop")
+    publisher = dataclasses.replace(base.publishers[0] if base.publishers else PublisherConfig(),
+                                    type="directory", path=str(out))
+    return dataclasses.replace(base, camera=camera, publishers=(publisher,))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    setup_logging(cfg.log.level)
+    from .pipeline import build_pipeline
+
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    pipeline = build_pipeline(cfg, stop)
+    stats = pipeline.run()
+    log.info("stopped: %s", stats.summary())
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .contact_sheet import make_contact_sheet
+    from .pipeline import build_pipeline
+
+    clip, out = Path(args.clip), Path(args.out)
+    if not clip.exists():
+        raise ConfigError("clip", f"not found: {clip}")
+    base = load_config(args.config) if args.config else None
+    cfg = _replay_config(clip, out, base, args.camera or clip.stem)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    pipeline = build_pipeline(cfg, stop)
+    stats = pipeline.run()
+    shown = make_contact_sheet(out, out / "contact_sheet.jpg")
+    print(f"replay {clip.name}: {stats.summary()}")
+    print(f"{stats.events} events in {out}, contact sheet with {shown}: {out / 'contact_sheet.jpg'}")
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .pipeline import build_pipeline
+
+    cfg = load_config(args.config)
+    stop = threading.Event()
+    pipeline = build_pipeline(cfg, stop)
+    print(f"config {args.config}: ok")
+    print(f"detector: {pipeline.detector.name} {pipeline.detector.version} sha256 {pipeline.detector.sha256[:12]}")
+    print(f"generator: {pipeline.generator.describe()}")
+    source = pipeline.source.source
+    source.open()
+    try:
+        frame = source.read()
+        if frame is None:
+            raise SourceError(f"camera {cfg.camera.name}: opened but delivered no frame")
+        image = frame.full()
+        print(f"camera {cfg.camera.name}: first frame {image.shape[1]}x{image.shape[0]}")
+        frame.release()
+    finally:
+        source.close()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import write_demo_clip
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    clip = write_demo_clip(out / "demo_clip.mp4")
+    print(f"generated sample clip {clip}")
+    args.clip, args.out, args.config, args.camera = str(clip), str(out / "events"), None, "demo"
+    return cmd_replay(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the camera daemon")
+    run.add_argument("--config", required=True, help="TOML configuration file")
+    run.set_defaults(func=cmd_run)
+    replay = sub.add_parser("replay", help="run the pipeline over a video file or image folder")
+    replay.add_argument("clip", help="video file or folder of images")
+    replay.add_argument("--out", required=True, help="folder for events and the contact sheet")
+    replay.add_argument("--config", help="TOML configuration for the stages (camera and publishers are replaced)")
+    replay.add_argument("--camera", help="camera name in the events (default: the clip's name)")
+    replay.set_defaults(func=cmd_replay)
+    check = sub.add_parser("check", help="validate config, models and camera, then exit")
+    check.add_argument("--config", required=True)
+    check.set_defaults(func=cmd_check)
+    demo = sub.add_parser("demo", help="generate a sample clip and replay it through the whole pipeline")
+    demo.add_argument("--out", default="demo-out")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return EXIT_CONFIG
+    except (SourceError, ModelError) as exc:
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception:
+        log.exception("unexpected failure")
+        return EXIT_FAILURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

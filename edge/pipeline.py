@@ -1,0 +1,151 @@
+"""Wires the stages: source -> motion gate -> detector -> tracker -> generator -> publishers.
+
+No algorithms live here.  The hot path on every frame is the source and the motion
+gate; everything after runs only on frames with motion (and for a short hold time).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .align import MUGSHOT_FACE_SCALE, align_face
+from .config import Config
+from .detect import Detection, FaceDetector
+from .events import Event
+from .motion import MotionDetector, union_box
+from .publish import Publisher
+from .sources.base import Frame
+from .sources.resilient import ResilientSource
+from .stats import PipelineStats
+from .track import DueShot, Tracker
+
+log = logging.getLogger(__name__)
+
+ROI_PADDING = 0.5  # the detector region extends the motion box by this share of its size per side
+ROI_FULL_FRAME = 0.6  # a region larger than this share of the frame: detect on the whole frame
+
+
+@dataclass
+class Pipeline:
+    cfg: Config
+    source: ResilientSource
+    detector: FaceDetector
+    generator: object  # NoGenerator | OnnxGenerator
+    publishers: list[Publisher]
+    stop: threading.Event
+
+    def __post_init__(self) -> None:
+        self.motion = MotionDetector(self.cfg.motion)
+        self.tracker = Tracker(self.cfg.tracker)
+        self.stats = PipelineStats()
+        self._last_motion = float("-inf")
+        self._models = {"detector": {"name": self.detector.name, "version": self.detector.version,
+                                     "sha256": getattr(self.detector, "sha256", "")},
+                        "generator": self.generator.describe()}
+        self.on_frame = None  # optional callback(frame, stats) for the service watchdog
+
+    def run(self) -> PipelineStats:
+        next_summary = time.monotonic() + self.cfg.log.summary_seconds
+        try:
+            for frame in self.source.frames():
+                try:
+                    self.process(frame)
+                finally:
+                    frame.release()
+                if self.on_frame is not None:
+                    self.on_frame(frame, self.stats)
+                if time.monotonic() >= next_summary:
+                    log.info("summary: %s", self.stats.summary())
+                    next_summary += self.cfg.log.summary_seconds
+                if self.stop.is_set():
+                    break
+        finally:
+            for due in self.tracker.flush():
+                self._emit(due)
+            self.stats.corrupt_frames = self.source.corrupt_frames
+        return self.stats
+
+    def process(self, frame: Frame) -> None:
+        stats = self.stats
+        stats.frames += 1
+        now = frame.timestamp
+        if self.cfg.motion.enabled:
+            with stats.timed("motion"):
+                result = self.motion.detect(frame.small_gray(self.cfg.motion.width))
+            if result.moving:
+                stats.motion_frames += 1
+                self._last_motion = now
+            moving, region = result.moving, union_box(result.boxes)
+        else:
+            moving, region = True, None
+        detections: list[Detection] = []
+        image = None
+        if moving or now - self._last_motion <= self.cfg.motion.hold_seconds:
+            image = frame.full()
+            with stats.timed("detect"):
+                detections = self._detect(image, region if self.cfg.detector.region == "motion" else None)
+            stats.detector_runs += 1
+            stats.faces += len(detections)
+        with stats.timed("track"):
+            due = self.tracker.update(detections, image, now)
+        stats.tracks = self.tracker.created
+        for shot in due:
+            self._emit(shot)
+
+    def _detect(self, image: np.ndarray, region: tuple[float, float, float, float] | None) -> list[Detection]:
+        h, w = image.shape[:2]
+        if region is None or region[2] * region[3] > ROI_FULL_FRAME:
+            return self.detector.detect(image)
+        rx, ry, rw, rh = region
+        side = max(rw * w, rh * h)  # square-ish regions keep faces whole
+        pad = side * ROI_PADDING
+        x0 = max(0, int(rx * w - pad))
+        y0 = max(0, int(ry * h - pad))
+        x1 = min(w, int((rx + rw) * w + pad))
+        y1 = min(h, int((ry + rh) * h + pad))
+        if (x1 - x0) * (y1 - y0) > ROI_FULL_FRAME * w * h:
+            return self.detector.detect(image)
+        return [d.shifted(x0, y0) for d in self.detector.detect(image[y0:y1, x0:x1])]
+
+    def _emit(self, due: DueShot) -> None:
+        shot = due.shot
+        with self.stats.timed("generate"):
+            crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
+            mugshot = self.generator.generate(shot.patch, shot.landmarks)
+        event = Event(
+            event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
+            device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
+            last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
+            shot_score=shot.score, mugshot=mugshot, crop=crop, models=self._models)
+        self.stats.events += 1
+        log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
+                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,
+                 shot.quality.sharpness, shot.score, " final" if due.final else "")
+        with self.stats.timed("publish"):
+            for publisher in self.publishers:
+                try:
+                    publisher.publish(event)
+                except Exception:  # one broken sink must not stop the others or the camera
+                    log.exception("publisher %s failed on event %s", publisher.name, event.event_id)
+
+
+def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
+    """Load models, build the source and publishers: everything that can fail at start-up."""
+    from models import MODELS_DIR
+
+    from .detect import make_detector
+    from .generate import make_generator
+    from .publish import make_publisher
+    from .sources import make_source
+
+    detector = make_detector(cfg.detector)
+    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR)
+    source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
+                             stall_timeout=cfg.camera.stall_timeout,
+                             backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
+    publishers = [make_publisher(p) for p in cfg.publishers]
+    return Pipeline(cfg, source, detector, generator, publishers, stop)

@@ -1,0 +1,20 @@
+"""The publisher interface: where finished events go."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..events import Event
+
+
+class Publisher(ABC):
+    name = "publisher"
+
+    @abstractmethod
+    def publish(self, event: Event) -> None:
+        """Take the event; must not block frame processing for long."""
+
+    def status(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        """Flush and release resources."""

@@ -1,0 +1,74 @@
+"""Face quality: size, sharpness, detector score, head pose, frame edge; and the best-shot score."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import cv2
+import numpy as np
+
+from .align import align_face
+
+# A generic head in millimetres (x right in the image, y down, z away from the camera),
+# for the 5 landmarks in YuNet's order; nose tip at the origin.
+HEAD_MODEL = np.float64([
+    [-32.0, -35.0, 28.0],  # right eye (image left)
+    [32.0, -35.0, 28.0],  # left eye
+    [0.0, 0.0, 0.0],  # nose tip
+    [-24.0, 30.0, 22.0],  # right mouth corner
+    [24.0, 30.0, 22.0],  # left mouth corner
+])
+
+SHARPNESS_SIZE = 96  # sharpness is measured on an aligned crop of this size, so sizes compare
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    size: float  # shorter side of the box, pixels
+    sharpness: float  # variance of the Laplacian on a fixed-size aligned crop
+    score: float  # detector confidence
+    yaw: float  # degrees, positive: the face turns towards the image's left
+    pitch: float  # degrees, positive: looking down
+    roll: float  # degrees, positive: the head tilts clockwise in the image
+    at_edge: bool  # the box touches the frame border (face probably cut off)
+
+    def as_dict(self) -> dict:
+        return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def head_pose(landmarks: np.ndarray, frame_size: tuple[int, int]) -> tuple[float, float, float]:
+    """Rough yaw, pitch, roll in degrees from the 5 landmarks (a generic-head PnP fit)."""
+    w, h = frame_size
+    focal = float(max(w, h))
+    camera = np.float64([[focal, 0, w / 2], [0, focal, h / 2], [0, 0, 1]])
+    ok, rvec, _ = cv2.solvePnP(HEAD_MODEL, landmarks.astype(np.float64), camera, None, flags=cv2.SOLVEPNP_EPNP)
+    eyes = landmarks[1] - landmarks[0]
+    roll = math.degrees(math.atan2(float(eyes[1]), float(eyes[0])))
+    if not ok:
+        return 0.0, 0.0, roll
+    rotation, _ = cv2.Rodrigues(rvec)
+    # rotation maps head coordinates to camera coordinates; read yaw (about y) and pitch (about x)
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -rotation[2, 0]))))
+    pitch = math.degrees(math.atan2(rotation[2, 1], rotation[2, 2]))
+    return yaw, pitch, roll
+
+
+def measure(image: np.ndarray, box: tuple[float, float, float, float], landmarks: np.ndarray,
+            score: float) -> FaceQuality:
+    h, w = image.shape[:2]
+    x, y, bw, bh = box
+    crop, _ = align_face(image, landmarks, SHARPNESS_SIZE)
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    sharpness = float(cv2.Laplacian(gray, cv2.CV_32F).var())
+    yaw, pitch, roll = head_pose(landmarks, (w, h))
+    at_edge = x <= 2 or y <= 2 or x + bw >= w - 2 or y + bh >= h - 2
+    return FaceQuality(min(bw, bh), sharpness, score, yaw, pitch, roll, at_edge)
+
+
+def shot_score(q: FaceQuality, ideal_size: float = 160.0, ideal_sharpness: float = 400.0) -> float:
+    """How good a shot is for a mugshot, 0..1: large, sharp, frontal, confident, not cut off."""
+    size = min(1.0, q.size / ideal_size) ** 0.5
+    sharp = min(1.0, math.log1p(q.sharpness) / math.log1p(ideal_sharpness))
+    frontal = max(0.0, math.cos(math.radians(q.yaw))) ** 2 * max(0.0, math.cos(math.radians(q.pitch)))
+    edge = 0.5 if q.at_edge else 1.0
+    return q.score * size * sharp * frontal * edge

@@ -1,0 +1,126 @@
+"""Keeps a source going: a reader thread, stall detection, and reopening with backoff.
+
+Reading happens on a thread of its own so that a camera or stream that hangs inside
+``read()`` is noticed (no frame for ``stall_timeout`` seconds) instead of hanging the
+daemon.  A live source keeps only the newest frames; a file replay loses none.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+from .base import Frame, FrameSource, SourceError
+
+log = logging.getLogger(__name__)
+
+_END = object()
+
+
+class ResilientSource:
+    def __init__(self, source: FrameSource, *, on_end: str = "reopen", stall_timeout: float = 10.0,
+                 backoff_max: float = 30.0, stop: threading.Event | None = None):
+        self.source = source
+        self.on_end = on_end
+        self.stall_timeout = stall_timeout
+        self.backoff_max = backoff_max
+        self.stop = stop or threading.Event()
+        self.reopens = 0
+        self.stalls = 0
+        self._generation = 0
+
+    @property
+    def corrupt_frames(self) -> int:
+        return self.source.corrupt_frames
+
+    def frames(self) -> Iterator[Frame]:
+        """Frames until the source ends for good or ``stop`` is set.
+
+        The first open raises SourceError (a missing camera is a start-up failure);
+        later failures are retried with exponential backoff and jitter.
+        """
+        self.source.open()
+        backoff = 0.5
+        while not self.stop.is_set():
+            frames: queue.Queue = queue.Queue(maxsize=2)
+            self._generation += 1
+            reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
+                                      name=f"read-{self.source.name}", daemon=True)
+            reader.start()
+            outcome = yield from self._drain(frames)
+            self._generation += 1  # a reader stuck in read() can no longer deliver
+            self.source.close()
+            if outcome == "end" and self.on_end == "stop":
+                return
+            if self.stop.is_set():
+                return
+            if outcome == "end" and self.on_end == "loop":
+                backoff = 0.5
+            else:
+                delay = min(self.backoff_max, backoff) * random.uniform(0.8, 1.2)
+                log.warning("reopening %s in %.1f s (%s)", self.source.name, delay, outcome)
+                if self.stop.wait(delay):
+                    return
+                backoff = min(self.backoff_max, backoff * 2)
+            self.reopens += 1
+            try:
+                self.source.open()
+            except SourceError as exc:
+                log.warning("%s", exc)
+                continue  # the next round waits longer
+            if outcome != "end":
+                backoff = 0.5 if outcome == "ok" else backoff
+
+    def _drain(self, frames: queue.Queue) -> Iterator[Frame]:
+        """Yield frames from the reader; return why the stream stopped ('end', 'stall', 'error: ...')."""
+        while not self.stop.is_set():
+            try:
+                item = frames.get(timeout=self.stall_timeout)
+            except queue.Empty:
+                self.stalls += 1
+                log.warning("%s delivered no frame for %.0f s", self.source.name, self.stall_timeout)
+                return "stall"
+            if item is _END:
+                return "end"
+            if isinstance(item, Exception):
+                log.warning("%s failed: %s", self.source.name, item)
+                return f"error: {item}"
+            yield item
+        return "stopped"
+
+    def _read_loop(self, frames: queue.Queue, generation: int) -> None:
+        live = self.source.is_live
+        while generation == self._generation and not self.stop.is_set():
+            try:
+                item = self.source.read()
+            except Exception as exc:  # any failure of a source means: reopen it
+                item = exc if isinstance(exc, SourceError) else SourceError(f"{type(exc).__name__}: {exc}")
+            if generation != self._generation:
+                if isinstance(item, Frame):
+                    item.release()
+                return
+            item = _END if item is None else item
+            if live and isinstance(item, Frame):
+                while True:  # newest frame wins: drop the oldest waiting one
+                    try:
+                        frames.put_nowait(item)
+                        break
+                    except queue.Full:
+                        try:
+                            dropped = frames.get_nowait()
+                            if isinstance(dropped, Frame):
+                                dropped.release()
+                        except queue.Empty:
+                            pass
+            else:
+                while generation == self._generation and not self.stop.is_set():
+                    try:
+                        frames.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+            if not isinstance(item, Frame):
+                return

@@ -1,0 +1,165 @@
+"""Tracking faces across frames and choosing one best shot per track.
+
+One person walking past is one track and so one event.  A track keeps only its best
+shot: a patch of the full frame around the face (enough to align at any size later)
+with its landmarks and quality.  ``Tracker.update`` returns the shots that are due:
+the first publication of a long track after ``publish_after_seconds``, a much better
+later shot (same track, next revision), and the final shot of a track that ended.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import TrackerConfig
+from .detect.base import Detection, iou
+from .quality import FaceQuality, measure, shot_score
+
+log = logging.getLogger(__name__)
+
+PATCH_MARGIN = 1.0  # the stored patch extends this many box sizes beyond each side of the face
+
+
+@dataclass
+class Shot:
+    patch: np.ndarray  # BGR region of the full frame around the face
+    landmarks: np.ndarray  # (5, 2) in patch coordinates
+    box: tuple[float, float, float, float]  # in full-frame pixels
+    frame_size: tuple[int, int]  # width, height of the full frame
+    quality: FaceQuality
+    score: float
+    timestamp: float
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: tuple[float, float, float, float]
+    first_seen: float
+    last_seen: float
+    hits: int = 1
+    best: Shot | None = None
+    published_score: float = 0.0  # score of the last published shot, 0 if none
+    revision: int = 0
+    dirty: bool = False  # best shot changed since it was last published
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class DueShot:
+    """A best shot to publish: which track, which revision, and whether the track is over."""
+
+    track_id: int
+    event_id: str
+    revision: int
+    final: bool
+    first_seen: float
+    last_seen: float
+    shot: Shot
+
+
+def cut_patch(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray]:
+    h, w = image.shape[:2]
+    x, y, bw, bh = det.box
+    mx, my = bw * PATCH_MARGIN, bh * PATCH_MARGIN
+    x0, y0 = max(0, int(x - mx)), max(0, int(y - my))
+    x1, y1 = min(w, int(x + bw + mx + 1)), min(h, int(y + bh + my + 1))
+    return image[y0:y1, x0:x1].copy(), det.landmarks - np.float32([x0, y0])
+
+
+@dataclass
+class Tracker:
+    cfg: TrackerConfig
+    tracks: list[Track] = field(default_factory=list)
+    created: int = 0  # tracks started so far
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def update(self, detections: list[Detection], image: np.ndarray | None, now: float) -> list[DueShot]:
+        """Match detections to tracks; return the shots due for publication at ``now``.
+
+        Call with an empty list (and no image) on frames where the detector did not run,
+        so that tracks still time out.
+        """
+        if detections and image is not None:
+            self._match(detections, image, now)
+        return self._due(now)
+
+    def flush(self) -> list[DueShot]:
+        """End every track now (shutdown, end of a replay)."""
+        due = []
+        for track in self.tracks:
+            shot = self._final(track)
+            if shot:
+                due.append(shot)
+        self.tracks = []
+        return due
+
+    @property
+    def active(self) -> int:
+        return len(self.tracks)
+
+    def _match(self, detections: list[Detection], image: np.ndarray, now: float) -> None:
+        pairs = sorted(((iou(t.box, d.box), ti, di) for ti, t in enumerate(self.tracks)
+                        for di, d in enumerate(detections)), reverse=True)
+        used_tracks: set[int] = set()
+        used_dets: set[int] = set()
+        for overlap, ti, di in pairs:
+            if overlap < self.cfg.iou_threshold:
+                break
+            if ti in used_tracks or di in used_dets:
+                continue
+            used_tracks.add(ti)
+            used_dets.add(di)
+            track = self.tracks[ti]
+            track.box, track.last_seen, track.hits = detections[di].box, now, track.hits + 1
+            self._offer(track, detections[di], image, now)
+        for di, det in enumerate(detections):
+            if di not in used_dets:
+                track = Track(next(self._ids), det.box, now, now)
+                self.created += 1
+                self.tracks.append(track)
+                self._offer(track, det, image, now)
+
+    def _offer(self, track: Track, det: Detection, image: np.ndarray, now: float) -> None:
+        quality = measure(image, det.box, det.landmarks, det.score)
+        score = shot_score(quality)
+        if track.best is None or score > track.best.score:
+            patch, marks = cut_patch(image, det)
+            track.best = Shot(patch, marks, det.box, (image.shape[1], image.shape[0]), quality, score, now)
+            track.dirty = True
+
+    def _due(self, now: float) -> list[DueShot]:
+        due, alive = [], []
+        for track in self.tracks:
+            if now - track.last_seen > self.cfg.max_missed_seconds:
+                shot = self._final(track)
+                if shot:
+                    due.append(shot)
+                continue
+            alive.append(track)
+            if track.hits < self.cfg.min_hits or track.best is None or not track.dirty:
+                continue
+            first = track.revision == 0 and now - track.first_seen >= self.cfg.publish_after_seconds
+            better = track.revision > 0 and track.best.score >= track.published_score * self.cfg.update_gain
+            if first or better:
+                due.append(self._publish(track, final=False))
+        self.tracks = alive
+        return due
+
+    def _final(self, track: Track) -> DueShot | None:
+        if track.hits < self.cfg.min_hits or track.best is None:
+            return None
+        if track.revision and not track.dirty:
+            return None  # its best shot is already out
+        return self._publish(track, final=True)
+
+    def _publish(self, track: Track, final: bool) -> DueShot:
+        assert track.best is not None
+        track.revision += 1
+        track.published_score = track.best.score
+        track.dirty = False
+        return DueShot(track.track_id, track.event_id, track.revision, final, track.first_seen, track.last_seen, track.best)
