@@ -111,6 +111,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_replay(args)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench_motion_vs_detector, format_report, load_frames
+
+    frames = load_frames(args.clip, count=args.frames)
+    print(format_report(bench_motion_vs_detector(frames, rounds=args.rounds)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -130,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate a sample clip and replay it through the whole pipeline")
     demo.add_argument("--out", default="demo-out")
     demo.set_defaults(func=cmd_demo)
+    bench = sub.add_parser("bench", help="cost of the motion gate against always running the detector")
+    bench.add_argument("--clip", help="video to take 640x480 frames from (default: the generated demo clip)")
+    bench.add_argument("--frames", type=int, default=120)
+    bench.add_argument("--rounds", type=int, default=7)
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,0 +1,66 @@
+"""Side-by-side cost of the motion gate and of always running the detector, in one run.
+
+Both are timed on the same 640x480 frames, on one core, interleaved round by round so
+that a noisy machine affects both alike; the ratio is what matters.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .config import DetectorConfig, MotionConfig
+from .detect import make_detector
+from .motion import MotionDetector
+from .sources.base import ArrayFrame
+
+
+def load_frames(clip: str | Path | None, count: int = 120, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
+    if clip is None:
+        import tempfile
+
+        from .demo import write_demo_clip
+        clip = write_demo_clip(Path(tempfile.mkdtemp()) / "bench.mp4", seconds=count / 15 + 1)
+    capture = cv2.VideoCapture(str(clip))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_AREA))
+    capture.release()
+    if not frames:
+        raise RuntimeError(f"no frames in {clip}")
+    return frames
+
+
+def bench_motion_vs_detector(frames: list[np.ndarray], rounds: int = 7,
+                             motion_cfg: MotionConfig | None = None,
+                             detector_cfg: DetectorConfig | None = None) -> dict:
+    cv2.setNumThreads(1)
+    motion_cfg = motion_cfg or MotionConfig()
+    detector = make_detector(detector_cfg or DetectorConfig(threads=1))
+    gate_ms, detect_ms = [], []
+    for _ in range(rounds):
+        gate = MotionDetector(motion_cfg)
+        start = time.perf_counter()
+        for i, image in enumerate(frames):
+            gate.detect(ArrayFrame(image, index=i).small_gray(motion_cfg.width))
+        gate_ms.append(1000 * (time.perf_counter() - start) / len(frames))
+        start = time.perf_counter()
+        for image in frames:
+            detector.detect(image)
+        detect_ms.append(1000 * (time.perf_counter() - start) / len(frames))
+    gate, detect = statistics.median(gate_ms), statistics.median(detect_ms)
+    return {"frames": len(frames), "rounds": rounds, "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}",
+            "motion_gate_ms": gate, "always_detect_ms": detect, "ratio": detect / gate}
+
+
+def format_report(result: dict) -> str:
+    return (f"{result['frames']} frames of {result['frame_size']}, {result['rounds']} interleaved rounds, 1 thread\n"
+            f"motion gate per frame:    {result['motion_gate_ms']:.3f} ms (target < 2 ms)\n"
+            f"always-detect per frame:  {result['always_detect_ms']:.3f} ms\n"
+            f"ratio always-detect / motion gate: {result['ratio']:.1f}x (target >= 10x)")

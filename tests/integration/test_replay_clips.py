@@ -1,0 +1,67 @@
+"""End to end on real clips: the whole pipeline, real detector, real files on disk."""
+import json
+
+import cv2
+import pytest
+
+from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
+
+pytestmark = pytest.mark.integration
+
+
+def replay(clip, out):
+    assert main(["--log-level", "warning", "replay", str(clip), "--out", str(out)]) == EXIT_OK
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+
+
+@pytest.mark.parametrize("clip", ["single_face.mp4", "noface_face.mov"])
+def test_clip_with_a_face_gives_an_event_showing_it(clip, shared_data, tmp_path, yunet, capsys):
+    out = tmp_path / "events"
+    events = replay(shared_data / "video" / clip, out)
+    print(f"{clip}: {len(events)} events")
+    assert 1 <= len(events) <= 3
+    for meta in events:
+        crop = cv2.imread(str(out / f"{meta['event_id']}_crop.jpg"))
+        assert crop.shape[:2] == (meta["images"]["crop"]["height"], meta["images"]["crop"]["width"])
+        faces = yunet.detect(crop)
+        assert faces, f"no face in the published crop of {clip}"
+        x, y, w, h = faces[0].box
+        cx, cy = (x + w / 2) / crop.shape[1], (y + h / 2) / crop.shape[0]
+        assert 0.35 < cx < 0.65 and 0.35 < cy < 0.7, "the face is centred in the aligned crop"
+        assert meta["generator"] == "none" and meta["models"]["detector"]["name"] == "yunet"
+    assert (out / "contact_sheet.jpg").stat().st_size > 1000
+    assert "replay" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("clip, most", [("no_face.mp4", 0), ("vtest.avi", 2)])
+def test_clip_without_close_faces_gives_few_events(clip, most, shared_data, tmp_path):
+    events = replay(shared_data / "video" / clip, tmp_path / "events")
+    print(f"{clip}: {len(events)} events")
+    assert len(events) <= most
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
+    events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
+    assert len(events) == 2, "two passes of the face, two events"
+    assert (tmp_path / "events" / "contact_sheet.jpg").is_file()
+
+
+def test_check_reports_a_missing_camera_with_69(tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text('[camera]\nuri = "/dev/video-missing"\n')
+    assert main(["check", "--config", str(config)]) == EXIT_UNAVAILABLE
+    assert "/dev/video-missing" in capsys.readouterr().err
+
+
+def test_check_passes_on_a_replayable_clip(shared_data, tmp_path, capsys):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[camera]\nuri = "{shared_data / "video" / "single_face.mp4"}"\n')
+    assert main(["check", "--config", str(config)]) == EXIT_OK
+    assert "first frame 640x360" in capsys.readouterr().out
+
+
+def test_run_with_a_missing_model_file_is_a_config_error(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[detector]\nmodel = "gone.onnx"\n')
+    assert main(["run", "--config", str(config)]) == EXIT_CONFIG

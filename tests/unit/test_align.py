@@ -1,0 +1,64 @@
+import math
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.align import (ModelInputSpec, align_face, canonical_points, from_tensor, similarity_transform,
+                        to_tensor, transform_points)
+
+
+def test_similarity_transform_recovers_a_known_one():
+    src = canonical_points(112)
+    angle, scale, shift = math.radians(20), 1.7, np.float32([40, -12])
+    rot = scale * np.float32([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    dst = src @ rot.T + shift
+    matrix = similarity_transform(src, dst)
+    assert np.allclose(matrix[:, :2], rot, atol=1e-4) and np.allclose(matrix[:, 2], shift, atol=1e-3)
+
+
+@pytest.mark.parametrize("size, face_scale", [(112, 1.0), (128, 0.7), (256, 0.7)])
+def test_landmarks_land_on_the_canonical_points(size, face_scale):
+    # a tilted, shifted, enlarged face somewhere in a frame
+    angle = math.radians(-25)
+    rot = 2.3 * np.float32([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    landmarks = canonical_points(112) @ rot.T + np.float32([300, 200])
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    for i, (x, y) in enumerate(landmarks):
+        cv2.circle(frame, (int(round(x)), int(round(y))), 4, (0, 0, 255 - 20 * i), -1)
+    crop, matrix = align_face(frame, landmarks, size, face_scale)
+    target = canonical_points(size, face_scale)
+    assert np.abs(transform_points(landmarks, matrix) - target).max() < 0.05
+    for (x, y) in target:  # the drawn dots really are there in the crop
+        assert crop[int(round(y)), int(round(x)), 2] > 100
+
+
+@pytest.mark.parametrize("degrees", [0, 10])
+def test_real_face_aligns_onto_the_template(yunet, astronaut, degrees):
+    rotated = cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((256, 256), degrees, 1.0), (512, 512))
+    face = yunet.detect(rotated)[0]
+    size = 224
+    crop, _ = align_face(rotated, face.landmarks, size, 0.7)
+    again = yunet.detect(crop)
+    assert again, "the aligned crop still shows a face"
+    # re-detected landmarks sit near the canonical points: the crop is upright and centred
+    assert np.abs(again[0].landmarks - canonical_points(size, 0.7)).max() < 0.06 * size
+
+
+def test_tensor_round_trip_and_channel_order():
+    spec = ModelInputSpec(size=64, color="rgb", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    crop = np.zeros((64, 64, 3), np.uint8)
+    crop[..., 2] = 255  # red in BGR
+    tensor = to_tensor(crop, spec)
+    assert tensor.shape == (1, 3, 64, 64) and tensor.dtype == np.float32
+    assert np.allclose(tensor[0, 0], 1.0) and np.allclose(tensor[0, 2], -1.0)  # RGB: red first
+    assert np.array_equal(from_tensor(tensor, spec)[0], crop)
+
+
+def test_spec_comes_from_metadata_with_clear_errors():
+    spec = ModelInputSpec(size=96, face_scale=0.8, color="bgr")
+    assert ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: spec.to_json()}, "m.onnx") == spec
+    with pytest.raises(ValueError, match="m.onnx: no 'mugshot.input_spec' metadata"):
+        ModelInputSpec.from_metadata({}, "m.onnx")
+    with pytest.raises(ValueError, match="malformed"):
+        ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: '{"size": 3}'}, "m.onnx")
