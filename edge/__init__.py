@@ -1,0 +1,3 @@
+"""mugshot-edge: the camera-box daemon."""
+
+__version__ = "0.1.0"

@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import Config, ConfigError, PublisherConfig, load_config
+from .config import Config, ConfigError, DirectoryPublisherConfig, load_config
 from .models import ModelError
 from .sources.base import SourceError
 
@@ -40,9 +40,11 @@ def _replay_config(clip: Path, out: Path, base: Config | None, camera_name: str)
     base = base or Config()
     camera = dataclasses.replace(base.camera, type="images" if clip.is_dir() else "opencv", uri=str(clip),
                                  name=camera_name, pace="fast", on_end="stop")
-    publisher = dataclasses.replace(base.publishers[0] if base.publishers else PublisherConfig(),
-                                    type="directory", path=str(out))
-    return dataclasses.replace(base, camera=camera, publishers=(publisher,))
+    directory = next((p for p in base.publishers if isinstance(p, DirectoryPublisherConfig)),
+                     DirectoryPublisherConfig())
+    others = tuple(p for p in base.publishers if not isinstance(p, DirectoryPublisherConfig))
+    return dataclasses.replace(base, camera=camera,
+                               publishers=(dataclasses.replace(directory, path=str(out)),) + others)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -53,7 +55,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     pipeline = build_pipeline(cfg, stop)
-    stats = pipeline.run()
+    try:
+        stats = pipeline.run()
+    finally:
+        pipeline.close()
     log.info("stopped: %s", stats.summary())
     return EXIT_OK
 
@@ -70,7 +75,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     stop = threading.Event()
     _stop_on_signals(stop)
     pipeline = build_pipeline(cfg, stop)
-    stats = pipeline.run()
+    try:
+        stats = pipeline.run()
+    finally:
+        pipeline.close()
     shown = make_contact_sheet(out, out / "contact_sheet.jpg")
     print(f"replay {clip.name}: {stats.summary()}")
     print(f"{stats.events} events in {out}, contact sheet with {shown}: {out / 'contact_sheet.jpg'}")

@@ -93,11 +93,43 @@ class GeneratorConfig:
 
 
 @dataclass(frozen=True)
-class PublisherConfig:
+class DirectoryPublisherConfig:
     type: Literal["directory"] = "directory"
     path: str = "mugshots"
     jpeg_quality: int = 90
     max_side: int = 512
+
+
+@dataclass(frozen=True)
+class MqttPublisherConfig:
+    type: Literal["mqtt"] = "mqtt"
+    host: str = "localhost"
+    port: int = 0  # 0: 1883, or 8883 with tls
+    protocol: Literal["5", "3.1.1"] = "5"
+    client_id: str = ""  # empty: mugshot-<device.id>
+    keepalive: int = 60
+    topic_prefix: str = ""  # empty: mugshot/<device.id>
+    qos: int = 1
+    tls: bool = False
+    ca_file: str = ""  # with tls: empty uses the system's CA store
+    cert_file: str = ""  # client certificate (optional)
+    key_file: str = ""
+    username: str = ""
+    password_file: str = ""  # the password is read from this file ...
+    password_env: str = ""  # ... or from this environment variable, never from the config itself
+    spool_path: str = ""  # empty: $STATE_DIRECTORY/spool.sqlite, else ~/.local/state/mugshot-edge/spool.sqlite
+    spool_max_events: int = 1000
+    spool_max_bytes: int = 200_000_000
+    ack_timeout: float = 10.0  # seconds to wait for the broker's PUBACK before reconnecting
+    reconnect_max: float = 60.0  # longest reconnect backoff, seconds
+    discovery: bool = True  # Home Assistant MQTT discovery
+    discovery_prefix: str = "homeassistant"
+    jpeg_quality: int = 90
+    max_side: int = 512
+
+
+PublisherConfig = DirectoryPublisherConfig | MqttPublisherConfig
+PUBLISHER_TYPES: dict[str, type] = {"directory": DirectoryPublisherConfig, "mqtt": MqttPublisherConfig}
 
 
 @dataclass(frozen=True)
@@ -114,7 +146,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
-    publishers: tuple[PublisherConfig, ...] = (PublisherConfig(),)
+    publishers: tuple[DirectoryPublisherConfig | MqttPublisherConfig, ...] = (DirectoryPublisherConfig(),)
     log: LogConfig = field(default_factory=LogConfig)
 
 
@@ -139,7 +171,7 @@ def config_from_dict(raw: dict[str, Any], base_dir: Path | None = None) -> Confi
         if name == "publishers":
             if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
                 raise ConfigError(name, "expected an array of tables ([[publishers]])")
-            values[name] = tuple(_section(PublisherConfig, d, f"publishers[{i}]") for i, d in enumerate(data))
+            values[name] = tuple(_publisher(d, f"publishers[{i}]") for i, d in enumerate(data))
         else:
             if not isinstance(data, dict):
                 raise ConfigError(name, "expected a table")
@@ -160,10 +192,25 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     generator = c.generator
     if generator.model not in ("auto", "none"):
         generator = dataclasses.replace(generator, model=resolve(generator.model))
+    publishers = []
+    for p in c.publishers:
+        if isinstance(p, DirectoryPublisherConfig):
+            p = dataclasses.replace(p, path=resolve(p.path))
+        else:
+            p = dataclasses.replace(p, ca_file=resolve(p.ca_file), cert_file=resolve(p.cert_file),
+                                    key_file=resolve(p.key_file), password_file=resolve(p.password_file),
+                                    spool_path=resolve(p.spool_path))
+        publishers.append(p)
     return dataclasses.replace(
-        c, camera=camera, generator=generator,
-        detector=dataclasses.replace(c.detector, model=resolve(c.detector.model)),
-        publishers=tuple(dataclasses.replace(p, path=resolve(p.path)) for p in c.publishers))
+        c, camera=camera, generator=generator, publishers=tuple(publishers),
+        detector=dataclasses.replace(c.detector, model=resolve(c.detector.model)))
+
+
+def _publisher(data: dict[str, Any], prefix: str) -> Any:
+    kind = data.get("type", "directory")
+    if kind not in PUBLISHER_TYPES:
+        raise ConfigError(f"{prefix}.type", f"must be one of {', '.join(map(repr, PUBLISHER_TYPES))}, got {kind!r}")
+    return _section(PUBLISHER_TYPES[kind], data, prefix)
 
 
 def _section(cls: type, data: dict[str, Any], prefix: str) -> Any:
@@ -277,8 +324,40 @@ def _check(c: Config) -> None:
         _existing_file("generator.model", c.generator.model)
     _positive("generator.threads", c.generator.threads)
     for i, pub in enumerate(c.publishers):
+        key = f"publishers[{i}]"
         if not 1 <= pub.jpeg_quality <= 100:
-            raise ConfigError(f"publishers[{i}].jpeg_quality", f"must be between 1 and 100, got {pub.jpeg_quality}")
+            raise ConfigError(f"{key}.jpeg_quality", f"must be between 1 and 100, got {pub.jpeg_quality}")
         if pub.max_side < 32:
-            raise ConfigError(f"publishers[{i}].max_side", f"must be >= 32, got {pub.max_side}")
+            raise ConfigError(f"{key}.max_side", f"must be >= 32, got {pub.max_side}")
+        if isinstance(pub, MqttPublisherConfig):
+            _check_mqtt(pub, key)
     _positive("log.summary_seconds", c.log.summary_seconds)
+
+
+def _check_mqtt(m: MqttPublisherConfig, key: str) -> None:
+    if not m.host:
+        raise ConfigError(f"{key}.host", "must not be empty")
+    if not 0 <= m.port <= 65535:
+        raise ConfigError(f"{key}.port", f"must be between 0 and 65535, got {m.port}")
+    if m.qos not in (0, 1, 2):
+        raise ConfigError(f"{key}.qos", f"must be 0, 1 or 2, got {m.qos}")
+    if not 5 <= m.keepalive <= 65535:
+        raise ConfigError(f"{key}.keepalive", f"must be between 5 and 65535 seconds, got {m.keepalive}")
+    for name in ("topic_prefix", "discovery_prefix"):
+        value = getattr(m, name)
+        if any(ch in value for ch in "+#") or value.startswith("/") or value.endswith("/"):
+            raise ConfigError(f"{key}.{name}", f"must not contain '+' or '#' or start/end with '/', got {value!r}")
+    for name in ("ca_file", "cert_file", "key_file", "password_file"):
+        value = getattr(m, name)
+        if value:
+            _existing_file(f"{key}.{name}", value)
+    if m.cert_file and not m.key_file:
+        raise ConfigError(f"{key}.key_file", "a client certificate (cert_file) needs its key_file")
+    if (m.ca_file or m.cert_file) and not m.tls:
+        raise ConfigError(f"{key}.tls", "ca_file/cert_file are set but tls = false; set tls = true")
+    if m.password_file and m.password_env:
+        raise ConfigError(f"{key}.password_env", "set password_file or password_env, not both")
+    _positive(f"{key}.spool_max_events", m.spool_max_events)
+    _positive(f"{key}.spool_max_bytes", m.spool_max_bytes)
+    _positive(f"{key}.ack_timeout", m.ack_timeout)
+    _positive(f"{key}.reconnect_max", m.reconnect_max)

@@ -43,6 +43,7 @@ class Pipeline:
         self.tracker = Tracker(self.cfg.tracker)
         self.stats = PipelineStats()
         self._last_motion = float("-inf")
+        self._motion_state = False  # what publishers were last told
         self._models = {"detector": {"name": self.detector.name, "version": self.detector.version,
                                      "sha256": getattr(self.detector, "sha256", "")},
                         "generator": self.generator.describe()}
@@ -69,6 +70,14 @@ class Pipeline:
             self.stats.corrupt_frames = self.source.corrupt_frames
         return self.stats
 
+    def close(self) -> None:
+        """Close the publishers (the MQTT one keeps undelivered events in its spool)."""
+        for publisher in self.publishers:
+            try:
+                publisher.close()
+            except Exception:
+                log.exception("closing publisher %s failed", publisher.name)
+
     def process(self, frame: Frame) -> None:
         stats = self.stats
         stats.frames += 1
@@ -82,9 +91,14 @@ class Pipeline:
             moving, region = result.moving, union_box(result.boxes)
         else:
             moving, region = True, None
+        active = now - self._last_motion <= self.cfg.motion.hold_seconds
+        if active != self._motion_state:
+            self._motion_state = active
+            for publisher in self.publishers:
+                publisher.motion(self.cfg.camera.name, active)
         detections: list[Detection] = []
         image = None
-        if moving or now - self._last_motion <= self.cfg.motion.hold_seconds:
+        if moving or active:
             image = frame.full()
             with stats.timed("detect"):
                 detections = self._detect(image, region if self.cfg.detector.region == "motion" else None)
@@ -137,6 +151,7 @@ def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
     """Load models, build the source and publishers: everything that can fail at start-up."""
     from models import MODELS_DIR
 
+    from . import __version__
     from .detect import make_detector
     from .generate import make_generator
     from .publish import make_publisher
@@ -147,5 +162,6 @@ def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
-    publishers = [make_publisher(p) for p in cfg.publishers]
+    publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
+                                 key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
     return Pipeline(cfg, source, detector, generator, publishers, stop)

@@ -13,6 +13,9 @@ class Publisher(ABC):
     def publish(self, event: Event) -> None:
         """Take the event; must not block frame processing for long."""
 
+    def motion(self, camera: str, moving: bool) -> None:
+        """Motion started or stopped on a camera (for dashboards); optional."""
+
     def status(self) -> dict:
         return {}
 

@@ -1,0 +1,161 @@
+"""MQTT publisher: events go to the on-disk spool first, then to the broker, in order.
+
+Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
+
+- ``<prefix>/status``: ``online`` / ``offline`` (last will) / ``stopped``, retained.
+- ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes.
+- ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
+- ``<prefix>/<camera>/latest/mugshot`` and ``.../latest/event``: retained copies of the
+  newest event, refreshed once the spool is drained (late subscribers get one, not history).
+- ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained.
+
+A spooled event is deleted only when the broker has acknowledged all its messages; while
+the broker is away, ``publish`` still returns at once (frame processing never waits).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..config import MqttPublisherConfig
+from ..events import Event
+from .base import Publisher
+from .homeassistant import discovery_messages
+from .mqtt_connection import ConnectionSettings, MqttConnection, read_password
+from .spool import Spool, SpooledEvent
+
+log = logging.getLogger(__name__)
+
+
+def default_spool_path() -> Path:
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    base = Path(state) if state else Path.home() / ".local" / "state" / "mugshot-edge"
+    return base / "spool.sqlite"
+
+
+class MqttPublisher(Publisher):
+    name = "mqtt"
+
+    def __init__(self, cfg: MqttPublisherConfig, *, device_id: str, cameras: list[str], version: str = "",
+                 key: str = "publishers[0]"):
+        self.cfg = cfg
+        self.device_id, self.cameras, self.version = device_id, cameras, version
+        self.prefix = cfg.topic_prefix or f"mugshot/{device_id}"
+        settings = ConnectionSettings(
+            host=cfg.host, port=cfg.port, protocol=cfg.protocol, client_id=cfg.client_id or f"mugshot-{device_id}",
+            keepalive=cfg.keepalive, tls=cfg.tls, ca_file=cfg.ca_file, cert_file=cfg.cert_file,
+            key_file=cfg.key_file, username=cfg.username,
+            password=read_password(cfg.password_file, cfg.password_env, key), reconnect_max=cfg.reconnect_max)
+        self.spool = Spool(cfg.spool_path or default_spool_path(), cfg.spool_max_events, cfg.spool_max_bytes)
+        self.connection = MqttConnection(settings, will=(f"{self.prefix}/status", b"offline"),
+                                         on_connected=self._on_connected, on_message=self._on_message)
+        self.delivered = 0
+        self.rejected = 0
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._motion: dict[str, bool] = {}
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+        self.connection.start()
+        self._sender.start()
+
+    # --- Publisher interface ----------------------------------------------------------
+    def publish(self, event: Event) -> None:
+        encoded = event.encode(self.cfg.jpeg_quality, self.cfg.max_side)
+        self.spool.put(encoded, event.camera)
+        self._wake.set()
+
+    def motion(self, camera: str, moving: bool) -> None:
+        self._motion[camera] = moving
+        if self.connection.connected.is_set():
+            self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
+
+    def status(self) -> dict:
+        depth, size = self.spool.depth()
+        return {"broker": "connected" if self.connection.connected.is_set() else "disconnected",
+                "spool": depth, "spool_bytes": size, "dropped": self.spool.dropped,
+                "delivered": self.delivered, "rejected": self.rejected}
+
+    def close(self, drain_seconds: float = 2.0) -> None:
+        """Stop sending (the spool keeps what is left), publish ``stopped``, disconnect."""
+        deadline = time.monotonic() + drain_seconds
+        while self.connection.connected.is_set() and self.spool.depth()[0] and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stopping.set()
+        self._wake.set()
+        self._sender.join(self.cfg.ack_timeout + 1)
+        if self.connection.connected.is_set():
+            info = self.connection.publish(f"{self.prefix}/status", b"stopped", qos=1, retain=True)
+            self.connection.wait_for_acks([info], timeout=2.0)
+        self.connection.stop()
+        self.spool.close()
+
+    # --- connection callbacks -----------------------------------------------------------
+    def _on_connected(self, client) -> None:
+        self.connection.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
+        if self.cfg.discovery:
+            client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
+            self._send_discovery()
+        for camera, moving in self._motion.items():
+            self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
+        self._wake.set()
+
+    def _on_message(self, message) -> None:
+        if message.topic == f"{self.cfg.discovery_prefix}/status" and message.payload == b"online":
+            log.info("Home Assistant came online: re-sending discovery")
+            self._send_discovery()
+
+    def _send_discovery(self) -> None:
+        for topic, payload in discovery_messages(discovery_prefix=self.cfg.discovery_prefix, topic_prefix=self.prefix,
+                                                 device_id=self.device_id, cameras=self.cameras,
+                                                 version=self.version):
+            self.connection.publish(topic, payload, qos=1, retain=True)
+
+    # --- sender thread ------------------------------------------------------------------
+    def _send_loop(self) -> None:
+        while not self._stopping.is_set():
+            if not self.connection.connected.wait(0.5):
+                continue
+            spooled = self.spool.oldest()
+            if spooled is None:
+                self._wake.wait(1.0)
+                self._wake.clear()
+                continue
+            outcome = self._deliver(spooled)
+            if outcome is True:
+                self.spool.remove(spooled.seq)
+                self.delivered += 1
+                if self.spool.depth()[0] == 0:
+                    self._publish_latest(spooled)
+            elif outcome is False:
+                # The broker refused it (an ACL, a packet too large): retrying cannot help.
+                self.spool.remove(spooled.seq)
+                self.rejected += 1
+                log.error("broker rejected event %s on %s/%s: dropped from the spool (check the ACL and the "
+                          "broker's message size limit)", spooled.encoded.event_id, self.prefix, spooled.camera)
+            # None: timeout or disconnect; the same event is sent again after the reconnect.
+
+    def _deliver(self, spooled: SpooledEvent) -> bool | None:
+        encoded, camera = spooled.encoded, spooled.camera
+        props = {"event_id": encoded.event_id, "revision": str(encoded.metadata.get("revision", 1))}
+        infos = []
+        for name, data in encoded.images.items():
+            infos.append(self.connection.publish(f"{self.prefix}/{camera}/images/{encoded.event_id}/{name}", data,
+                                                 qos=self.cfg.qos, content_type="image/jpeg",
+                                                 user_properties=props | {"image": name}))
+        infos.append(self.connection.publish(f"{self.prefix}/{camera}/event", json.dumps(encoded.metadata).encode(),
+                                             qos=self.cfg.qos, content_type="application/json",
+                                             user_properties=props))
+        if self.cfg.qos == 0:
+            return True
+        return self.connection.wait_for_acks(infos, self.cfg.ack_timeout)
+
+    def _publish_latest(self, spooled: SpooledEvent) -> None:
+        base = f"{self.prefix}/{spooled.camera}/latest"
+        self.connection.publish(f"{base}/mugshot", spooled.encoded.images["mugshot"], qos=1, retain=True,
+                                content_type="image/jpeg")
+        self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(), qos=1, retain=True,
+                                content_type="application/json")

@@ -1,0 +1,10 @@
+import pytest
+
+from tests.broker import Broker
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()

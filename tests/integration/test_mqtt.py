@@ -1,0 +1,243 @@
+"""MQTT delivery against a real Mosquitto: ordering, broker outages, SIGKILL, discovery, receiver."""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+from edge.config import MqttPublisherConfig
+from edge.publish.mqtt import MqttPublisher
+from tests.conftest import ROOT
+from tests.helpers import Recorder, make_event
+
+pytestmark = pytest.mark.integration
+
+
+def publisher_for(broker, tmp_path, **overrides) -> MqttPublisher:
+    cfg = MqttPublisherConfig(host="127.0.0.1", port=broker.port, spool_path=str(tmp_path / "spool.sqlite"),
+                              reconnect_max=1.0)
+    cfg = MqttPublisherConfig(**(cfg.__dict__ | overrides))
+    return MqttPublisher(cfg, device_id="box1", cameras=["door"], version="test")
+
+
+def wait(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def unique_in_order(events):
+    seen, order = set(), []
+    for e in events:
+        if e["event_id"] not in seen:
+            seen.add(e["event_id"])
+            order.append(e["event_id"])
+    return order
+
+
+def test_events_arrive_in_order_with_images_and_latency(broker, tmp_path, capsys):
+    recorder = Recorder(broker.port, topics=["mugshot/#"])
+    publisher = publisher_for(broker, tmp_path)
+    assert publisher.connection.connected.wait(10)
+    sent, sent_at = [], {}
+    for i in range(30):
+        event = make_event(i)
+        sent_at[event.event_id] = time.time()
+        publisher.publish(event)
+        sent.append(event.event_id)
+        time.sleep(0.02)
+    assert recorder.wait_for(lambda r: len(r.events()) >= 30)
+    events = recorder.events()
+    assert unique_in_order(events) == sent
+    for e in events[:3]:
+        image = recorder.payloads(f"mugshot/box1/door/images/{e['event_id']}/mugshot")[0]
+        import hashlib
+        assert hashlib.sha256(image).hexdigest() == e["images"]["mugshot"]["sha256"]
+    latencies = sorted(1000 * (e["_received"] - sent_at[e["event_id"]]) for e in events)
+    median, p95 = statistics.median(latencies), latencies[int(0.95 * (len(latencies) - 1))]
+    with capsys.disabled():
+        print(f"\n[mqtt latency] loopback event->receipt over {len(latencies)} events: "
+              f"median {median:.1f} ms, p95 {p95:.1f} ms")
+    assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/door/latest/mugshot"))
+    assert recorder.payloads("mugshot/box1/status")[0] == b"online"
+    publisher.close()
+    assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/status")[-1] == b"stopped")
+    recorder.stop()
+
+
+def test_broker_down_mid_burst_loses_nothing(broker, tmp_path, capsys):
+    recorder = Recorder(broker.port, topics=["mugshot/+/+/event"], client_id="rec-outage")
+    publisher = publisher_for(broker, tmp_path)
+    assert publisher.connection.connected.wait(10)
+    sent = []
+    for i in range(40):
+        if i == 10:
+            assert wait(lambda: publisher.spool.depth()[0] == 0)
+            broker.stop()
+            assert wait(lambda: not publisher.connection.connected.is_set(), 10)
+        if i == 30:
+            assert publisher.spool.depth()[0] == 20, "events pile up in the spool while the broker is away"
+            broker.start()
+        event = make_event(i)
+        publisher.publish(event)
+        sent.append(event.event_id)
+    assert recorder.wait_for(lambda r: len(set(unique_in_order(r.events()))) >= 40, timeout=40)
+    got = unique_in_order(recorder.events())
+    with capsys.disabled():
+        print(f"\n[mqtt fault] broker stopped mid-burst: {len(set(got) & set(sent))}/{len(sent)} delivered, "
+              f"in order: {got == sent}")
+    assert got == sent
+    assert all(not retained for t, _, _, retained in recorder.messages)
+    publisher.close()
+    recorder.stop()
+
+
+def run_burst(port, spool, count, delay=0.0):
+    return subprocess.Popen([sys.executable, "-m", "tests.integration.burst", str(port), str(spool), str(count),
+                             str(delay)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+@pytest.mark.parametrize("broker_up", [True, False], ids=["broker-up", "broker-down"])
+def test_sigkill_mid_burst_loses_no_spooled_event(broker, tmp_path, broker_up, capsys):
+    recorder = Recorder(broker.port, topics=["mugshot/+/+/event", "mugshot/+/status"], client_id="rec-kill")
+    if not broker_up:
+        broker.stop()
+    spool = tmp_path / "spool.sqlite"
+    burst = run_burst(broker.port, spool, 200, delay=0.01)
+    spooled = []
+    while len(spooled) < 25:
+        line = burst.stdout.readline()
+        assert line, "burst ended early"
+        if line.startswith("spooled "):
+            spooled.append(line.split()[1])
+    burst.send_signal(signal.SIGKILL)
+    burst.wait()
+    if not broker_up:
+        broker.start()
+    else:
+        assert recorder.wait_for(lambda r: b"offline" in r.payloads("mugshot/box1/status"))
+    drain = run_burst(broker.port, spool, 0)
+    out, _ = drain.communicate(timeout=60)
+    assert recorder.wait_for(lambda r: set(spooled) <= set(unique_in_order(r.events())), timeout=30)
+    got = unique_in_order(recorder.events())
+    delivered = len(set(spooled) & set(got))
+    with capsys.disabled():
+        print(f"\n[mqtt fault] SIGKILL mid-burst ({'broker up' if broker_up else 'broker down'}): "
+              f"{delivered}/{len(spooled)} acknowledged-to-spool events delivered ({len(got)} sent in all)")
+    assert delivered == len(spooled)
+    assert [e for e in got if e in spooled] == spooled, "in order"
+    recorder.stop()
+
+
+def test_home_assistant_discovery_and_rediscovery(broker, tmp_path):
+    recorder = Recorder(broker.port, topics=["homeassistant/#"])
+    publisher = publisher_for(broker, tmp_path)
+    topics = {"homeassistant/image/mugshot_box1_door_mugshot/config",
+              "homeassistant/sensor/mugshot_box1_door_last_event/config",
+              "homeassistant/binary_sensor/mugshot_box1_door_motion/config"}
+    assert recorder.wait_for(lambda r: topics <= {t for t, *_ in r.messages})
+    image = json.loads(recorder.payloads("homeassistant/image/mugshot_box1_door_mugshot/config")[0])
+    assert image["image_topic"] == "mugshot/box1/door/latest/mugshot"
+    assert image["availability_topic"] == "mugshot/box1/status"
+    before = len(recorder.messages)
+    recorder.connection.publish("homeassistant/status", b"online", qos=1)
+    assert recorder.wait_for(lambda r: len(r.messages) >= before + 4)  # our own 'online' + 3 configs again
+    publisher.motion("door", True)
+    motion = Recorder(broker.port, topics=["mugshot/box1/door/motion"])
+    assert motion.wait_for(lambda r: r.payloads("mugshot/box1/door/motion") == [b"ON"])
+    publisher.close()
+    recorder.stop()
+    motion.stop()
+
+
+def test_spool_bounds_hold_while_the_broker_is_away(broker, tmp_path):
+    broker.stop()
+    publisher = publisher_for(broker, tmp_path, spool_max_events=10)
+    for i in range(25):
+        publisher.publish(make_event(i))
+    assert publisher.status()["spool"] == 10 and publisher.status()["dropped"] == 15
+    publisher.close(drain_seconds=0)
+
+
+def start_receiver(port, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out", str(out),
+                             "--client-id", f"receiver-{os.getpid()}-{time.monotonic_ns()}", *extra],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+
+def test_daemon_replay_to_receiver_end_to_end_same_bytes(broker, tmp_path, shared_data):
+    out = tmp_path / "received"
+    receiver = start_receiver(broker.port, out)
+    time.sleep(1.0)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[device]\nid = "box1"\n[[publishers]]\ntype = "directory"\npath = "local"\n'
+                      f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                      f'spool_path = "spool.sqlite"\n')
+    result = subprocess.run([sys.executable, "-m", "edge", "replay", str(shared_data / "video" / "single_face.mp4"),
+                             "--out", str(tmp_path / "local"), "--config", str(config)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    try:
+        assert result.returncode == 0, result.stderr
+        local = sorted((tmp_path / "local").glob("*.json"))
+        assert local
+        assert wait(lambda: len(list(out.glob("*.json"))) == len(local), 20)
+    finally:
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(10)
+    for meta_path in local:
+        eid = meta_path.stem
+        for name in ("mugshot", "crop"):
+            assert (out / f"{eid}_{name}.jpg").read_bytes() == (tmp_path / "local" / f"{eid}_{name}.jpg").read_bytes()
+        assert json.loads((out / f"{eid}.json").read_text()) == json.loads(meta_path.read_text())
+    assert eid in (out / "index.html").read_text()
+    assert receiver.returncode == 0
+
+
+def test_receiver_survives_garbage_and_stores_nothing_wrong(broker, tmp_path):
+    out = tmp_path / "received"
+    receiver = start_receiver(broker.port, out, "--max-bytes", "5000000")
+    time.sleep(1.0)
+    sender = Recorder(broker.port, topics=[])
+    good = make_event(1).encode()
+    bad_hash = make_event(2).encode()
+    eid, bid = good.event_id, bad_hash.event_id
+    c = sender.connection
+    c.publish("mugshot/box1/door/event", b"\x00\xff garbage", qos=1)
+    c.publish("mugshot/box1/door/event", json.dumps(good.metadata).encode()[:40], qos=1)  # truncated JSON
+    c.publish("mugshot/box1/door/images/../../etc/mugshot", b"x", qos=1)  # path tricks are not image topics
+    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", b"not the picture the hash names", qos=1)
+    c.publish(f"mugshot/box1/door/images/{bid}/crop", bad_hash.images["crop"], qos=1)
+    c.publish("mugshot/box1/door/event", json.dumps(bad_hash.metadata).encode(), qos=1)
+    c.publish(f"mugshot/box1/door/images/{eid}/mugshot", os.urandom(10_000_000), qos=1)  # 10 MB
+    for _ in range(2):  # the second time is a duplicate, as QoS 1 may deliver after a reconnect
+        for name, data in good.images.items():
+            c.publish(f"mugshot/box1/door/images/{eid}/{name}", data, qos=1)
+        c.publish("mugshot/box1/door/event", json.dumps(good.metadata).encode(), qos=1)
+    assert wait(lambda: (out / f"{eid}.json").exists(), 20)
+    time.sleep(1.0)
+    assert receiver.poll() is None, "the receiver keeps running"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{eid}.json", f"{eid}_mugshot.jpg", f"{eid}_crop.jpg", "index.html"])
+    assert (out / f"{eid}_mugshot.jpg").read_bytes() == good.images["mugshot"]
+    receiver.send_signal(signal.SIGTERM)
+    _, err = receiver.communicate(timeout=10)
+    assert "1 stored, 1 duplicates dropped" in err
+    assert "over the 5000000-byte limit" in err and "malformed event JSON" in err and "does not match" in err
+    sender.stop()
+
+
+def test_mqtt_311_also_delivers(broker, tmp_path):
+    recorder = Recorder(broker.port, topics=["mugshot/+/+/event"], protocol="3.1.1")
+    publisher = publisher_for(broker, tmp_path, protocol="3.1.1")
+    event = make_event(7)
+    publisher.publish(event)
+    assert recorder.wait_for(lambda r: [e["event_id"] for e in r.events()] == [event.event_id])
+    publisher.close()
+    recorder.stop()
