@@ -109,14 +109,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import write_demo_clip
+    """Generate a clip and replay it; events go to a folder and, over MQTT, through a local
+    broker to a receiver's gallery, as they would from a real camera box."""
+    from .demo import run_demo
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    clip = write_demo_clip(out / "demo_clip.mp4")
-    print(f"generated sample clip {clip}")
-    args.clip, args.out, args.config, args.camera = str(clip), str(out / "events"), None, "demo"
-    return cmd_replay(args)
+    run_demo(Path(args.out))
+    return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

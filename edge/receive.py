@@ -146,6 +146,19 @@ def write_gallery(folder: Path) -> None:
     write_atomic(folder / "index.html", page.encode("utf-8"))
 
 
+def start_receiving(settings: ConnectionSettings, out: str | Path, prefix: str = "mugshot/+",
+                    max_bytes: int = 5_000_000) -> tuple[Receiver, MqttConnection]:
+    """Subscribe to the boxes under ``prefix`` and store their events in ``out``."""
+    receiver = Receiver(out, max_bytes)
+    filters = [f"{prefix}/+/event", f"{prefix}/+/images/+/+"]
+    connection = MqttConnection(
+        settings, on_connected=lambda client: [client.subscribe(f, qos=1) for f in filters],
+        on_message=lambda message: receiver.handle(message.topic, message.payload))
+    write_gallery(receiver.out)
+    connection.start()
+    return receiver, connection
+
+
 def parse_broker(value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":") if ":" in value else (value, "", "0")
     try:
@@ -182,20 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         return 78
-    receiver = Receiver(args.out, args.max_bytes)
     settings = ConnectionSettings(host=host, port=port, protocol=args.protocol, client_id=args.client_id,
                                   tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
                                   key_file=args.key_file, username=args.username, password=password,
                                   persistent_session=True)
-    filters = [f"{args.prefix}/+/event", f"{args.prefix}/+/images/+/+"]
-    connection = MqttConnection(
-        settings, on_connected=lambda client: [client.subscribe(f, qos=1) for f in filters],
-        on_message=lambda message: receiver.handle(message.topic, message.payload))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    write_gallery(receiver.out)
-    connection.start()
+    receiver, connection = start_receiving(settings, args.out, args.prefix, args.max_bytes)
     log.info("receiving from %s into %s", settings.address, receiver.out)
     stop.wait()
     connection.stop()

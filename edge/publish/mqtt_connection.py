@@ -166,7 +166,8 @@ class MqttConnection:
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():
-            log.warning("disconnected from MQTT broker %s: %s", self.settings.address, reason_code)
+            (log.info if self._stop.is_set() else log.warning)(
+                "disconnected from MQTT broker %s: %s", self.settings.address, reason_code)
         self.connected.clear()
         with self._ack_cond:
             self._ack_cond.notify_all()
@@ -200,7 +201,7 @@ class MqttConnection:
                 else:
                     self.client.connect(s.host, s.effective_port, s.keepalive)
             except ssl.SSLCertVerificationError as exc:
-                self._report(f"TLS to {s.address} failed: {exc.verify_message} (check ca_file)")
+                self._report(f"TLS to {s.address} failed: certificate verify failed: {exc.verify_message} (check ca_file)")
             except ssl.SSLError as exc:
                 self._report(f"TLS to {s.address} failed: {exc.reason or exc}")
             except OSError as exc:

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.broker import Broker
+from edge.local_broker import Broker
 
 
 @pytest.fixture

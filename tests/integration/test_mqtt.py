@@ -241,3 +241,21 @@ def test_mqtt_311_also_delivers(broker, tmp_path):
     assert recorder.wait_for(lambda r: [e["event_id"] for e in r.events()] == [event.event_id])
     publisher.close()
     recorder.stop()
+
+
+def test_amqtt_fallback_broker_delivers_over_311(tmp_path, monkeypatch):
+    from edge import local_broker
+
+    monkeypatch.setattr(local_broker, "find_mosquitto", lambda: None)
+    fallback = local_broker.start_local_broker(tmp_path / "amqtt")
+    try:
+        assert isinstance(fallback, local_broker.AmqttBroker) and fallback.protocol == "3.1.1"
+        recorder = Recorder(fallback.port, topics=["mugshot/+/+/event"], protocol="3.1.1")
+        publisher = publisher_for(fallback, tmp_path, protocol="3.1.1", discovery=False)
+        event = make_event(8)
+        publisher.publish(event)
+        assert recorder.wait_for(lambda r: [e["event_id"] for e in r.events()] == [event.event_id])
+        publisher.close()
+        recorder.stop()
+    finally:
+        fallback.stop()

@@ -44,7 +44,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
     events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
     assert len(events) == 2, "two passes of the face, two events"
-    assert (tmp_path / "events" / "contact_sheet.jpg").is_file()
+    assert (tmp_path / "contact_sheet.jpg").is_file()
+    received = sorted(p.name for p in (tmp_path / "received").glob("*.json"))
+    assert received == sorted(p.name for p in (tmp_path / "events").glob("*.json")), "all arrived over MQTT"
+    assert "2 of 2 events arrived over MQTT" in capsys.readouterr().out
 
 
 def test_check_reports_a_missing_camera_with_69(tmp_path, capsys):
