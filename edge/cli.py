@@ -48,17 +48,12 @@ def _replay_config(clip: Path, out: Path, base: Config | None, camera_name: str)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    setup_logging(cfg.log.level)
-    from .pipeline import build_pipeline
+    from .service import Daemon
 
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    pipeline = build_pipeline(cfg, stop)
-    try:
-        stats = pipeline.run()
-    finally:
-        pipeline.close()
+    daemon = Daemon(args.config)  # a bad config raises here: exit 78, nothing started
+    setup_logging(daemon.config.log.level)
+    daemon.install_signal_handlers()
+    stats = daemon.run()
     log.info("stopped: %s", stats.summary())
     return EXIT_OK
 
@@ -144,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate a sample clip and replay it through the whole pipeline")
     demo.add_argument("--out", default="demo-out")
     demo.set_defaults(func=cmd_demo)
+    sub.add_parser("install-service", help="install as a systemd service (see install-service --help)",
+                   add_help=False)
     bench = sub.add_parser("bench", help="cost of the motion gate against always running the detector")
     bench.add_argument("--clip", help="video to take 640x480 frames from (default: the generated demo clip)")
     bench.add_argument("--frames", type=int, default=120)
@@ -153,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["install-service"]:  # stdlib-only installer with its own options
+        from .install import main as install_main
+        return install_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)
     try:

@@ -80,7 +80,12 @@ def with_free_spatial_dims(path: str | Path) -> bytes:
     """
     import onnx
 
-    model = onnx.load(str(path))
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf raises several kinds for a damaged file
+        raise ModelError(f"detector.model: {path} is not a readable ONNX model ({type(exc).__name__})") from None
+    if not model.graph.input:
+        raise ModelError(f"detector.model: {path} has no inputs")
     dims = model.graph.input[0].type.tensor_type.shape.dim
     if len(dims) == 4:
         dims[2].dim_param, dims[3].dim_param = "height", "width"

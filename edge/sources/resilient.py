@@ -30,6 +30,7 @@ class ResilientSource:
         self.stop = stop or threading.Event()
         self.reopens = 0
         self.stalls = 0
+        self.delivered = 0  # frames since the last (re)open
         self._generation = 0
 
     @property
@@ -50,6 +51,7 @@ class ResilientSource:
             reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
                                       name=f"read-{self.source.name}", daemon=True)
             reader.start()
+            self.delivered = 0
             outcome = yield from self._drain(frames)
             self._generation += 1  # a reader stuck in read() can no longer deliver
             self.source.close()
@@ -57,9 +59,10 @@ class ResilientSource:
                 return
             if self.stop.is_set():
                 return
-            if outcome == "end" and self.on_end == "loop":
-                backoff = 0.5
-            else:
+            if self.delivered:
+                backoff = 0.5  # it worked for a while: start the backoff afresh
+            if not (outcome == "end" and self.on_end == "loop" and self.delivered):
+                # failed, stalled, or ended without a single frame: wait before trying again
                 delay = min(self.backoff_max, backoff) * random.uniform(0.8, 1.2)
                 log.warning("reopening %s in %.1f s (%s)", self.source.name, delay, outcome)
                 if self.stop.wait(delay):
@@ -71,23 +74,27 @@ class ResilientSource:
             except SourceError as exc:
                 log.warning("%s", exc)
                 continue  # the next round waits longer
-            if outcome != "end":
-                backoff = 0.5 if outcome == "ok" else backoff
 
     def _drain(self, frames: queue.Queue) -> Iterator[Frame]:
         """Yield frames from the reader; return why the stream stopped ('end', 'stall', 'error: ...')."""
+        waited = 0.0
         while not self.stop.is_set():
             try:
-                item = frames.get(timeout=self.stall_timeout)
+                item = frames.get(timeout=0.25)  # short waits: a stop request is honoured promptly
             except queue.Empty:
-                self.stalls += 1
-                log.warning("%s delivered no frame for %.0f s", self.source.name, self.stall_timeout)
-                return "stall"
+                waited += 0.25
+                if waited >= self.stall_timeout:
+                    self.stalls += 1
+                    log.warning("%s delivered no frame for %.0f s", self.source.name, self.stall_timeout)
+                    return "stall"
+                continue
+            waited = 0.0
             if item is _END:
                 return "end"
             if isinstance(item, Exception):
                 log.warning("%s failed: %s", self.source.name, item)
                 return f"error: {item}"
+            self.delivered += 1
             yield item
         return "stopped"
 

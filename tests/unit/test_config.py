@@ -68,7 +68,7 @@ def test_example_config_lists_every_key_with_its_default():
     from edge.config import DirectoryPublisherConfig, MqttPublisherConfig
     from tests.conftest import ROOT
 
-    example = ROOT / "docs" / "config.example.toml"
+    example = ROOT / "systemd" / "config.example.toml"
     raw = tomllib.loads(example.read_text())
     defaults = Config()
     documented_sections = [(name, getattr(defaults, name), raw[name]) for name in
