@@ -20,6 +20,16 @@ def find_mosquitto() -> str | None:
     return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
+def _terminate(process: subprocess.Popen | None) -> None:
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _wait_listening(process: subprocess.Popen, port: int, log: Path, what: str) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -81,13 +91,7 @@ class Broker:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()  # saves the persistence file
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        _terminate(self.process)  # SIGTERM: mosquitto saves its persistence file
         self.process = None
 
 
@@ -115,12 +119,7 @@ class AmqttBroker:
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        _terminate(self.process)  # SIGTERM: mosquitto saves its persistence file
         self.process = None
 
 
