@@ -21,6 +21,7 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet torch==2.13.0  # the CPU build (a bare 'torch' pulls CUDA)
+.venv/bin/python -m pip install --quiet -e '.[test,trainer,eval]'
 
 exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,122 @@
+"""Trainer with tiny configs on real faces: data, nets, fit/resume, distillation, baselines, export, eval."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.config import TrainConfigError, load_train_config
+from trainer.data import PairCache
+from trainer.fit import fit, load_generator
+from trainer.nets import build_generator, parameters
+from trainer.prepare import folder_source, load_split, prepare
+
+TINY = ["width=4", "steps=6", "batch_size=4", "sample_every=3", "checkpoint_every=3", "log_every=1", "threads=1"]
+
+
+def tiny(cache, out, *extra):
+    return load_train_config(None, [f"cache={cache}", f"out={out}", *TINY, *extra])
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(TrainConfigError, match="^lerning_rate: unknown key"):
+        load_train_config(None, ["lerning_rate=1"])
+    with pytest.raises(TrainConfigError, match="^steps: expected int"):
+        load_train_config(None, ["steps=many"])
+    with pytest.raises(TrainConfigError, match="^teacher: a student is distilled"):
+        load_train_config(None, ["model=student"])
+    path = tmp_path / "c.toml"
+    path.write_text('model = "unet"\nalpha = 0.0\n')
+    cfg = load_train_config(path, ["alpha=0.5"])
+    assert cfg.model == "unet" and cfg.alpha == 0.5
+
+
+def test_student_is_about_one_percent_of_the_teacher():
+    teacher, student = build_generator("teacher", 64, 32), build_generator("student", 64, 8)
+    ratio = parameters(student) / parameters(teacher)
+    assert ratio <= 0.011, ratio
+    x = torch.randn(2, 3, 64, 64)
+    for name in ("teacher", "student", "autoencoder", "unet"):
+        y = build_generator(name, 64, 8).eval()(x)
+        assert y.shape == x.shape and y.abs().max() <= 1.0
+
+
+def test_prepare_pairs_split_and_missing_faces(tiny_cache, tmp_path, astronaut):
+    path, result = tiny_cache
+    cache = PairCache.load(path)
+    assert cache.inputs.shape[1:] == (32, 32, 3) and len(cache.frontals) == 4
+    assert set(cache.kinds) == {"studio", "surveillance"}
+    test_ids = load_split()
+    assert {"frmdb:001", "frmdb:006"} <= test_ids and not {"frmdb:002", "frmdb:003"} & test_ids
+    train, test = cache.select(test_ids, False), cache.select(test_ids, True)
+    assert set(cache.identities[train]) == {"frmdb:002", "frmdb:003"} and len(test) > 0
+    # the generic folder layout, with a picture that has no face in it
+    import cv2
+    (tmp_path / "ds" / "007").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "ds" / "007.jpg"), astronaut)
+    cv2.imwrite(str(tmp_path / "ds" / "007" / "flipped.jpg"), astronaut[:, ::-1])
+    cv2.imwrite(str(tmp_path / "ds" / "007" / "blank.jpg"), np.zeros((64, 64, 3), np.uint8))
+    from edge.align import ModelInputSpec
+    result = prepare([folder_source(tmp_path / "ds")], ModelInputSpec(size=32), tmp_path / "p.npz")
+    assert result["pairs"] == 1 and result["missing"] == [str(tmp_path / "ds" / "007" / "blank.jpg")]
+
+
+def test_fit_writes_artifacts_and_resumes_exactly(tiny_cache, tmp_path):
+    cache, _ = tiny_cache
+    straight = fit(tiny(cache, tmp_path / "a", "steps=6"), progress=False)
+    fit(tiny(cache, tmp_path / "b", "steps=3"), progress=False)
+    resumed = fit(tiny(cache, tmp_path / "b", "steps=6"), progress=False)  # picks up at step 3
+    a, b = torch.load(straight, weights_only=False), torch.load(resumed, weights_only=False)
+    assert a["step"] == b["step"] == 6
+    for key in a["generator"]:
+        assert torch.allclose(a["generator"][key].float(), b["generator"][key].float(), atol=1e-6), key
+    out = tmp_path / "b"
+    assert (out / "loss.png").is_file() and (out / "samples_000006.png").is_file()
+    lines = (out / "log.csv").read_text().splitlines()
+    assert lines[0].startswith("step,") and [int(l.split(",")[0]) for l in lines[1:]] == list(range(1, 7))
+    assert b["split"] == sorted(load_split()) and b["spec"]["size"] == 32
+
+
+@pytest.mark.parametrize("model", ["autoencoder", "unet"])
+def test_baselines_train_with_the_same_command(tiny_cache, tmp_path, model):
+    cache, _ = tiny_cache
+    path = fit(tiny(cache, tmp_path / model, f"model={model}", "steps=2"), progress=False)
+    generator, state = load_generator(path)
+    assert state["config"]["model"] == model and state["step"] == 2
+
+
+def test_distill_export_and_use_on_the_edge(tiny_cache, tmp_path, astronaut):
+    cache, _ = tiny_cache
+    teacher = fit(tiny(cache, tmp_path / "teacher"), progress=False)
+    student = fit(tiny(cache, tmp_path / "student", "model=student", "width=2", f"teacher={teacher}",
+                       "distill_features=0.1"), progress=False)
+    log = (tmp_path / "student" / "log.csv").read_text().splitlines()
+    assert float(log[-1].split(",")[5]) > 0, "the distillation term is in the loss"
+    from trainer.export import export
+    onnx_path = tmp_path / "student.onnx"
+    result = export(student, onnx_path, name="student")
+    assert result["max_abs_diff"] < 1e-3
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("student.")) == ["student.onnx"]
+    from edge.detect.yunet import YuNetDetector
+    from edge.generate import OnnxGenerator
+    generator = OnnxGenerator(onnx_path)
+    assert generator.spec.size == 32 and generator.name == "student"
+    face = YuNetDetector().detect(astronaut)[0]
+    mugshot = generator.generate(astronaut, face.landmarks)
+    assert mugshot.shape == (32, 32, 3) and mugshot.dtype == np.uint8
+
+
+def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
+    cache, _ = tiny_cache
+    teacher = fit(tiny(cache, tmp_path / "t", "steps=2"), progress=False)
+    from trainer.evaluate import evaluate
+    report = evaluate(cache, [teacher], tmp_path / "eval")
+    rows = report["summary"]
+    assert set(rows) == {"raw input", "teacher"}
+    for row in rows.values():
+        assert 0 <= row["L1"] <= 1 and 0 < row["SSIM"] <= 1
+        assert 0 <= row["rank-1 yaw ±45"] <= 1
+    assert report["counts"]["gallery"] == 2
+    assert (tmp_path / "eval" / "grid.png").is_file()
+    assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
+    assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0

@@ -1,0 +1,1 @@
+"""mugshot-train: data preparation, teacher GAN, distilled student, evaluation and export (PyTorch)."""

@@ -1,0 +1,112 @@
+"""``mugshot-train``: prepare | fit | eval | export."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import TrainConfigError, load_train_config
+
+log = logging.getLogger("trainer")
+
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from edge.align import ModelInputSpec
+
+    from .prepare import folder_source, frmdb_source, pointing04_source, prepare
+
+    sources = []
+    data = Path(args.data)
+    if args.folder:
+        sources += [folder_source(Path(f)) for f in args.folder]
+    if not args.folder or args.with_shared:
+        if (data / "frmdb" / "manifest.csv").exists():
+            sources.append(frmdb_source(data / "frmdb"))
+        if (data / "pointing04" / "manifest.csv").exists():
+            sources.append(pointing04_source(data / "pointing04"))
+    if not sources:
+        print(f"no datasets found (looked in {data}; give --folder DIR for your own)", file=sys.stderr)
+        return 2
+    result = prepare(sources, ModelInputSpec(size=args.size, face_scale=args.face_scale), Path(args.out))
+    print(f"{result['pairs']} pairs, {result['frontals']} frontal targets -> {args.out}")
+    print(f"faces not found: {len(result['missing'])}")
+    for path in result["missing"][: args.show_missing]:
+        print(f"  {path}")
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .fit import fit
+
+    cfg = load_train_config(args.config, args.set or [])
+    path = fit(cfg, progress=not args.quiet)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate
+
+    report = evaluate(Path(args.cache), [Path(m) for m in args.model], Path(args.out),
+                      identity=not args.no_identity)
+    print(json.dumps(report["summary"], indent=2))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    result = export(Path(args.checkpoint), Path(args.out), name=args.name, report=args.report)
+    print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| "
+          f"{result['max_abs_diff']:.2e})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mugshot-train", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="info")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+                   help="folder with frmdb/ and pointing04/ (default: ../shared/data)")
+    p.add_argument("--folder", action="append", help="your own dataset: DIR/001.jpg + DIR/001/*.jpg (repeatable)")
+    p.add_argument("--with-shared", action="store_true", help="with --folder: also use FRMDB and Pointing'04")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--face-scale", type=float, default=0.7)
+    p.add_argument("--out", default="runs/pairs.npz")
+    p.add_argument("--show-missing", type=int, default=20)
+    p.set_defaults(func=cmd_prepare)
+    f = sub.add_parser("fit", help="train a teacher or baseline, or distil a student")
+    f.add_argument("--config", help="TOML file (see trainer/configs/)")
+    f.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_fit)
+    e = sub.add_parser("eval", help="score models on held-out identities")
+    e.add_argument("--cache", default="runs/pairs.npz")
+    e.add_argument("--model", action="append", default=[], help="checkpoint (.pt) or ONNX file; repeatable")
+    e.add_argument("--out", default="runs/eval")
+    e.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
+    e.set_defaults(func=cmd_eval)
+    x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True)
+    x.add_argument("--name", default="")
+    x.add_argument("--report", help="eval report JSON whose metrics go into the metadata")
+    x.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except TrainConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return 78
+
+
+if __name__ == "__main__":
+    sys.exit(main())

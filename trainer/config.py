@@ -1,0 +1,107 @@
+"""Training configuration: a typed dataclass read from TOML, with ``--set key=value`` overrides.
+
+An unknown key, in the file or on the command line, is an error that names it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MODELS = ("teacher", "student", "autoencoder", "unet")
+
+
+class TrainConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "teacher"  # teacher | student | autoencoder (scaleway-style) | unet (pix2pix)
+    cache: str = "runs/pairs.npz"  # written by `mugshot-train prepare`
+    out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
+    width: int = 32  # base channel count of the generator
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 2e-4
+    beta1: float = 0.5
+    alpha: float = 0.01  # L_GAN weight (binary cross-entropy)
+    beta: float = 1.0  # L1 weight
+    gamma: float = 1.0  # L2 weight
+    symmetry: float = 0.0  # L1 between the output and its mirror image
+    tv: float = 0.0  # total variation
+    teacher: str = ""  # student only: the teacher checkpoint to distil from
+    distill: float = 1.0  # student only: L1 to the teacher's output
+    distill_features: float = 0.0  # student only: L2 between projected bottleneck features
+    flip: bool = True  # augment with mirrored pairs (a left profile maps to the mirrored frontal)
+    sample_every: int = 250
+    checkpoint_every: int = 250
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+    device: str = "auto"  # auto | cpu | cuda
+
+    def validate(self) -> "TrainConfig":
+        if self.model not in MODELS:
+            raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.model == "student" and not self.teacher:
+            raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
+        for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
+            if getattr(self, key) <= 0:
+                raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
+        for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features"):
+            if getattr(self, key) < 0:
+                raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise TrainConfigError(f"device: must be auto, cpu or cuda, got {self.device!r}")
+        return self
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    if kind is bool:
+        if isinstance(value, str):
+            if value.lower() in ("true", "1", "yes"):
+                return True
+            if value.lower() in ("false", "0", "no"):
+                return False
+        if isinstance(value, bool):
+            return value
+    elif kind is int and not isinstance(value, bool):
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is float and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is str:
+        return str(value)
+    raise TrainConfigError(f"{key}: expected {kind.__name__}, got {value!r}")
+
+
+def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise TrainConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TrainConfigError(f"{path}: not valid TOML: {exc}") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TrainConfigError(f"--set {item!r}: expected key=value")
+        raw[key.strip()] = value.strip()
+    kinds = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    values = {}
+    for key, value in raw.items():
+        if key not in kinds:
+            raise TrainConfigError(f"{key}: unknown key (known: {', '.join(sorted(kinds))})")
+        kind = {"str": str, "int": int, "float": float, "bool": bool}[kinds[key]]
+        values[key] = _coerce(key, value, kind)
+    return TrainConfig(**values).validate()

@@ -1,0 +1,57 @@
+"""The pair cache as tensors, split by identity, with mirrored pairs as augmentation."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edge.align import ModelInputSpec, to_tensor
+
+
+@dataclass
+class PairCache:
+    inputs: np.ndarray  # (N, S, S, 3) uint8 BGR aligned views
+    targets: np.ndarray  # (N,) index into frontals
+    frontals: np.ndarray  # (K, S, S, 3)
+    frontal_ids: np.ndarray  # (K,) identity of each frontal
+    identities: np.ndarray
+    yaws: np.ndarray
+    pitches: np.ndarray
+    kinds: np.ndarray
+    sources: np.ndarray
+    spec: ModelInputSpec
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PairCache":
+        data = np.load(path, allow_pickle=False)
+        spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
+        return cls(*(data[k] for k in ("inputs", "targets", "frontals", "frontal_ids", "identities", "yaws",
+                                       "pitches", "kinds", "sources")), spec)
+
+    def select(self, test_identities: set[str], test: bool) -> np.ndarray:
+        held_out = np.isin(self.identities, sorted(test_identities))
+        return np.flatnonzero(held_out if test else ~held_out)
+
+
+class PairTensors:
+    """Training pairs as normalised tensors in memory (small data: a few MB)."""
+
+    def __init__(self, cache: PairCache, indices: np.ndarray, flip: bool):
+        studio = indices[cache.kinds[indices] == "studio"]  # surveillance frames are for evaluation
+        self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
+        self.targets = torch.from_numpy(to_tensor(cache.frontals[cache.targets[studio]], cache.spec))
+        self.flip = flip
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.views), (size,), generator=generator)
+        views, targets = self.views[idx], self.targets[idx]
+        if self.flip:  # a mirrored view pairs with the mirrored frontal
+            mirror = torch.rand(size, generator=generator) < 0.5
+            views = torch.where(mirror[:, None, None, None], views.flip(-1), views)
+            targets = torch.where(mirror[:, None, None, None], targets.flip(-1), targets)
+        return views, targets

