@@ -59,6 +59,30 @@ def bench_motion_vs_detector(frames: list[np.ndarray], rounds: int = 7,
             "motion_gate_ms": gate, "always_detect_ms": detect, "ratio": detect / gate}
 
 
+def onnx_latency(models: list, threads: int = 1, rounds: int = 15, runs: int = 20, feeds: list | None = None
+                 ) -> list[dict]:
+    """Median milliseconds per run of each ONNX model (path or bytes), interleaved round by round."""
+    from .models import onnx_session
+
+    sessions = [onnx_session(m, threads) for m in models]
+    if feeds is None:
+        feeds = []
+        for s in sessions:
+            shape = [d if isinstance(d, int) else 1 for d in s.get_inputs()[0].shape]
+            feeds.append({s.get_inputs()[0].name: np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)})
+    for s, f in zip(sessions, feeds):
+        s.run(None, f)  # warm-up
+    times: list[list[float]] = [[] for _ in sessions]
+    for _ in range(rounds):
+        for i, (s, f) in enumerate(zip(sessions, feeds)):
+            start = time.perf_counter()
+            for _ in range(runs):
+                s.run(None, f)
+            times[i].append(1000 * (time.perf_counter() - start) / runs)
+    medians = [statistics.median(t) for t in times]
+    return [{"threads": threads, "median_ms": ms, "ratio_to_first": medians[0] / ms} for ms in medians]
+
+
 def format_report(result: dict) -> str:
     return (f"{result['frames']} frames of {result['frame_size']}, {result['rounds']} interleaved rounds, 1 thread\n"
             f"motion gate per frame:    {result['motion_gate_ms']:.3f} ms (target < 2 ms)\n"

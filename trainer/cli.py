@@ -56,11 +56,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export
+    from .export import export, model_card
 
-    result = export(Path(args.checkpoint), Path(args.out), name=args.name, report=args.report)
+    out = Path(args.out)
+    result = export(Path(args.checkpoint), out, name=args.name, report=args.report)
     print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| "
           f"{result['max_abs_diff']:.2e})")
+    if args.card:
+        report = json.loads(Path(args.report).read_text()) if args.report else None
+        latency = {"text": Path(args.latency).read_text()} if args.latency else None
+        Path(args.card).write_text(model_card(out, Path(args.checkpoint), report, latency, args.name or "student"))
+        print(f"model card: {args.card}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    for threads in args.threads or [1]:
+        for row in bench([Path(m) for m in args.model], threads=threads):
+            print(f"{row['model']}: {row['median_ms']:.3f} ms median at {threads} thread(s), "
+                  f"{row['ratio_to_first']:.1f}x faster than the first")
     return 0
 
 
@@ -93,8 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True)
     x.add_argument("--name", default="")
-    x.add_argument("--report", help="eval report JSON whose metrics go into the metadata")
+    x.add_argument("--report", help="eval report JSON whose metrics go into the metadata and the card")
+    x.add_argument("--card", help="write a markdown model card here")
+    x.add_argument("--latency", help="text file with the latency measurement for the card")
     x.set_defaults(func=cmd_export)
+    b = sub.add_parser("bench", help="ONNX latency side by side (fixed threads, no spinning)")
+    b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
+    b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")
+    b.set_defaults(func=cmd_bench, threads=None)
     return parser
 
 

@@ -9,7 +9,6 @@ Writes ``report.md``, ``report.json`` and ``grid.png``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from edge.align import ModelInputSpec, canonical_points, from_tensor, to_tensor
+from edge.align import ModelInputSpec, from_tensor, to_tensor
+from edge.metrics import DlibIdentity, psnr, rank1, ssim
 
 from .data import PairCache
 from .prepare import load_split
@@ -26,63 +26,6 @@ from .prepare import load_split
 log = logging.getLogger(__name__)
 
 Generator = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 BGR -> same
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse)) if mse > 0 else 99.0
-
-
-def ssim(a: np.ndarray, b: np.ndarray) -> float:
-    """Structural similarity on the grey images (Gaussian window 11, sigma 1.5)."""
-    x = cv2.cvtColor(a, cv2.COLOR_BGR2GRAY).astype(np.float64)
-    y = cv2.cvtColor(b, cv2.COLOR_BGR2GRAY).astype(np.float64)
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    blur = lambda img: cv2.GaussianBlur(img, (11, 11), 1.5)  # noqa: E731
-    mx, my = blur(x), blur(y)
-    sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    value = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
-    return float(value.mean())
-
-
-class DlibIdentity:
-    """128-d dlib face descriptors of aligned crops (re-aligned to dlib's own chip layout)."""
-
-    def __init__(self, spec: ModelInputSpec):
-        try:
-            import dlib
-        except ImportError:
-            raise RuntimeError("the identity metric needs the eval extra: pip install -e '.[eval]'") from None
-        spec_found = importlib.util.find_spec("face_recognition_models")
-        if spec_found is None:
-            raise RuntimeError("face-recognition-models is not installed: pip install -e '.[eval]'")
-        folder = Path(spec_found.origin).parent / "models"  # importing it needs pkg_resources: locate instead
-        self.dlib = dlib
-        self.shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))
-        self.net = dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat"))
-        self.work = 256
-        points = canonical_points(self.work, spec.face_scale)
-        x0, y0 = points.min(0)
-        x1, y1 = points.max(0)
-        pad = 0.35 * (x1 - x0)
-        self.rect = dlib.rectangle(int(x0 - pad), int(y0 - 1.6 * pad), int(x1 + pad), int(y1 + pad))
-
-    def embed(self, crops: np.ndarray) -> np.ndarray:
-        out = []
-        for crop in crops:
-            rgb = cv2.cvtColor(cv2.resize(crop, (self.work, self.work), interpolation=cv2.INTER_CUBIC),
-                               cv2.COLOR_BGR2RGB)
-            shape = self.shape(rgb, self.rect)
-            chip = self.dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
-            out.append(np.asarray(self.net.compute_face_descriptor(chip), np.float32))
-        return np.stack(out)
-
-
-def rank1(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray) -> float:
-    if len(probe) == 0:
-        return float("nan")
-    distances = np.linalg.norm(probe[:, None, :] - gallery[None, :, :], axis=2)
-    return float(np.mean(gallery_ids[distances.argmin(1)] == probe_ids))
 
 
 def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:

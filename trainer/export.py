@@ -62,3 +62,52 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
     if diff > tolerance:
         raise RuntimeError(f"{out}: ONNX output differs from PyTorch by {diff:.2e} (> {tolerance})")
     return {"path": str(out), "parameters": parameters(model), "max_abs_diff": diff, "metadata": metadata}
+
+
+CITATIONS = """- P. Contardo, P. Sernani, S. Tomassini, N. Falcionelli, M. Martarelli, P. Castellini, A. F. Dragoni,
+  "FRMDB: Face Recognition Using Multiple Points of View", Sensors 2023, 23, 1939 (research and education only).
+- N. Gourier, D. Hall, J. L. Crowley, "Estimating Face Orientation from Robust Detection of Salient Facial
+  Features", Pointing 2004, ICPR workshop."""
+
+
+def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: dict | None, row_name: str) -> str:
+    """A markdown card: architecture, size, data and its terms, metrics, known limits."""
+    from .nets import macs
+
+    model, state = load_generator(checkpoint)
+    cfg, spec = state["config"], state["spec"]
+    lines = [f"# {onnx_path.name}", "",
+             f"- Architecture: `{cfg['model']}` generator (`trainer/nets`), width {cfg['width']}; "
+             f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face.",
+             f"- Input/output: {spec['size']}x{spec['size']} aligned face, colour {spec['color']}, normalised "
+             f"(x - {spec['mean'][0]}) / {spec['std'][0]}, framing face_scale {spec['face_scale']} "
+             "(stored in the ONNX metadata `mugshot.input_spec`, read by the edge daemon).",
+             f"- Training: {state['step']} steps, batch {cfg['batch_size']}, loss alpha*L_GAN + beta*L1 + gamma*L2 "
+             f"with alpha={cfg['alpha']}, beta={cfg['beta']}, gamma={cfg['gamma']}, symmetry={cfg['symmetry']}"
+             + (f", distilled from `{Path(cfg['teacher']).parent.name}` (distill={cfg['distill']}, "
+                f"features={cfg['distill_features']})" if cfg["model"] == "student" else "") + ".",
+             f"- File: `{onnx_path.name}`, {onnx_path.stat().st_size:,} bytes, sha256 "
+             f"`{__import__('hashlib').sha256(onnx_path.read_bytes()).hexdigest()}`.", "",
+             "## Data and terms", "", f"Trained on {TRAINING_DATA}. Held-out identities: "
+             f"{', '.join(state['split'])}.", "", CITATIONS, "",
+             "The weights derive from research-only data (FRMDB): use them for research and evaluation; "
+             "retrain on data you may use for anything else (`mugshot-train prepare --folder`).", ""]
+    if report:
+        rows = report["summary"]
+        columns = list(next(iter(rows.values())).keys())
+        lines += ["## Metrics (held-out identities, `mugshot-train eval`)", "",
+                  "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for name, row in rows.items():
+            if name == "raw input" or name.startswith(row_name):
+                lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
+        lines += ["", f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}",
+                  ""]
+    if latency:
+        lines += ["## Latency", "", latency["text"], ""]
+    lines += ["## Known limits", "",
+              "- 64x64 output: a recognisable but small, soft mugshot; fine detail (eyes, hair texture) is averaged.",
+              "- Trained on about 40 studio identities: it regresses towards an average face, most at yaw +-90 and on "
+              "blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics above).",
+              "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",
+              ""]
+    return "\n".join(lines)

@@ -19,14 +19,16 @@ def up(cin: int, cout: int) -> nn.Sequential:
                          nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-def to_image(cin: int) -> nn.Sequential:
+def to_image(cin: int, light: bool = False) -> nn.Sequential:
+    if light:  # bilinear + 1x1: almost no work at full resolution (the student's latency is per-op bound)
+        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(cin, 3, 1), nn.Tanh())
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, 3, 3, padding=1), nn.Tanh())
 
 
 class UNet(nn.Module):
     """Encoder-decoder with skip connections; ``channels`` per level, input side first."""
 
-    def __init__(self, channels: list[int], down_kernel: int = 4):
+    def __init__(self, channels: list[int], down_kernel: int = 4, light_output: bool = False):
         super().__init__()
         self.downs = nn.ModuleList()
         cin = 3
@@ -38,7 +40,7 @@ class UNet(nn.Module):
         for i in range(len(rev) - 1):
             skip = rev[i] if i > 0 else 0
             self.ups.append(up(rev[i] + skip, rev[i + 1]))
-        self.out = to_image(rev[-1] * 2)
+        self.out = to_image(rev[-1] * 2, light_output)
         self.bottleneck_channels = channels[-1]
 
     def forward(self, x: torch.Tensor, return_features: bool = False):

@@ -1,0 +1,67 @@
+"""Static post-training INT8 quantization with onnxruntime: pre-process, calibrate, QDQ."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import onnx
+import onnx.version_converter
+from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from .calibrate import ArrayReader
+
+log = logging.getLogger(__name__)
+
+MIN_OPSET = 13
+METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+           "percentile": CalibrationMethod.Percentile}
+COMPUTE_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "Concat", "Resize", "Relu", "LeakyRelu",
+               "Sigmoid", "Tanh", "MaxPool", "AveragePool", "Transpose", "Reshape", "Sub", "Div"}
+
+
+def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str = "minmax",
+                   per_channel: bool = True, exclude_nodes: list[str] = (), exclude_types: list[str] = (),
+                   activation_type: str = "int8") -> dict:
+    """Write the INT8 model to ``out``; returns which compute nodes run in INT8 and which in float."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "fp32.onnx"
+        proto = onnx.load_from_string(model if isinstance(model, bytes) else Path(model).read_bytes())
+        opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+        if opset < MIN_OPSET:  # per-channel DequantizeLinear (axis) needs opset 13
+            proto = onnx.version_converter.convert_version(proto, MIN_OPSET)
+        onnx.save(proto, str(source))
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)  # free dims: ONNX inference suffices
+        graph = onnx.load(str(prepared)).graph
+        excluded = set(exclude_nodes) | {n.name for n in graph.node if n.op_type in set(exclude_types)}
+        reader = ArrayReader(graph.input[0].name, tensors)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8 if activation_type == "int8" else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, nodes_to_exclude=sorted(excluded),
+                        calibrate_method=METHODS[method],
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    return node_precision(out)
+
+
+def node_precision(path: Path) -> dict:
+    """Compute nodes fed by DequantizeLinear run in INT8; the rest stay float."""
+    graph = onnx.load(str(path)).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    initializers = {i.name for i in graph.initializer}
+    quantized, floating = [], []
+    for node in graph.node:
+        if node.op_type not in COMPUTE_OPS:
+            continue
+        data_inputs = [i for i in node.input if i and i not in initializers]
+        fed = [producers.get(i) for i in data_inputs]
+        if fed and all(p is not None and p.op_type == "DequantizeLinear" for p in fed):
+            quantized.append(f"{node.name} ({node.op_type})")
+        else:
+            floating.append(f"{node.name} ({node.op_type})")
+    counts = Counter(n.op_type for n in graph.node)
+    return {"quantized": quantized, "float": floating,
+            "qdq_pairs": counts.get("QuantizeLinear", 0), "nodes": len(graph.node)}
