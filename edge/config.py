@@ -74,6 +74,8 @@ class DetectorConfig:
     min_face: int = 24  # pixels (shorter side of the box, in the full frame)
     region: Literal["motion", "full"] = "motion"
     threads: int = 1
+    precision: Literal["fp32", "int8", "auto"] = "auto"  # auto: the faster on this box, if INT8 passed its gate
+    int8_model: str = ""  # empty: <cache>/yunet_int8.onnx, made by `mugshot-quantize detector`
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,10 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    model: str = "auto"  # "auto": the shipped student if present; "none"; or a path to an .onnx
+    model: str = "auto"  # "auto": the shipped student (models/manifest.toml); "none"; or a path to an .onnx
     threads: int = 1
+    precision: Literal["fp32", "int8", "auto"] = "auto"
+    int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     generator = c.generator
     if generator.model not in ("auto", "none"):
         generator = dataclasses.replace(generator, model=resolve(generator.model))
+    generator = dataclasses.replace(generator, int8_model=resolve(generator.int8_model))
     publishers = []
     for p in c.publishers:
         if isinstance(p, DirectoryPublisherConfig):
@@ -203,7 +208,8 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
         publishers.append(p)
     return dataclasses.replace(
         c, camera=camera, generator=generator, publishers=tuple(publishers),
-        detector=dataclasses.replace(c.detector, model=resolve(c.detector.model)))
+        detector=dataclasses.replace(c.detector, model=resolve(c.detector.model),
+                                     int8_model=resolve(c.detector.int8_model)))
 
 
 def _publisher(data: dict[str, Any], prefix: str) -> Any:
@@ -312,6 +318,8 @@ def _check(c: Config) -> None:
     _positive("detector.threads", det.threads)
     if det.model:
         _existing_file("detector.model", det.model)
+    if det.int8_model and det.precision == "int8":
+        _existing_file("detector.int8_model", det.int8_model)
     _fraction("tracker.iou_threshold", trk.iou_threshold)
     _positive("tracker.max_missed_seconds", trk.max_missed_seconds)
     _positive("tracker.min_hits", trk.min_hits)

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .align import ModelInputSpec, align_face, from_tensor, to_tensor
-from .models import ModelError, onnx_session, sha256_file
+from .models import ModelError, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STUDENT = "student.onnx"  # in models/, once the trainer ships one
+DEFAULT_STUDENT = "student"  # names in models/manifest.toml
+DEFAULT_STUDENT_INT8 = "student_int8"
 
 
 class NoGenerator:
@@ -54,16 +55,30 @@ class OnnxGenerator:
         return from_tensor(output, self.spec)[0]
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
+
+    precision = "fp32"
 
 
-def make_generator(model: str, threads: int, models_dir: Path) -> NoGenerator | OnnxGenerator:
+def make_generator(model: str, threads: int, models_dir: Path, precision: str = "fp32",
+                   int8_model: str = "") -> NoGenerator | OnnxGenerator:
+    from .precision import choose
+
     if model == "none":
         return NoGenerator()
+    int8 = Path(int8_model) if int8_model else None
     if model == "auto":
-        candidate = models_dir / DEFAULT_STUDENT
-        if not candidate.is_file():
+        student = manifest_model(models_dir, DEFAULT_STUDENT, "generator.model")
+        if student is None:
             log.info("no trained generator in %s: publishing aligned crops (generator: none)", models_dir)
             return NoGenerator()
-        model = str(candidate)
-    return OnnxGenerator(model, threads)
+        model = str(student)
+        int8 = int8 or manifest_model(models_dir, DEFAULT_STUDENT_INT8, "generator.int8_model")
+    fp32 = OnnxGenerator(model, threads)
+    choice = choose(precision, Path(model), int8, (1, 3, fp32.spec.size, fp32.spec.size), "generator.precision",
+                    threads)
+    if choice.precision == "fp32":
+        return fp32
+    generator = OnnxGenerator(choice.model, threads)
+    generator.precision = "int8"
+    return generator

@@ -50,6 +50,30 @@ def locate_yunet() -> Path:
     raise ModelError(f"detector.model: {YUNET_FILE} not found in the installed '{YUNET_PACKAGE}' package")
 
 
+def cache_dir() -> Path:
+    """Where models made on this box go (the INT8 detector): systemd's CacheDirectory or ~/.cache."""
+    import os
+    cache = os.environ.get("CACHE_DIRECTORY", "").split(":")[0]
+    return Path(cache) if cache else Path.home() / ".cache" / "mugshot-edge"
+
+
+def manifest_model(models_dir: Path, name: str, key: str) -> Path | None:
+    """A shipped model from ``models/manifest.toml``, hash-checked; None if the manifest lacks it."""
+    import tomllib
+
+    manifest = models_dir / "manifest.toml"
+    if not manifest.is_file():
+        return None
+    entry = tomllib.loads(manifest.read_text()).get(name)
+    if entry is None:
+        return None
+    path = models_dir / entry["file"]
+    if not path.is_file():
+        raise ModelError(f"{key}: {path} is listed in {manifest} but missing")
+    verify_sha256(path, entry["sha256"], f"{key} ({manifest.name})")
+    return path
+
+
 def onnx_session(model: str | Path | bytes, threads: int = 1):
     """An onnxruntime CPU session with a fixed thread count and no spinning.
 

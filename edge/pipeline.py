@@ -45,7 +45,8 @@ class Pipeline:
         self._last_motion = float("-inf")
         self._motion_state = False  # what publishers were last told
         self._models = {"detector": {"name": self.detector.name, "version": self.detector.version,
-                                     "sha256": getattr(self.detector, "sha256", "")},
+                                     "sha256": getattr(self.detector, "sha256", ""),
+                                     "precision": self.detector.precision},
                         "generator": self.generator.describe()}
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
 
@@ -158,7 +159,8 @@ def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
     from .sources import make_source
 
     detector = make_detector(cfg.detector)
-    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR)
+    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
+                               cfg.generator.int8_model)
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)

@@ -48,9 +48,15 @@ def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str
 
 
 def node_precision(path: Path) -> dict:
-    """Compute nodes fed by DequantizeLinear run in INT8; the rest stay float."""
+    """A compute node runs in INT8 when its data inputs come from DequantizeLinear and its outputs
+    go only to QuantizeLinear (onnxruntime fuses that into an integer kernel); the rest stay float."""
     graph = onnx.load(str(path)).graph
     producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    graph_outputs = {o.name for o in graph.output}
     initializers = {i.name for i in graph.initializer}
     quantized, floating = [], []
     for node in graph.node:
@@ -58,7 +64,9 @@ def node_precision(path: Path) -> dict:
             continue
         data_inputs = [i for i in node.input if i and i not in initializers]
         fed = [producers.get(i) for i in data_inputs]
-        if fed and all(p is not None and p.op_type == "DequantizeLinear" for p in fed):
+        requantized = all(o not in graph_outputs and consumers.get(o) and
+                          all(c.op_type == "QuantizeLinear" for c in consumers[o]) for o in node.output)
+        if fed and all(p is not None and p.op_type == "DequantizeLinear" for p in fed) and requantized:
             quantized.append(f"{node.name} ({node.op_type})")
         else:
             floating.append(f"{node.name} ({node.op_type})")

@@ -69,10 +69,14 @@ def _split_ids() -> set[str]:
 
 
 def _frmdb_studio(test: bool) -> list[Path]:
+    """FRMDB studio views (yaw -45..45, pitch 0/30) of held-out (test) or training identities."""
+    import csv
+
     held_out = _split_ids()
-    folder = SHARED_DATA / "frmdb" / "cropped" / "mugshots"
-    subjects = sorted(p for p in folder.iterdir() if (p.name in held_out) == test)
-    return [s / f"Img_{x}{y}.jpg" for s in subjects for x in (2, 3, 4) for y in (2, 3)]
+    with open(SHARED_DATA / "frmdb" / "manifest.csv", newline="") as f:
+        return [SHARED_DATA / "frmdb" / r["path"] for r in csv.DictReader(f)
+                if r["kind"] == "mugshot" and (r["subject"] in held_out) == test
+                and r["camera_yaw_deg"] in ("-45", "0", "45") and r["camera_pitch_deg"] in ("0", "30")]
 
 
 def _held_in_faces(limit: int) -> list[Path]:

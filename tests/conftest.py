@@ -31,3 +31,37 @@ def yunet():
     from edge.detect.yunet import YuNetDetector
 
     return YuNetDetector(input_width=320, input_height=320)
+
+
+# Two held-out identities (see trainer/split.toml) and two training ones.
+TINY_SUBJECTS = {"001", "006", "002", "003"}
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory, shared_data):
+    """A small real pair cache (32x32) from four FRMDB people."""
+    from edge.align import ModelInputSpec
+    from trainer.prepare import frmdb_source, prepare
+
+    out = tmp_path_factory.mktemp("cache") / "pairs.npz"
+    result = prepare([frmdb_source(shared_data / "frmdb", TINY_SUBJECTS)], ModelInputSpec(size=32), out)
+    assert result["pairs"] > 40
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def tiny_student_onnx(tiny_cache, tmp_path_factory):
+    """A briefly trained student exported by the trainer, as the quantizer's input."""
+    from trainer.config import load_train_config
+    from trainer.export import export
+    from trainer.fit import fit
+
+    cache, _ = tiny_cache
+    folder = tmp_path_factory.mktemp("student")
+    common = [f"cache={cache}", "steps=4", "batch_size=4", "threads=1", "width=4"]
+    teacher = fit(load_train_config(None, common + [f"out={folder / 't'}"]), progress=False)
+    student = fit(load_train_config(None, common + [f"out={folder / 's'}", "model=student", "width=8",
+                                                    f"teacher={teacher}"]), progress=False)
+    path = folder / "student.onnx"
+    export(student, path, name="student")
+    return path

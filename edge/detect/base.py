@@ -21,6 +21,7 @@ class Detection:
 class FaceDetector(ABC):
     name: str = "detector"
     version: str = ""
+    precision: str = "fp32"
 
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Detection]:

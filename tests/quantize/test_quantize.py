@@ -1,0 +1,97 @@
+"""INT8 quantization of the real YuNet and of a trainer-exported student, with the fidelity gate."""
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.config import DetectorConfig
+from edge.detect import make_detector
+from edge.generate import make_generator
+from edge.models import ModelError, sha256_file
+from edge.precision import choose
+from quantize.cli import EXIT_GATE, main
+
+FRMDB = "frmdb/cropped/mugshots"
+
+
+@pytest.fixture(scope="module")
+def black_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("black")
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i}.png"), np.zeros((480, 640, 3), np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def int8_detector(tmp_path_factory):
+    out = tmp_path_factory.mktemp("q") / "yunet_int8.onnx"
+    assert main(["detector", "--out", str(out), "--limit", "16"]) == 0
+    return out
+
+
+def test_detector_int8_passes_the_gate_and_runs_in_the_edge(int8_detector, astronaut, capsys):
+    report = json.loads(int8_detector.with_suffix(".report.json").read_text())
+    assert report["gate"]["passed"] and report["nodes"]["quantized"] > 50
+    assert report["fidelity"]["int8_vs_fp32_recall"] >= 0.95
+    assert set(report["latency"]) == {"1 thread", "2 threads"}
+    assert "| 1 thread |" in int8_detector.with_suffix(".report.md").read_text()
+    detector = make_detector(DetectorConfig(precision="int8", int8_model=str(int8_detector)))
+    assert detector.precision == "int8"
+    faces = detector.detect(astronaut)
+    assert len(faces) == 1 and faces[0].score > 0.7
+
+
+def test_broken_calibration_fails_the_gate(black_folder, tmp_path):
+    out = tmp_path / "yunet_black.onnx"
+    assert main(["detector", "--calib", str(black_folder), "--out", str(out)]) == EXIT_GATE
+    assert not json.loads(out.with_suffix(".report.json").read_text())["gate"]["passed"]
+    with pytest.raises(ModelError, match="failed its fidelity gate"):
+        make_detector(DetectorConfig(precision="int8", int8_model=str(out)))
+    auto = make_detector(DetectorConfig(precision="auto", int8_model=str(out)))
+    assert auto.precision == "fp32"
+
+
+def test_auto_times_both_and_a_tampered_int8_model_is_refused(int8_detector, tmp_path):
+    from edge.models import locate_yunet, with_free_spatial_dims
+    choice = choose("auto", with_free_spatial_dims(locate_yunet()), int8_detector, (1, 3, 320, 320), "detector",
+                    seconds=0.4)
+    assert choice.precision in ("fp32", "int8") and "fp32" in choice.reason and "int8" in choice.reason
+    copy = tmp_path / "yunet_int8.onnx"
+    shutil.copy(int8_detector, copy)
+    shutil.copy(int8_detector.with_suffix(".report.json"), copy.with_suffix(".report.json"))
+    data = bytearray(copy.read_bytes())
+    data[-20] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="refusing it"):
+        make_detector(DetectorConfig(precision="int8", int8_model=str(copy)))
+
+
+def test_generator_int8_with_tanh_kept_in_float(tiny_student_onnx, shared_data, tmp_path, black_folder):
+    out = tmp_path / "student_int8.onnx"
+    args = ["generator", "--model", str(tiny_student_onnx), "--calib", str(shared_data / FRMDB / "042"),
+            "--eval", str(shared_data / FRMDB / "046"), "--out", str(out), "--max-drop", "0.1"]
+    assert main(args) == 0
+    report = json.loads(out.with_suffix(".report.json").read_text())
+    assert report["gate"]["passed"] and report["fidelity"]["psnr"] > 20
+    assert any("Tanh" in node for node in report["nodes"]["float"])
+    generator = make_generator(str(tiny_student_onnx), 1, tmp_path, precision="int8", int8_model=str(out))
+    assert generator.precision == "int8" and generator.spec.size == 32
+    broken = tmp_path / "student_black.onnx"
+    args[args.index("--calib") + 1], args[args.index("--out") + 1] = str(black_folder), str(broken)
+    assert main(args) in (2, EXIT_GATE)  # no faces to calibrate on, or a failed gate: never a pass
+
+
+def test_manifest_hash_check_refuses_a_modified_model(tiny_student_onnx, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(tiny_student_onnx, models / "student.onnx")
+    (models / "manifest.toml").write_text(
+        f'[student]\nfile = "student.onnx"\nprecision = "fp32"\nsha256 = "{sha256_file(tiny_student_onnx)}"\n')
+    assert make_generator("auto", 1, models, precision="fp32").name == "student"
+    data = bytearray((models / "student.onnx").read_bytes())
+    data[-30] ^= 0xFF
+    (models / "student.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match=r"generator.model \(manifest.toml\): .*student.onnx has sha256"):
+        make_generator("auto", 1, models, precision="fp32")
