@@ -88,3 +88,35 @@ def format_report(result: dict) -> str:
             f"motion gate per frame:    {result['motion_gate_ms']:.3f} ms (target < 2 ms)\n"
             f"always-detect per frame:  {result['always_detect_ms']:.3f} ms\n"
             f"ratio always-detect / motion gate: {result['ratio']:.1f}x (target >= 10x)")
+
+
+def precision_report(int8_detector: str | None = None) -> str:
+    """FP32 against INT8 on this box, at 1 and 2 threads, for the detector and the shipped generator."""
+    from models import MODELS_DIR
+
+    from .models import cache_dir, locate_yunet, manifest_model, with_free_spatial_dims
+
+    pairs = []
+    int8 = Path(int8_detector) if int8_detector else cache_dir() / "yunet_int8.onnx"
+    if int8.is_file():
+        pairs.append(("detector (320x320)", with_free_spatial_dims(locate_yunet()), int8,
+                      [1, 3, 320, 320]))
+    else:
+        pairs.append(("detector", None, int8, None))
+    student = manifest_model(MODELS_DIR, "student", "generator")
+    student_int8 = manifest_model(MODELS_DIR, "student_int8", "generator")
+    if student and student_int8:
+        pairs.append(("generator (student)", student, student_int8, None))
+    lines = ["FP32 against INT8 on this box (median per run, interleaved):"]
+    for name, fp32, quantized, shape in pairs:
+        if fp32 is None:
+            lines.append(f"  {name}: no INT8 model at {quantized} (make one: mugshot-quantize detector --out {quantized})")
+            continue
+        feeds = None
+        if shape:
+            feeds = [{"input": np.zeros(shape, np.float32)}] * 2
+        for threads in (1, 2):
+            fp, q = onnx_latency([fp32, quantized], threads=threads, feeds=feeds)
+            lines.append(f"  {name}, {threads} thread(s): fp32 {fp['median_ms']:.2f} ms, int8 {q['median_ms']:.2f} ms "
+                         f"-> {'int8' if q['median_ms'] < fp['median_ms'] else 'fp32'} is faster")
+    return "\n".join(lines)

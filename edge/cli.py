@@ -113,10 +113,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_motion_vs_detector, format_report, load_frames
+    from .bench import bench_motion_vs_detector, format_report, load_frames, precision_report
 
     frames = load_frames(args.clip, count=args.frames)
     print(format_report(bench_motion_vs_detector(frames, rounds=args.rounds)))
+    print(precision_report(args.int8_detector))
     return EXIT_OK
 
 
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clip", help="video to take 640x480 frames from (default: the generated demo clip)")
     bench.add_argument("--frames", type=int, default=120)
     bench.add_argument("--rounds", type=int, default=7)
+    bench.add_argument("--int8-detector", help="INT8 YuNet (default: <cache>/yunet_int8.onnx)")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -119,3 +119,31 @@ def with_free_spatial_dims(path: str | Path) -> bytes:
                 dim.dim_param = f"{output.name}_{i}"
     del model.graph.value_info[:]
     return model.SerializeToString()
+
+
+MANIFEST_NAMES = {"student": "fp32", "student_int8": "int8", "teacher": "fp32"}
+
+
+def write_manifest(models_dir: Path) -> Path:
+    """``models/manifest.toml`` for the shipped model files present: precision, input spec, sha256,
+    size and the card or report each came from."""
+    import json
+
+    lines = ["# Shipped models. The daemon refuses a file whose sha256 differs from this list.",
+             "# Written by `mugshot-train manifest`; do not edit by hand.", ""]
+    for name, precision in MANIFEST_NAMES.items():
+        path = models_dir / f"{name}.onnx"
+        if not path.is_file():
+            continue
+        meta = onnx_session(path).get_modelmeta().custom_metadata_map
+        spec = json.loads(meta.get("mugshot.input_spec", "{}"))
+        report = next((r.name for r in (models_dir / f"{name}.md", path.with_suffix(".report.md")) if r.is_file()),
+                      "")
+        lines += [f"[{name}]", f'file = "{path.name}"', f'precision = "{precision}"',
+                  f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
+                  f'input = "{spec.get("size")}x{spec.get("size")} {spec.get("color")}, face_scale '
+                  f'{spec.get("face_scale")}, (x - {spec.get("mean", [0])[0]}) / {spec.get("std", [1])[0]}"',
+                  f'version = "{meta.get("mugshot.version", "")}"', f'report = "{report}"', ""]
+    out = models_dir / "manifest.toml"
+    out.write_text("\n".join(lines))
+    return out

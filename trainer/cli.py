@@ -80,6 +80,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from edge.models import write_manifest
+
+    print(write_manifest(Path(args.models)).read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-train", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="info")
@@ -117,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
     b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")
     b.set_defaults(func=cmd_bench, threads=None)
+    m = sub.add_parser("manifest", help="write models/manifest.toml (sha256 of every shipped model)")
+    m.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
+    m.set_defaults(func=cmd_manifest)
     return parser
 
 
