@@ -5,8 +5,13 @@ import cv2
 import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
+
+# The daemon's default generator: the student shipped in models/ (manifest), else none.
+MANIFEST = ROOT / "models" / "manifest.toml"
+SHIPPED_GENERATOR = "student" if MANIFEST.exists() and "[student]" in MANIFEST.read_text() else "none"
 
 
 def replay(clip, out):
@@ -28,7 +33,9 @@ def test_clip_with_a_face_gives_an_event_showing_it(clip, shared_data, tmp_path,
         x, y, w, h = faces[0].box
         cx, cy = (x + w / 2) / crop.shape[1], (y + h / 2) / crop.shape[0]
         assert 0.35 < cx < 0.65 and 0.35 < cy < 0.7, "the face is centred in the aligned crop"
-        assert meta["generator"] == "none" and meta["models"]["detector"]["name"] == "yunet"
+        assert meta["generator"] == SHIPPED_GENERATOR and meta["models"]["detector"]["name"] == "yunet"
+        mugshot = cv2.imread(str(out / f"{meta['event_id']}_mugshot.jpg"))
+        assert mugshot.shape[:2] == (meta["images"]["mugshot"]["height"], meta["images"]["mugshot"]["width"])
     assert (out / "contact_sheet.jpg").stat().st_size > 1000
     assert "replay" in capsys.readouterr().out
 
