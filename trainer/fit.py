@@ -145,7 +145,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             terms["distill"] = F.l1_loss(fake, teacher_out)
             loss = loss + cfg.distill * terms["distill"]
             if project is not None and features is not None:
-                loss = loss + cfg.distill_features * F.mse_loss(project(features), teacher_features)
+                projected = F.adaptive_avg_pool2d(project(features), teacher_features.shape[-2:])
+                assert projected.shape == teacher_features.shape, "feature distillation: shapes differ"
+                terms["features"] = F.mse_loss(projected, teacher_features)
+                loss = loss + cfg.distill_features * terms["features"]
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
