@@ -137,6 +137,14 @@ PUBLISHER_TYPES: dict[str, type] = {"directory": DirectoryPublisherConfig, "mqtt
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    save_frames: bool = False  # opt-in: keeps pictures of people for `mugshot-quantize --calib`
+    path: str = ""  # empty: <state directory>/calibration
+    max_frames: int = 200
+    min_interval_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     summary_seconds: float = 60.0
@@ -151,6 +159,7 @@ class Config:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     publishers: tuple[DirectoryPublisherConfig | MqttPublisherConfig, ...] = (DirectoryPublisherConfig(),)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
 
@@ -197,6 +206,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     if generator.model not in ("auto", "none"):
         generator = dataclasses.replace(generator, model=resolve(generator.model))
     generator = dataclasses.replace(generator, int8_model=resolve(generator.int8_model))
+    calibration = dataclasses.replace(c.calibration, path=resolve(c.calibration.path))
     publishers = []
     for p in c.publishers:
         if isinstance(p, DirectoryPublisherConfig):
@@ -207,7 +217,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
                                     spool_path=resolve(p.spool_path))
         publishers.append(p)
     return dataclasses.replace(
-        c, camera=camera, generator=generator, publishers=tuple(publishers),
+        c, camera=camera, generator=generator, publishers=tuple(publishers), calibration=calibration,
         detector=dataclasses.replace(c.detector, model=resolve(c.detector.model),
                                      int8_model=resolve(c.detector.int8_model)))
 
@@ -340,6 +350,8 @@ def _check(c: Config) -> None:
         if isinstance(pub, MqttPublisherConfig):
             _check_mqtt(pub, key)
     _positive("log.summary_seconds", c.log.summary_seconds)
+    _positive("calibration.max_frames", c.calibration.max_frames)
+    _positive("calibration.min_interval_seconds", c.calibration.min_interval_seconds, allow_zero=True)
 
 
 def _check_mqtt(m: MqttPublisherConfig, key: str) -> None:

@@ -60,12 +60,73 @@ class OnnxGenerator:
     precision = "fp32"
 
 
+def tflite_interpreter(path: str | Path, threads: int = 1):
+    """A LiteRT interpreter: ``ai-edge-litert`` (works with numpy 2), else ``tflite-runtime``
+    (2.14 needs numpy < 2)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+        except ImportError:
+            raise ModelError(f"generator.model: {path} is a TFLite model; install ai-edge-litert "
+                             "(pip install -e '.[tflite]') or tflite-runtime") from None
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
+def run_tflite(runner, x: np.ndarray) -> np.ndarray:
+    """Run a signature runner on a float tensor; quantize/dequantize where the model's
+    input/output are integer (full-integer INT8 models)."""
+    (name, detail), = runner.get_input_details().items()
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if np.issubdtype(detail["dtype"], np.integer) and scale:
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(detail["dtype"])
+    outputs = runner(**{name: x})
+    (out_name, out_detail), = runner.get_output_details().items()
+    y = outputs[out_name]
+    scale, zero = out_detail.get("quantization", (0.0, 0))
+    if np.issubdtype(out_detail["dtype"], np.integer) and scale:
+        y = (y.astype(np.float32) - zero) * scale
+    return y.astype(np.float32)
+
+
+class TfliteGenerator:
+    """A generator in TFLite form (XNNPACK on ARM, Coral); its spec is in ``<model>.json`` beside it."""
+
+    def __init__(self, path: str | Path, threads: int = 1):
+        self.path = Path(path)
+        self.sha256 = sha256_file(self.path)
+        sidecar = self.path.with_suffix(".json")
+        if not sidecar.is_file():
+            raise ModelError(f"generator.model: {sidecar} (the model's input spec) is missing")
+        try:
+            self.spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: sidecar.read_text()}, str(sidecar))
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        self._runner = tflite_interpreter(self.path, threads).get_signature_runner()
+        self.name, self.version = self.path.stem, ""
+        self.precision = "int8" if "int8" in self.path.stem else "fp32"
+
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
+        return from_tensor(run_tflite(self._runner, to_tensor(crop, self.spec)), self.spec)[0]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision,
+                "runtime": "litert"}
+
+
 def make_generator(model: str, threads: int, models_dir: Path, precision: str = "fp32",
                    int8_model: str = "") -> NoGenerator | OnnxGenerator:
     from .precision import choose
 
     if model == "none":
         return NoGenerator()
+    if model.endswith(".tflite"):
+        return TfliteGenerator(model, threads)
     int8 = Path(int8_model) if int8_model else None
     if model == "auto":
         student = manifest_model(models_dir, DEFAULT_STUDENT, "generator.model")

@@ -121,7 +121,9 @@ def with_free_spatial_dims(path: str | Path) -> bytes:
     return model.SerializeToString()
 
 
-MANIFEST_NAMES = {"student": "fp32", "student_int8": "int8", "teacher": "fp32"}
+MANIFEST_NAMES = {"student": ("student.onnx", "fp32"), "student_int8": ("student_int8.onnx", "int8"),
+                  "teacher": ("teacher.onnx", "fp32"), "student_tflite": ("student.tflite", "fp32"),
+                  "student_int8_tflite": ("student_int8.tflite", "int8")}
 
 
 def write_manifest(models_dir: Path) -> Path:
@@ -131,12 +133,15 @@ def write_manifest(models_dir: Path) -> Path:
 
     lines = ["# Shipped models. The daemon refuses a file whose sha256 differs from this list.",
              "# Written by `mugshot-train manifest`; do not edit by hand.", ""]
-    for name, precision in MANIFEST_NAMES.items():
-        path = models_dir / f"{name}.onnx"
+    for name, (filename, precision) in MANIFEST_NAMES.items():
+        path = models_dir / filename
         if not path.is_file():
             continue
-        meta = onnx_session(path).get_modelmeta().custom_metadata_map
-        spec = json.loads(meta.get("mugshot.input_spec", "{}"))
+        if path.suffix == ".onnx":
+            meta = onnx_session(path).get_modelmeta().custom_metadata_map
+            spec = json.loads(meta.get("mugshot.input_spec", "{}"))
+        else:  # TFLite: the spec is in the .json beside it
+            meta, spec = {}, json.loads(path.with_suffix(".json").read_text())
         report = next((r.name for r in (models_dir / f"{name}.md", path.with_suffix(".report.md")) if r.is_file()),
                       "")
         lines += [f"[{name}]", f'file = "{path.name}"', f'precision = "{precision}"',

@@ -49,6 +49,14 @@ class Pipeline:
                                      "precision": self.detector.precision},
                         "generator": self.generator.describe()}
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
+        self.calibration = None
+        if self.cfg.calibration.save_frames:
+            from pathlib import Path
+
+            from .calibration_frames import CalibrationFrameSaver, default_calibration_dir
+            c = self.cfg.calibration
+            self.calibration = CalibrationFrameSaver(Path(c.path) if c.path else default_calibration_dir(),
+                                                     c.max_frames, c.min_interval_seconds)
 
     def run(self) -> PipelineStats:
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
@@ -105,6 +113,8 @@ class Pipeline:
                 detections = self._detect(image, region if self.cfg.detector.region == "motion" else None)
             stats.detector_runs += 1
             stats.faces += len(detections)
+            if self.calibration is not None:
+                self.calibration.offer(image, len(detections), now)
         with stats.timed("track"):
             due = self.tracker.update(detections, image, now)
         stats.tracks = self.tracker.created

@@ -90,8 +90,8 @@ def _held_out_faces() -> list[Path]:
 
 def _report(kind, source, fp32_bytes, out, images, args, nodes, fidelity, gate, feeds) -> dict:
     return {"kind": kind, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "fp32_model": str(source), "fp32_sha256": sha256_file(source), "fp32_bytes": len(fp32_bytes),
-            "int8_model": str(out), "int8_sha256": sha256_file(out), "int8_bytes": out.stat().st_size,
+            "fp32_model": source.name, "fp32_sha256": sha256_file(source), "fp32_bytes": len(fp32_bytes),
+            "int8_model": out.name, "int8_sha256": sha256_file(out), "int8_bytes": out.stat().st_size,
             "calibration": {"method": args.method, "images": len(images),
                             "source": args.calib or "../shared/data (held-in identities)"},
             "nodes": {"quantized": len(nodes["quantized"]), "float": nodes["float"]},

@@ -75,3 +75,22 @@ def test_run_with_a_missing_model_file_is_a_config_error(tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('[detector]\nmodel = "gone.onnx"\n')
     assert main(["run", "--config", str(config)]) == EXIT_CONFIG
+
+
+def test_opt_in_calibration_frames_are_saved_bounded_and_usable(shared_data, tmp_path, monkeypatch):
+    from quantize.calibrate import images_in
+
+    config = tmp_path / "config.toml"
+    config.write_text('[calibration]\nsave_frames = true\npath = "calib"\nmax_frames = 3\nmin_interval_seconds = 0.2\n')
+    clip = shared_data / "video" / "single_face.mp4"
+    assert main(["--log-level", "warning", "replay", str(clip), "--out", str(tmp_path / "ev"),
+                 "--config", str(config)]) == EXIT_OK
+    frames = sorted((tmp_path / "calib").glob("frame_*.jpg"))
+    assert len(frames) == 3, "bounded by max_frames"
+    assert len(images_in(tmp_path / "calib", 64)) == 3, "mugshot-quantize --calib accepts them"
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    default = tmp_path / "default.toml"
+    default.write_text("")
+    assert main(["--log-level", "warning", "replay", str(clip), "--out", str(tmp_path / "ev2"),
+                 "--config", str(default)]) == EXIT_OK
+    assert not (tmp_path / "state").exists(), "off unless asked for"

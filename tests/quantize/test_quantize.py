@@ -95,3 +95,30 @@ def test_manifest_hash_check_refuses_a_modified_model(tiny_student_onnx, tmp_pat
     (models / "student.onnx").write_bytes(bytes(data))
     with pytest.raises(ModelError, match=r"generator.model \(manifest.toml\): .*student.onnx has sha256"):
         make_generator("auto", 1, models, precision="fp32")
+
+
+def test_shipped_models_match_the_manifest_and_run(astronaut):
+    """Every model in models/ loads through the edge (ONNX and TFLite), hash-checked, and the INT8
+    student's report says it passed its gate."""
+    import tomllib
+
+    from edge.detect.yunet import YuNetDetector
+    from edge.generate import TfliteGenerator
+    from edge.models import manifest_model
+    from models import MODELS_DIR
+
+    manifest = tomllib.loads((MODELS_DIR / "manifest.toml").read_text())
+    assert {"student", "student_int8", "student_tflite", "student_int8_tflite"} <= set(manifest)
+    face = YuNetDetector().detect(astronaut)[0]
+    fp32 = make_generator("auto", 1, MODELS_DIR, precision="fp32")
+    reference = fp32.generate(astronaut, face.landmarks).astype(np.float32)
+    int8 = make_generator("auto", 1, MODELS_DIR, precision="int8")
+    assert int8.precision == "int8"
+    assert np.abs(int8.generate(astronaut, face.landmarks) - reference).mean() < 20  # 8% of the range
+    for name in ("student_tflite", "student_int8_tflite"):
+        tflite = TfliteGenerator(manifest_model(MODELS_DIR, name, "generator.model"))
+        out = tflite.generate(astronaut, face.landmarks).astype(np.float32)
+        assert out.shape == reference.shape
+        assert np.abs(out - reference).mean() < (2 if name == "student_tflite" else 25), name
+    report = json.loads((MODELS_DIR / "student_int8.report.json").read_text())
+    assert report["gate"]["passed"] and report["int8_sha256"] == manifest["student_int8"]["sha256"]

@@ -72,7 +72,7 @@ def test_example_config_lists_every_key_with_its_default():
     raw = tomllib.loads(example.read_text())
     defaults = Config()
     documented_sections = [(name, getattr(defaults, name), raw[name]) for name in
-                           ("camera", "motion", "detector", "tracker", "generator", "log")]
+                           ("camera", "motion", "detector", "tracker", "generator", "calibration", "log")]
     documented_sections += [("publishers[0]", DirectoryPublisherConfig(), raw["publishers"][0]),
                             ("publishers[1]", MqttPublisherConfig(), raw["publishers"][1])]
     for name, instance, documented in documented_sections:
