@@ -90,7 +90,9 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    model: str = "auto"  # "auto": the shipped student (models/manifest.toml); "none"; or a path to an .onnx
+    # "none": publish the aligned crop as the mugshot (default until a shipped student preserves identity,
+    # see models/student.md); "auto": the shipped student (models/manifest.toml); or a path (.onnx/.tflite)
+    model: str = "none"
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student

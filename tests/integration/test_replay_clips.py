@@ -5,13 +5,15 @@ import cv2
 import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
+from edge.config import Config
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-# The daemon's default generator: the student shipped in models/ (manifest), else none.
+# The daemon's default generator ("none", or "auto": the student shipped in models/).
 MANIFEST = ROOT / "models" / "manifest.toml"
-SHIPPED_GENERATOR = "student" if MANIFEST.exists() and "[student]" in MANIFEST.read_text() else "none"
+SHIPPED_GENERATOR = "student" if Config().generator.model == "auto" and MANIFEST.exists() \
+    and "[student]" in MANIFEST.read_text() else "none"
 
 
 def replay(clip, out):
@@ -45,6 +47,17 @@ def test_clip_without_close_faces_gives_few_events(clip, most, shared_data, tmp_
     events = replay(shared_data / "video" / clip, tmp_path / "events")
     print(f"{clip}: {len(events)} events")
     assert len(events) <= most
+
+
+def test_replay_with_the_shipped_student(shared_data, tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text('[generator]\nmodel = "auto"\nprecision = "fp32"\n')
+    out = tmp_path / "events"
+    assert main(["--log-level", "warning", "replay", str(shared_data / "video" / "single_face.mp4"), "--out",
+                 str(out), "--config", str(config)]) == EXIT_OK
+    (meta,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    assert meta["generator"] == "student" and meta["models"]["generator"]["precision"] == "fp32"
+    assert meta["images"]["mugshot"]["width"] == 64 and meta["images"]["crop"]["width"] == 256
 
 
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
