@@ -81,15 +81,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .pipeline import build_pipeline
+    """Config, models and camera only: no publisher is started, so a running daemon's MQTT
+    session (same client id) is left alone."""
+    from models import MODELS_DIR
+
+    from .detect import make_detector
+    from .generate import make_generator
+    from .sources import make_source
 
     cfg = load_config(args.config)
-    stop = threading.Event()
-    pipeline = build_pipeline(cfg, stop)
+    detector = make_detector(cfg.detector)
+    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
+                               cfg.generator.int8_model)
     print(f"config {args.config}: ok")
-    print(f"detector: {pipeline.detector.name} {pipeline.detector.version} sha256 {pipeline.detector.sha256[:12]}")
-    print(f"generator: {pipeline.generator.describe()}")
-    source = pipeline.source.source
+    print(f"detector: {detector.name} {detector.version} ({detector.precision}) sha256 {detector.sha256[:12]}")
+    print(f"generator: {generator.describe()}")
+    source = make_source(cfg.camera)
     source.open()
     try:
         frame = source.read()

@@ -107,3 +107,18 @@ def test_opt_in_calibration_frames_are_saved_bounded_and_usable(shared_data, tmp
     assert main(["--log-level", "warning", "replay", str(clip), "--out", str(tmp_path / "ev2"),
                  "--config", str(default)]) == EXIT_OK
     assert not (tmp_path / "state").exists(), "off unless asked for"
+
+
+def test_check_starts_no_publisher(shared_data, tmp_path, broker, capsys):
+    from tests.helpers import Recorder
+
+    recorder = Recorder(broker.port, topics=["mugshot/#"])
+    config = tmp_path / "config.toml"
+    config.write_text(f'[device]\nid = "box1"\n[camera]\nuri = "{shared_data / "video" / "single_face.mp4"}"\n'
+                      f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
+                      f'spool_path = "spool.sqlite"\n')
+    assert main(["check", "--config", str(config)]) == EXIT_OK
+    import time
+    time.sleep(1.0)
+    assert recorder.messages == [], "check must not connect as the daemon"
+    recorder.stop()
