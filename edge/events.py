@@ -22,7 +22,8 @@ def iso_time(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> bytes:
+def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> tuple[bytes, int, int]:
+    """JPEG bytes of the image scaled down to ``max_side``, with the encoded width and height."""
     h, w = image.shape[:2]
     if max(h, w) > max_side:
         scale = max_side / max(h, w)
@@ -30,7 +31,7 @@ def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return data.tobytes()
+    return data.tobytes(), image.shape[1], image.shape[0]
 
 
 @dataclass(frozen=True)
@@ -62,12 +63,11 @@ class Event:
     models: dict = field(default_factory=dict)  # role -> {"name", "version", "sha256"}
 
     def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
-        images = {"mugshot": encode_jpeg(self.mugshot, jpeg_quality, max_side),
-                  "crop": encode_jpeg(self.crop, jpeg_quality, max_side)}
-        described = {}
-        for name, data in images.items():
-            decoded_shape = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED).shape
-            described[name] = {"content_type": "image/jpeg", "width": decoded_shape[1], "height": decoded_shape[0],
+        images, described = {}, {}
+        for name, image in (("mugshot", self.mugshot), ("crop", self.crop)):
+            data, width, height = encode_jpeg(image, jpeg_quality, max_side)
+            images[name] = data
+            described[name] = {"content_type": "image/jpeg", "width": width, "height": height,
                                "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
         metadata = {
             "schema": SCHEMA_VERSION,

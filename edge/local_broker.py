@@ -30,6 +30,13 @@ def _terminate(process: subprocess.Popen | None) -> None:
             process.wait()
 
 
+def _launch(cmd: list[str], log: Path, port: int, what: str) -> subprocess.Popen:
+    with open(log, "ab") as out:
+        process = subprocess.Popen(cmd, stdout=out, stderr=out)
+    _wait_listening(process, port, log, what)
+    return process
+
+
 def _wait_listening(process: subprocess.Popen, port: int, log: Path, what: str) -> None:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -85,9 +92,7 @@ class Broker:
         binary = find_mosquitto()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (apt-get install mosquitto; the test command does this)")
-        log = open(self.log, "ab")
-        self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=log, stderr=log)
-        _wait_listening(self.process, self.port, self.log, "mosquitto")
+        self.process = _launch([binary, "-c", str(self.config)], self.log, self.port, "mosquitto")
         return self
 
     def stop(self) -> None:
@@ -113,9 +118,7 @@ class AmqttBroker:
 
     def start(self) -> "AmqttBroker":
         binary = shutil.which("amqtt") or str(Path(sys.executable).parent / "amqtt")
-        log = open(self.log, "ab")
-        self.process = subprocess.Popen([binary, "-c", str(self.config)], stdout=log, stderr=log)
-        _wait_listening(self.process, self.port, self.log, "amqtt")
+        self.process = _launch([binary, "-c", str(self.config)], self.log, self.port, "amqtt")
         return self
 
     def stop(self) -> None:

@@ -40,7 +40,7 @@ def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_thresh
     """YuNet's per-stride heads to boxes (N, 4: x, y, w, h), landmarks (N, 5, 2) and scores (N,)."""
     all_boxes, all_marks, all_scores = [], [], []
     for stride in STRIDES:
-        cols, rows = width // stride, height // stride
+        cols = width // stride
         cls = outputs[f"cls_{stride}"].reshape(-1)
         obj = outputs[f"obj_{stride}"].reshape(-1)
         scores = np.sqrt(np.clip(cls, 0, 1) * np.clip(obj, 0, 1))
@@ -55,7 +55,6 @@ def decode(outputs: dict[str, np.ndarray], width: int, height: int, score_thresh
         all_boxes.append(np.concatenate([centre - size / 2, size], axis=1))
         all_marks.append((kps + grid[:, None, :]) * stride)
         all_scores.append(scores[keep])
-        del rows
     if not all_scores:
         return np.zeros((0, 4), np.float32), np.zeros((0, 5, 2), np.float32), np.zeros(0, np.float32)
     return np.concatenate(all_boxes), np.concatenate(all_marks), np.concatenate(all_scores)
