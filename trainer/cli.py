@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | fit | eval | export."""
+"""``mugshot-train``: prepare | recognizer | fit | eval | export | bench | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -43,6 +43,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     cfg = load_train_config(args.config, args.set or [])
     path = fit(cfg, progress=not args.quiet)
     print(f"checkpoint: {path}")
+    return 0
+
+
+def cmd_recognizer(args: argparse.Namespace) -> int:
+    from .identity import RecognizerConfig, train_recognizer
+
+    cfg = RecognizerConfig(cache=args.cache, out=args.out, steps=args.steps, seed=args.seed)
+    path = train_recognizer(cfg, progress=not args.quiet)
+    print(f"recogniser: {path}")
     return 0
 
 
@@ -106,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
     f.add_argument("--quiet", action="store_true")
     f.set_defaults(func=cmd_fit)
+    r = sub.add_parser("recognizer", help="train the identity-loss recogniser on the training identities")
+    r.add_argument("--cache", default="runs/pairs.npz")
+    r.add_argument("--out", default="runs/recognizer.pt")
+    r.add_argument("--steps", type=int, default=3000)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_recognizer)
     e = sub.add_parser("eval", help="score models on held-out identities")
     e.add_argument("--cache", default="runs/pairs.npz")
     e.add_argument("--model", action="append", default=[], help="checkpoint (.pt) or ONNX file; repeatable")

@@ -35,6 +35,10 @@ class TrainConfig:
     teacher: str = ""  # student only: the teacher checkpoint to distil from
     distill: float = 1.0  # student only: L1 to the teacher's output
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
+    identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
+    recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
+    degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
+    init: str = ""  # start the generator from this checkpoint's weights (fine-tuning); empty: from scratch
     flip: bool = True  # augment with mirrored pairs (a left profile maps to the mirrored frontal)
     sample_every: int = 250
     checkpoint_every: int = 250
@@ -48,10 +52,14 @@ class TrainConfig:
             raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
+        if self.identity > 0 and not self.recognizer:
+            raise TrainConfigError("recognizer: identity > 0 needs a recogniser checkpoint (mugshot-train recognizer)")
+        if not 0 <= self.degrade <= 1:
+            raise TrainConfigError(f"degrade: must be within 0..1, got {self.degrade}")
         for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
-        for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features"):
+        for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "identity"):
             if getattr(self, key) < 0:
                 raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -24,6 +24,7 @@ from edge.align import from_tensor
 
 from .config import TrainConfig
 from .data import PairCache, PairTensors
+from .identity import IdentityLoss
 from .losses import adversarial, generator_loss
 from .nets import PatchDiscriminator, build_generator, parameters
 from .prepare import load_split
@@ -64,7 +65,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     # --- data: split by identity, test identities never seen here
     cache = PairCache.load(cfg.cache)
     test_ids = load_split()
-    train = PairTensors(cache, cache.select(test_ids, test=False), flip=cfg.flip)
+    train = PairTensors(cache, cache.select(test_ids, test=False), flip=cfg.flip, degrade=cfg.degrade)
     log.info("training pairs: %d (from %s), held-out identities: %d", len(train), cfg.cache, len(test_ids))
 
     # --- models (seeded first: the same config gives the same initial weights)
@@ -72,6 +73,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     size = cache.spec.size
     generator = build_generator(cfg.model, size, cfg.width).to(device)
     discriminator = PatchDiscriminator().to(device)
+    if cfg.init:  # fine-tuning: the generator starts from a trained one (optimisers start afresh)
+        generator.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=False)["generator"])
+        log.info("generator initialised from %s", cfg.init)
+    identity = IdentityLoss(cfg.recognizer, device) if cfg.identity > 0 else None
     teacher = None
     if cfg.model == "student":
         teacher, _ = load_generator(cfg.teacher, device)
@@ -117,7 +122,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     log_file = open(log_path, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
-        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "d_loss", "seconds"])
+        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "identity", "d_loss", "seconds"])
     fixed_views, fixed_targets = train.batch(8, torch.Generator().manual_seed(1234))
     started, first_step = time.monotonic(), step
     generator.train()
@@ -139,6 +144,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         fake_logits = discriminator(views, fake) if cfg.alpha > 0 else None
         terms = generator_loss(fake, targets, fake_logits, cfg)
         loss = terms["total"]
+        if identity is not None:
+            terms["identity"] = identity(fake, targets)
+            loss = loss + cfg.identity * terms["identity"]
         if teacher is not None:  # distillation: follow the teacher's output (and features)
             with torch.no_grad():
                 teacher_out, teacher_features = teacher(views, return_features=True)
@@ -158,14 +166,16 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             elapsed = time.monotonic() - started
             writer.writerow([step, f"{loss.item():.5f}", f"{terms['l1'].item():.5f}", f"{terms['l2'].item():.5f}",
                              f"{terms.get('gan', torch.zeros(())).item():.5f}",
-                             f"{terms.get('distill', torch.zeros(())).item():.5f}", f"{d_loss.item():.5f}",
+                             f"{terms.get('distill', torch.zeros(())).item():.5f}",
+                             f"{terms.get('identity', torch.zeros(())).item():.5f}", f"{d_loss.item():.5f}",
                              f"{elapsed:.1f}"])
             log_file.flush()
             if progress:
                 rate = (step - first_step) / max(elapsed, 1e-6)
                 eta = (cfg.steps - step) / max(rate, 1e-6)
                 print(f"\r{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
-                      f"d {d_loss.item():.3f} | {rate:.1f} it/s ETA {eta / 60:.1f} min", end="", file=sys.stderr)
+                      f"id {terms.get('identity', torch.zeros(())).item():.3f} d {d_loss.item():.3f} "
+                      f"| {rate:.1f} it/s ETA {eta / 60:.1f} min", end="", file=sys.stderr)
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_samples(generator, fixed_views.to(device), fixed_targets.to(device), cache.spec,
                           out / f"samples_{step:06d}.png")
@@ -198,9 +208,9 @@ def plot_losses(log_path: Path, out: Path, width: int = 640, height: int = 320) 
     canvas = np.full((height, width, 3), 255, np.uint8)
     steps = np.array([float(r["step"]) for r in rows])
     colours = {"l1": (200, 80, 0), "l2": (0, 150, 0), "gan": (0, 0, 200), "d_loss": (120, 120, 120),
-               "distill": (150, 0, 150)}
+               "distill": (150, 0, 150), "identity": (0, 140, 200)}
     for i, (name, colour) in enumerate(colours.items()):
-        values = np.array([float(r[name]) for r in rows])
+        values = np.array([float(r.get(name) or 0) for r in rows])
         if not values.any():
             continue
         v = (values - values.min()) / max(values.max() - values.min(), 1e-9)

@@ -120,3 +120,38 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     assert (tmp_path / "eval" / "grid.png").is_file()
     assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
+
+
+def test_identity_loss_from_a_recogniser_of_the_training_identities(tiny_cache, tmp_path):
+    cache, _ = tiny_cache
+    from trainer.identity import IdentityLoss, RecognizerConfig, identity_images, train_recognizer
+    pairs = PairCache.load(cache)
+    _, names = identity_images(pairs, test=False)
+    assert set(names) == {"frmdb:002", "frmdb:003"}, "the recogniser never sees a held-out identity"
+    path = train_recognizer(RecognizerConfig(cache=str(cache), out=str(tmp_path / "rec.pt"), width=4, dim=16,
+                                             steps=3, batch_size=8, threads=1), progress=False)
+    state = torch.load(path, weights_only=False)
+    assert state["identities"] == ["frmdb:002", "frmdb:003"] and 0 <= state["held_out_rank1"] <= 1
+    loss = IdentityLoss(path)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert loss(x, x).abs().item() < 1e-5 and loss(x, x.flip(0)).item() > 0
+    # fine-tune a teacher with the identity term and degraded inputs
+    start = fit(tiny(cache, tmp_path / "t0", "steps=2"), progress=False)
+    fit(tiny(cache, tmp_path / "t1", "steps=2", "identity=0.5", f"recognizer={path}", "degrade=0.5",
+             f"init={start}"), progress=False)
+    header, *rows = (tmp_path / "t1" / "log.csv").read_text().splitlines()
+    column = header.split(",").index("identity")
+    assert all(float(r.split(",")[column]) > 0 for r in rows)
+    with pytest.raises(TrainConfigError, match="^recognizer: identity > 0 needs"):
+        load_train_config(None, ["identity=1"])
+    with pytest.raises(ValueError, match="^recognizer: .* is not a checkpoint"):
+        IdentityLoss(start)
+
+
+def test_degrade_changes_only_the_chosen_share():
+    from trainer.data import degrade
+    x = torch.rand(64, 3, 32, 32) * 2 - 1
+    assert torch.equal(degrade(x, 0.0, torch.Generator().manual_seed(0)), x)
+    y = degrade(x, 0.5, torch.Generator().manual_seed(0))
+    changed = (y - x).flatten(1).abs().amax(1) > 0
+    assert 16 < int(changed.sum()) < 48 and y.abs().max() <= 1
