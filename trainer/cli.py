@@ -15,7 +15,7 @@ log = logging.getLogger("trainer")
 def cmd_prepare(args: argparse.Namespace) -> int:
     from edge.align import ModelInputSpec
 
-    from .prepare import folder_source, frmdb_source, pointing04_source, prepare
+    from .prepare import att_source, folder_source, frmdb_source, pointing04_source, prepare
 
     sources = []
     data = Path(args.data)
@@ -26,6 +26,8 @@ def cmd_prepare(args: argparse.Namespace) -> int:
             sources.append(frmdb_source(data / "frmdb"))
         if (data / "pointing04" / "manifest.csv").exists():
             sources.append(pointing04_source(data / "pointing04"))
+        if (data / "att_orl" / "s1").is_dir() and not args.no_att:
+            sources.append(att_source(data / "att_orl"))
     if not sources:
         print(f"no datasets found (looked in {data}; give --folder DIR for your own)", file=sys.stderr)
         return 2
@@ -102,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
-                   help="folder with frmdb/ and pointing04/ (default: ../shared/data)")
+                   help="folder with frmdb/, pointing04/ and att_orl/ (default: ../shared/data)")
     p.add_argument("--folder", action="append", help="your own dataset: DIR/001.jpg + DIR/001/*.jpg (repeatable)")
     p.add_argument("--with-shared", action="store_true", help="with --folder: also use FRMDB and Pointing'04")
+    p.add_argument("--no-att", action="store_true", help="leave out the AT&T faces (grey, near-frontal)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--face-scale", type=float, default=0.7)
     p.add_argument("--out", default="runs/pairs.npz")

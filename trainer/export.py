@@ -85,7 +85,11 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              f"- Training: {state['step']} steps, batch {cfg['batch_size']}, loss alpha*L_GAN + beta*L1 + gamma*L2 "
              f"with alpha={cfg['alpha']}, beta={cfg['beta']}, gamma={cfg['gamma']}, symmetry={cfg['symmetry']}"
              + (f", distilled from `{Path(cfg['teacher']).parent.name}` (distill={cfg['distill']}, "
-                f"features={cfg['distill_features']})" if cfg["model"] == "student" else "") + ".",
+                f"features={cfg['distill_features']})" if cfg["model"] == "student" else "")
+             + (f", identity={cfg['identity']} (recogniser trained on the training identities only, "
+                "`mugshot-train recognizer`; not the evaluation's dlib network)" if cfg.get("identity") else "")
+             + (f", {cfg['degrade']:.0%} of inputs degraded like surveillance frames" if cfg.get("degrade") else "")
+             + (f"; fine-tuned from `{Path(cfg['init']).parent.name}`" if cfg.get("init") else "") + ".",
              f"- File: `{onnx_path.name}`, {onnx_path.stat().st_size:,} bytes, sha256 "
              f"`{__import__('hashlib').sha256(onnx_path.read_bytes()).hexdigest()}`.", "",
              "## Data and terms", "", f"Trained on {TRAINING_DATA}. Held-out identities: "

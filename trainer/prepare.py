@@ -7,7 +7,8 @@ camera box feeds the model.  Sources:
 - a folder in the layout ``dataset/001.jpg`` (frontal) + ``dataset/001/*.jpg`` (other views);
 - FRMDB (``frmdb/manifest.csv``): ``Img_33`` (yaw 0, pitch 0) is the target; studio views at
   yaw +-45/+-90 and pitch -30/0/+30 are inputs; surveillance frames are inputs for evaluation;
-- Pointing'04 (``pointing04/manifest.csv``): pan 0 / tilt 0 of each series is the target.
+- Pointing'04 (``pointing04/manifest.csv``): pan 0 / tilt 0 of each series is the target;
+- AT&T faces (``att_orl/sN/*.pgm``): ``1.pgm`` is the target, the other nine are inputs.
 
 The cache is one ``.npz``: inputs, the index of each input's target, identity, yaw, pitch,
 source and kind.  Faces not found are counted and listed.
@@ -81,6 +82,20 @@ def pointing04_source(root: Path) -> Source:
         if (pan, tilt) != (0, 0) and abs(pan) <= 90 and abs(tilt) <= 30:
             key = f"p04:{r['person']}:{r['series']}"
             source.views.append((key, View(f"p04:{r['person']}", root / r["path"], pan, tilt)))
+    return source
+
+
+def att_source(root: Path) -> Source:
+    """AT&T (ORL) faces: ``sN/1.pgm`` is the target, ``sN/2..10.pgm`` (small pose and expression
+    changes, grey) the inputs.  40 more identities, all for training: near-frontal pairs teach
+    the generator to carry a face's identity through rather than paint an average one."""
+    source = Source("att")
+    for person in sorted(p for p in root.iterdir() if p.is_dir() and (p / "1.pgm").exists()):
+        key = f"att:{person.name}"
+        source.frontals[key] = person / "1.pgm"
+        for view in sorted(person.glob("*.pgm")):
+            if view.name != "1.pgm":
+                source.views.append((key, View(key, view)))
     return source
 
 

@@ -1,5 +1,6 @@
-"""Building blocks. Resize + convolution instead of transposed convolution and BatchNorm
-instead of InstanceNorm: both quantize to INT8 cleanly and fold into the convolutions."""
+"""Building blocks. Resize + convolution (or a sub-pixel shuffle) instead of transposed
+convolution and BatchNorm instead of InstanceNorm: both quantize to INT8 cleanly and fold
+into the convolutions."""
 from __future__ import annotations
 
 import torch
@@ -14,21 +15,28 @@ def down(cin: int, cout: int, norm: bool = True, kernel: int = 4) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-def up(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                         nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def up(cin: int, cout: int, conv_first: bool = False) -> nn.Sequential:
+    """Double the resolution: nearest resize then 3x3 convolution, or (``conv_first``, 4x fewer
+    multiply-adds) the convolution at the lower resolution, then the resize."""
+    conv = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+    resize = [nn.Upsample(scale_factor=2, mode="nearest")]
+    return nn.Sequential(*(conv + resize if conv_first else resize + conv))
 
 
-def to_image(cin: int, light: bool = False) -> nn.Sequential:
-    if light:  # bilinear + 1x1: almost no work at full resolution (the student's latency is per-op bound)
-        return nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(cin, 3, 1), nn.Tanh())
+def to_image(cin: int, sub_pixel: bool = False) -> nn.Sequential:
+    if sub_pixel:  # a 1x1 convolution makes the 2x2 sub-pixels of every position: full detail, little work
+        return nn.Sequential(nn.Conv2d(cin, 12, 1), nn.PixelShuffle(2), nn.Tanh())
     return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, 3, 3, padding=1), nn.Tanh())
 
 
 class UNet(nn.Module):
-    """Encoder-decoder with skip connections; ``channels`` per level, input side first."""
+    """Encoder-decoder with skip connections; ``channels`` per level, input side first.
 
-    def __init__(self, channels: list[int], down_kernel: int = 4, light_output: bool = False):
+    ``light`` (the student): convolutions before each resize and a sub-pixel output, so the
+    decoder does a quarter of the work; at these sizes onnxruntime is bound by per-op cost
+    and small-channel convolutions, not by multiply-adds alone."""
+
+    def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False):
         super().__init__()
         self.downs = nn.ModuleList()
         cin = 3
@@ -39,8 +47,8 @@ class UNet(nn.Module):
         rev = channels[::-1]
         for i in range(len(rev) - 1):
             skip = rev[i] if i > 0 else 0
-            self.ups.append(up(rev[i] + skip, rev[i + 1]))
-        self.out = to_image(rev[-1] * 2, light_output)
+            self.ups.append(up(rev[i] + skip, rev[i + 1], conv_first=light))
+        self.out = to_image(rev[-1] * 2, sub_pixel=light)
         self.bottleneck_channels = channels[-1]
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
