@@ -155,3 +155,17 @@ def test_degrade_changes_only_the_chosen_share():
     y = degrade(x, 0.5, torch.Generator().manual_seed(0))
     changed = (y - x).flatten(1).abs().amax(1) > 0
     assert 16 < int(changed.sum()) < 48 and y.abs().max() <= 1
+
+
+def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
+    from edge.align import ModelInputSpec
+    from trainer.prepare import Source, att_source
+    source = att_source(shared_data / "att_orl")
+    assert len(source.frontals) == 40 and len(source.views) == 360
+    assert all(key.startswith("att:s") and view.path.name != "1.pgm" for key, view in source.views)
+    two = Source("att", {k: source.frontals[k] for k in ("att:s1", "att:s2")},
+                 [(k, v) for k, v in source.views if k in ("att:s1", "att:s2")])
+    result = prepare([two], ModelInputSpec(size=32), tmp_path / "att.npz")
+    cache = PairCache.load(tmp_path / "att.npz")
+    assert result["pairs"] == 18 and set(cache.identities) == {"att:s1", "att:s2"}
+    assert not set(cache.identities) & load_split(), "AT&T people are all for training"
