@@ -50,10 +50,26 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     cfg = TrainConfig(**state["config"])
-    model = build_generator(cfg.model, state["spec"]["size"], cfg.width).to(device)
+    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head).to(device)
     model.load_state_dict(state["generator"])
     model.eval()
     return model, state
+
+
+def init_from(generator: torch.nn.Module, weights: dict, source: str) -> None:
+    """Copy every tensor whose name and shape match; an image-head generator can seed a flow-head
+    one (its U-Net sits under ``unet.``), all but the output layer."""
+    own = generator.state_dict()
+    copied = {}
+    for key, value in own.items():
+        for name in (key, key.removeprefix("unet."), f"unet.{key}"):
+            if name in weights and weights[name].shape == value.shape:
+                copied[key] = weights[name]
+                break
+    if not copied:
+        raise ValueError(f"init: no tensor of {source} fits this generator")
+    generator.load_state_dict(copied, strict=False)
+    log.info("generator initialised from %s (%d of %d tensors; the rest start fresh)", source, len(copied), len(own))
 
 
 def fit(cfg: TrainConfig, progress: bool = True) -> Path:
@@ -71,11 +87,10 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     # --- models (seeded first: the same config gives the same initial weights)
     torch.manual_seed(cfg.seed)
     size = cache.spec.size
-    generator = build_generator(cfg.model, size, cfg.width).to(device)
+    generator = build_generator(cfg.model, size, cfg.width, cfg.head).to(device)
     discriminator = PatchDiscriminator().to(device)
     if cfg.init:  # fine-tuning: the generator starts from a trained one (optimisers start afresh)
-        generator.load_state_dict(torch.load(cfg.init, map_location=device, weights_only=False)["generator"])
-        log.info("generator initialised from %s", cfg.init)
+        init_from(generator, torch.load(cfg.init, map_location=device, weights_only=False)["generator"], cfg.init)
     identity = IdentityLoss(cfg.recognizer, device) if cfg.identity > 0 else None
     teacher = None
     if cfg.model == "student":

@@ -169,3 +169,27 @@ def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
     cache = PairCache.load(tmp_path / "att.npz")
     assert result["pairs"] == 18 and set(cache.identities) == {"att:s1", "att:s2"}
     assert not set(cache.identities) & load_split(), "AT&T people are all for training"
+
+
+def test_flow_head_moves_pixels_exports_and_runs_on_the_edge(tiny_cache, tmp_path, astronaut):
+    from trainer.nets.flow import AppearanceFlow
+    flow = build_generator("student", 32, 4, head="flow").eval()
+    assert isinstance(flow, AppearanceFlow)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    sampled = torch.nn.functional.grid_sample(x, flow.base_grid.expand(2, -1, -1, -1), align_corners=False)
+    assert torch.allclose(sampled, x, atol=1e-5), "zero flow samples every pixel where it is"
+    with pytest.raises(TrainConfigError, match="^head: must be image, or flow"):
+        load_train_config(None, ["model=unet", "head=flow"])
+    cache, _ = tiny_cache
+    image = fit(tiny(cache, tmp_path / "image", "steps=2"), progress=False)
+    teacher = fit(tiny(cache, tmp_path / "flow", "steps=2", "head=flow", f"init={image}"), progress=False)
+    student = fit(tiny(cache, tmp_path / "student", "steps=2", "model=student", "head=flow", "width=2",
+                       f"teacher={teacher}", "distill_features=0.1"), progress=False)
+    from trainer.export import export
+    result = export(student, tmp_path / "flow.onnx", name="student")
+    assert result["max_abs_diff"] < 1e-3
+    from edge.detect.yunet import YuNetDetector
+    from edge.generate import OnnxGenerator
+    face = YuNetDetector().detect(astronaut)[0]
+    mugshot = OnnxGenerator(tmp_path / "flow.onnx").generate(astronaut, face.landmarks)
+    assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5

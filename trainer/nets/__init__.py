@@ -6,6 +6,10 @@ import math
 from torch import nn
 
 from .blocks import UNet
+from .flow import CHANNELS as FLOW_CHANNELS
+from .flow import AppearanceFlow
+
+HEADS = ("image", "flow")
 
 
 class PatchDiscriminator(nn.Module):
@@ -48,15 +52,15 @@ class ScalewayAutoencoder(nn.Module):
         return self.net(x)
 
 
-def teacher(width: int = 32) -> UNet:
-    return UNet([width, 2 * width, 4 * width, 8 * width, 8 * width])
+def teacher(width: int = 32, **head) -> UNet:
+    return UNet([width, 2 * width, 4 * width, 8 * width, 8 * width], **head)
 
 
-def student(width: int = 8) -> UNet:
+def student(width: int = 8, **head) -> UNet:
     """About 1% of the teacher: four levels, 3x3 strided convolutions, convolution before each
     resize, a sub-pixel output.  Channel counts stay multiples of 8 at width 8: onnxruntime's
     kernels are slower otherwise."""
-    return UNet([width, 2 * width, 4 * width, 3 * width], down_kernel=3, light=True)
+    return UNet([width, 2 * width, 4 * width, 3 * width], down_kernel=3, light=True, **head)
 
 
 def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
@@ -64,7 +68,15 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
     return UNet([min(8 * width, width * 2 ** i) for i in range(depth)])
 
 
-def build_generator(name: str, size: int, width: int) -> nn.Module:
+def build_generator(name: str, size: int, width: int, head: str = "image") -> nn.Module:
+    """``head = "flow"``: the U-Net predicts appearance flows and blend weights (see ``flow.py``)."""
+    if head == "flow":
+        if name not in ("teacher", "student"):
+            raise ValueError(f"head: 'flow' is for the teacher and the student, not {name!r}")
+        unet = (teacher if name == "teacher" else student)(width, out_channels=FLOW_CHANNELS, tanh=False)
+        return AppearanceFlow(unet, size)
+    if head != "image":
+        raise ValueError(f"head: unknown generator head {head!r}")
     if name == "teacher":
         return teacher(width)
     if name == "student":

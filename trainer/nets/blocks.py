@@ -23,10 +23,12 @@ def up(cin: int, cout: int, conv_first: bool = False) -> nn.Sequential:
     return nn.Sequential(*(conv + resize if conv_first else resize + conv))
 
 
-def to_image(cin: int, sub_pixel: bool = False) -> nn.Sequential:
+def to_image(cin: int, sub_pixel: bool = False, channels: int = 3, tanh: bool = True) -> nn.Sequential:
     if sub_pixel:  # a 1x1 convolution makes the 2x2 sub-pixels of every position: full detail, little work
-        return nn.Sequential(nn.Conv2d(cin, 12, 1), nn.PixelShuffle(2), nn.Tanh())
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, 3, 3, padding=1), nn.Tanh())
+        layers = [nn.Conv2d(cin, 4 * channels, 1), nn.PixelShuffle(2)]
+    else:
+        layers = [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, channels, 3, padding=1)]
+    return nn.Sequential(*layers, *([nn.Tanh()] if tanh else []))
 
 
 class UNet(nn.Module):
@@ -36,7 +38,8 @@ class UNet(nn.Module):
     decoder does a quarter of the work; at these sizes onnxruntime is bound by per-op cost
     and small-channel convolutions, not by multiply-adds alone."""
 
-    def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False):
+    def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False, out_channels: int = 3,
+                 tanh: bool = True):
         super().__init__()
         self.downs = nn.ModuleList()
         cin = 3
@@ -48,7 +51,7 @@ class UNet(nn.Module):
         for i in range(len(rev) - 1):
             skip = rev[i] if i > 0 else 0
             self.ups.append(up(rev[i] + skip, rev[i + 1], conv_first=light))
-        self.out = to_image(rev[-1] * 2, sub_pixel=light)
+        self.out = to_image(rev[-1] * 2, sub_pixel=light, channels=out_channels, tanh=tanh)
         self.bottleneck_channels = channels[-1]
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
