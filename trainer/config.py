@@ -23,7 +23,7 @@ class TrainConfig:
     cache: str = "runs/pairs.npz"  # written by `mugshot-train prepare`
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
-    head: str = "image"  # image (paint the frontal) | flow (move the input's pixels, see trainer/nets/flow.py)
+    head: str = "image"  # image (paint the frontal) | flow | warp (move the input's pixels: trainer/nets/flow.py)
     steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-4
@@ -51,8 +51,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         if self.model not in MODELS:
             raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.head not in ("image", "flow") or (self.head == "flow" and self.model not in ("teacher", "student")):
-            raise TrainConfigError(f"head: must be image, or flow for the teacher and student, got {self.head!r}")
+        if self.head not in ("image", "flow", "warp") or (self.head != "image"
+                                                         and self.model not in ("teacher", "student")):
+            raise TrainConfigError(f"head: must be image, or flow/warp for the teacher and student, got {self.head!r}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:

@@ -171,25 +171,38 @@ def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
     assert not set(cache.identities) & load_split(), "AT&T people are all for training"
 
 
-def test_flow_head_moves_pixels_exports_and_runs_on_the_edge(tiny_cache, tmp_path, astronaut):
-    from trainer.nets.flow import AppearanceFlow
-    flow = build_generator("student", 32, 4, head="flow").eval()
-    assert isinstance(flow, AppearanceFlow)
+def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path, astronaut):
+    from trainer.nets.flow import AppearanceFlow, sample_view_and_mirror
     x = torch.rand(2, 3, 32, 32) * 2 - 1
-    sampled = torch.nn.functional.grid_sample(x, flow.base_grid.expand(2, -1, -1, -1), align_corners=False)
-    assert torch.allclose(sampled, x, atol=1e-5), "zero flow samples every pixel where it is"
-    with pytest.raises(TrainConfigError, match="^head: must be image, or flow"):
+    flows = (torch.rand(2, 4, 32, 32) * 2 - 1) * 8
+    weights = torch.softmax(torch.randn(2, 2, 32, 32), 1)
+
+    def grid(dx, dy):  # pixel positions + offsets as grid_sample's normalised coordinates
+        ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+        return torch.stack([(2 * (xs + dx) + 1) / 32 - 1, (2 * (ys + dy) + 1) / 32 - 1], -1)
+    F = torch.nn.functional
+    expected = (weights[:, :1] * F.grid_sample(x, grid(flows[:, 0], flows[:, 1]), padding_mode="border",
+                                               align_corners=False)
+                + weights[:, 1:] * F.grid_sample(x.flip(-1), grid(flows[:, 2], flows[:, 3]), padding_mode="border",
+                                                 align_corners=False))
+    assert torch.allclose(sample_view_and_mirror(x, flows, weights), expected, atol=5e-3)
+    still = sample_view_and_mirror(x, torch.zeros_like(flows), torch.stack([torch.ones(2, 32, 32),
+                                                                            torch.zeros(2, 32, 32)], 1))
+    assert torch.allclose(still, x, atol=5e-3), "zero flow samples every pixel where it is (border: 0.1%)"
+    assert isinstance(build_generator("student", 32, 4, head="warp"), AppearanceFlow)
+    with pytest.raises(TrainConfigError, match="^head: must be image, or flow/warp"):
         load_train_config(None, ["model=unet", "head=flow"])
     cache, _ = tiny_cache
     image = fit(tiny(cache, tmp_path / "image", "steps=2"), progress=False)
-    teacher = fit(tiny(cache, tmp_path / "flow", "steps=2", "head=flow", f"init={image}"), progress=False)
-    student = fit(tiny(cache, tmp_path / "student", "steps=2", "model=student", "head=flow", "width=2",
-                       f"teacher={teacher}", "distill_features=0.1"), progress=False)
-    from trainer.export import export
-    result = export(student, tmp_path / "flow.onnx", name="student")
-    assert result["max_abs_diff"] < 1e-3
     from edge.detect.yunet import YuNetDetector
     from edge.generate import OnnxGenerator
+    from trainer.export import export
     face = YuNetDetector().detect(astronaut)[0]
-    mugshot = OnnxGenerator(tmp_path / "flow.onnx").generate(astronaut, face.landmarks)
-    assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5
+    for head in ("flow", "warp"):
+        teacher = fit(tiny(cache, tmp_path / head, "steps=2", f"head={head}", f"init={image}"), progress=False)
+        student = fit(tiny(cache, tmp_path / f"student_{head}", "steps=2", "model=student", f"head={head}",
+                           "width=2", f"teacher={teacher}", "distill_features=0.1"), progress=False)
+        result = export(student, tmp_path / f"{head}.onnx", name="student")
+        assert result["max_abs_diff"] < 1e-3
+        mugshot = OnnxGenerator(tmp_path / f"{head}.onnx").generate(astronaut, face.landmarks)
+        assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5

@@ -9,7 +9,7 @@ from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
 from .flow import AppearanceFlow
 
-HEADS = ("image", "flow")
+HEADS = ("image", "flow", "warp")
 
 
 class PatchDiscriminator(nn.Module):
@@ -69,12 +69,12 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
 
 
 def build_generator(name: str, size: int, width: int, head: str = "image") -> nn.Module:
-    """``head = "flow"``: the U-Net predicts appearance flows and blend weights (see ``flow.py``)."""
-    if head == "flow":
+    """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``)."""
+    if head in FLOW_CHANNELS:
         if name not in ("teacher", "student"):
-            raise ValueError(f"head: 'flow' is for the teacher and the student, not {name!r}")
-        unet = (teacher if name == "teacher" else student)(width, out_channels=FLOW_CHANNELS, tanh=False)
-        return AppearanceFlow(unet, size)
+            raise ValueError(f"head: {head!r} is for the teacher and the student, not {name!r}")
+        unet = (teacher if name == "teacher" else student)(width, out_channels=FLOW_CHANNELS[head], tanh=False)
+        return AppearanceFlow(unet, size, head)
     if head != "image":
         raise ValueError(f"head: unknown generator head {head!r}")
     if name == "teacher":
