@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# From data to shipped models: the recogniser for the identity term, the teacher (pixel losses,
-# then fine-tuned with the identity term), the distilled student, evaluation of both on
-# held-out identities, export with cards, the INT8 student, the manifest.  Stages whose
+# From data to shipped models: the recogniser for the identity term, the teacher, the student
+# distilled from it (with the identity term), evaluation of both on held-out identities,
+# export with cards, the INT8 student, the manifest.  Stages whose
 # checkpoint exists are skipped (delete it to redo one); each stage resumes when interrupted.
 #   RUNS=/path/to/runs bash trainer/configs/ship.sh
 set -euo pipefail
@@ -15,20 +15,16 @@ CACHE=$RUNS/pairs64.npz
     --steps 2500 --quiet
 [ -f "$RUNS/teacher/checkpoint.pt" ] || "$BIN/mugshot-train" fit --config trainer/configs/teacher.toml \
     --set cache="$CACHE" --set out="$RUNS/teacher" --quiet
-"$BIN/mugshot-train" fit --config trainer/configs/teacher_identity.toml --set cache="$CACHE" \
-    --set init="$RUNS/teacher/checkpoint.pt" --set out="$RUNS/teacher_identity" \
-    --set recognizer="$RUNS/recognizer.pt" --quiet
 "$BIN/mugshot-train" fit --config trainer/configs/student.toml --set cache="$CACHE" --set out="$RUNS/student" \
-    --set teacher="$RUNS/teacher_identity/checkpoint.pt" --set recognizer="$RUNS/recognizer.pt" --quiet
-"$BIN/mugshot-train" export "$RUNS/teacher_identity/checkpoint.pt" --out "$RUNS/export/teacher.onnx" --name teacher
+    --set teacher="$RUNS/teacher/checkpoint.pt" --set recognizer="$RUNS/recognizer.pt" --quiet
+"$BIN/mugshot-train" export "$RUNS/teacher/checkpoint.pt" --out "$RUNS/export/teacher.onnx" --name teacher
 "$BIN/mugshot-train" export "$RUNS/student/checkpoint.pt" --out "$RUNS/export/student.onnx" --name student
 "$BIN/mugshot-train" eval --cache "$CACHE" --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
     --out "$RUNS/eval"
 "$BIN/mugshot-train" bench --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
     --threads 1 --threads 2 | tee "$RUNS/latency.txt"
 for name in teacher student; do
-    run=$name; [ "$name" = teacher ] && run=teacher_identity
-    "$BIN/mugshot-train" export "$RUNS/$run/checkpoint.pt" --out "models/$name.onnx" --name "$name" \
+    "$BIN/mugshot-train" export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "$name" \
         --report "$RUNS/eval/report.json" --card "models/$name.md" --latency "$RUNS/latency.txt"
 done
 "$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx
