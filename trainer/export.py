@@ -19,8 +19,26 @@ from .nets import parameters
 log = logging.getLogger(__name__)
 
 OPSET = 17
-TRAINING_DATA = ("FRMDB (Contardo et al., Sensors 2023; research and education only) and Pointing'04 "
-                 "(Gourier, Hall, Crowley 2004); split by identity, see trainer/split.toml")
+DATASETS = {"frmdb": "FRMDB (Contardo et al., Sensors 2023; research and education only)",
+            "p04": "Pointing'04 (Gourier, Hall, Crowley 2004)",
+            "att": "AT&T/ORL faces (AT&T Laboratories Cambridge)"}
+
+
+def training_data(checkpoint_config: dict) -> tuple[str, str]:
+    """(the datasets a run trained on, the count of its training identities per dataset),
+    read from the run's pair cache; the checkpoint names it."""
+    from .data import PairCache
+    from .prepare import load_split
+
+    try:
+        cache = PairCache.load(checkpoint_config["cache"])
+    except (OSError, KeyError, ValueError):
+        return "the pair cache named in the checkpoint's config", "an unknown number of"
+    people = sorted(set(cache.identities[cache.select(load_split(), test=False)].tolist()))
+    counts = {key: sum(p.startswith(f"{key}:") for p in people) for key in DATASETS}
+    names = [DATASETS[k] for k, n in counts.items() if n]
+    data = ", ".join(names) + "; split by identity, see trainer/split.toml"
+    return data, f"{len(people)} (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")"
 
 
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:
@@ -45,7 +63,7 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
         "mugshot.version": f"{datetime.now(timezone.utc):%Y%m%d}-step{state['step']}",
         "mugshot.architecture": state["config"]["model"],
         "mugshot.parameters": str(parameters(model)),
-        "mugshot.training_data": TRAINING_DATA,
+        "mugshot.training_data": training_data(state["config"])[0],
         "mugshot.metrics": json.dumps(metrics),
     }
     del proto.metadata_props[:]
@@ -67,7 +85,9 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
 CITATIONS = """- P. Contardo, P. Sernani, S. Tomassini, N. Falcionelli, M. Martarelli, P. Castellini, A. F. Dragoni,
   "FRMDB: Face Recognition Using Multiple Points of View", Sensors 2023, 23, 1939 (research and education only).
 - N. Gourier, D. Hall, J. L. Crowley, "Estimating Face Orientation from Robust Detection of Salient Facial
-  Features", Pointing 2004, ICPR workshop."""
+  Features", Pointing 2004, ICPR workshop.
+- F. Samaria, A. Harter, "Parameterisation of a stochastic model for human face identification", 1994
+  (AT&T/ORL faces, credit AT&T Laboratories Cambridge), where used."""
 
 
 def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: dict | None, row_name: str) -> str:
@@ -76,6 +96,7 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
 
     model, state = load_generator(checkpoint)
     cfg, spec = state["config"], state["spec"]
+    data, people = training_data(cfg)
     lines = [f"# {onnx_path.name}", "",
              f"- Architecture: `{cfg['model']}` generator (`trainer/nets`), width {cfg['width']}; "
              f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face.",
@@ -92,7 +113,7 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              + (f"; fine-tuned from `{Path(cfg['init']).parent.name}`" if cfg.get("init") else "") + ".",
              f"- File: `{onnx_path.name}`, {onnx_path.stat().st_size:,} bytes, sha256 "
              f"`{__import__('hashlib').sha256(onnx_path.read_bytes()).hexdigest()}`.", "",
-             "## Data and terms", "", f"Trained on {TRAINING_DATA}. Held-out identities: "
+             "## Data and terms", "", f"Trained on {data}. Held-out identities: "
              f"{', '.join(state['split'])}.", "", CITATIONS, "",
              "The weights derive from research-only data (FRMDB): use them for research and evaluation; "
              "retrain on data you may use for anything else (`mugshot-train prepare --folder`).", ""]
@@ -110,8 +131,8 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
         lines += ["## Latency", "", latency["text"], ""]
     lines += ["## Known limits", "",
               "- 64x64 output: a recognisable but small, soft mugshot; fine detail (eyes, hair texture) is averaged.",
-              "- Trained on 50 identities (39 FRMDB, 11 Pointing'04): it regresses towards an average face, most at yaw +-90 and on "
-              "blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics above).",
+              f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
+              "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics above).",
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",
               ""]
     return "\n".join(lines)

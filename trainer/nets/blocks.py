@@ -17,10 +17,12 @@ def down(cin: int, cout: int, norm: bool = True, kernel: int = 4) -> nn.Sequenti
 
 def up(cin: int, cout: int, conv_first: bool = False) -> nn.Sequential:
     """Double the resolution: nearest resize then 3x3 convolution, or (``conv_first``, 4x fewer
-    multiply-adds) the convolution at the lower resolution, then the resize."""
+    multiply-adds) the convolution at the lower resolution, then a bilinear resize (nearest
+    would leave 2x2 blocks that no later layer smooths)."""
     conv = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-    resize = [nn.Upsample(scale_factor=2, mode="nearest")]
-    return nn.Sequential(*(conv + resize if conv_first else resize + conv))
+    if conv_first:
+        return nn.Sequential(*conv, nn.Upsample(scale_factor=2, mode="bilinear"))
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), *conv)
 
 
 def to_image(cin: int, sub_pixel: bool = False, channels: int = 3, tanh: bool = True) -> nn.Sequential:

@@ -7,7 +7,8 @@ about the mirror of the visible half), with soft weights choosing between them; 
 adds a synthesised colour as a third choice, ``warp`` has none, so every output pixel is a
 pixel of the person.  Copied pixels carry the person's own skin, eyes and hair whatever the
 training set covered (appearance flow, Zhou et al. 2016; soft symmetry as in Hassner et al.,
-"Effective face frontalization", 2015).  At initialisation the flows are zero.
+"Effective face frontalization", 2015).  Flows are predicted per 4x4 cell and interpolated,
+so the face moves as a smooth sheet instead of tearing.  At initialisation the flows are zero.
 
 Sampling is bilinear through one gather over the view and its mirror side by side: it exports
 to plain ONNX ops (Gather, arithmetic) that run about twice as fast in onnxruntime as two
@@ -16,6 +17,7 @@ GridSample nodes, and training uses the same code, so export changes nothing.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .blocks import UNet
@@ -37,16 +39,18 @@ def sample_view_and_mirror(x: torch.Tensor, flows: torch.Tensor, weights: torch.
     offset = torch.tensor([0.0, float(w)], dtype=x.dtype, device=x.device).view(1, 2, 1, 1)
     top_left = corner[:, 1::2] * (2 * w) + corner[:, 0::2] + offset
     index = torch.cat([top_left, top_left + 1, top_left + 2 * w, top_left + 2 * w + 1], 1).long()
-    blend = torch.cat([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1) * weights[:, :2].repeat(1, 4, 1, 1)
+    bilinear = torch.cat([(1 - fx) * (1 - fy), fx * (1 - fy), (1 - fx) * fy, fx * fy], 1)
+    blend = bilinear * weights[:, :2].repeat(1, 4, 1, 1)
     taps = canvas.gather(2, index.reshape(n, 1, 8 * h * w).expand(n, c, 8 * h * w)).reshape(n, c, 8, h, w)
     return (taps * blend.unsqueeze(1)).sum(2)
 
 
 class AppearanceFlow(nn.Module):
-    def __init__(self, unet: UNet, size: int, head: str = "flow", max_shift: float = 0.3):
+    def __init__(self, unet: UNet, size: int, head: str = "flow", max_shift: float = 0.3, flow_cell: int = 4):
         super().__init__()
         self.unet, self.head = unet, head
         self.max_shift = max_shift * size  # in pixels
+        self.flow_cell = flow_cell  # flows are averaged over cells this wide, then interpolated: smooth by design
         self.bottleneck_channels = unet.bottleneck_channels
         last = [m for m in unet.out.modules() if isinstance(m, nn.Conv2d)][-1]
         with torch.no_grad():  # zero flow at the start: sample exactly where the pixel is
@@ -56,7 +60,8 @@ class AppearanceFlow(nn.Module):
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         raw, features = self.unet(x, return_features=True)
-        flows = torch.tanh(raw[:, :4]) * self.max_shift
+        coarse = F.avg_pool2d(raw[:, :4], self.flow_cell)
+        flows = torch.tanh(F.interpolate(coarse, scale_factor=self.flow_cell, mode="bilinear")) * self.max_shift
         if self.head == "flow":
             weights = torch.softmax(raw[:, 4:7], dim=1)
             out = sample_view_and_mirror(x, flows, weights) + weights[:, 2:3] * torch.tanh(raw[:, 7:10])
