@@ -1,4 +1,5 @@
-"""Home Assistant MQTT discovery: a device per camera box with an image, a sensor and a motion sensor.
+"""Home Assistant MQTT discovery: a device per camera box with two images (mugshot, face crop),
+a sensor and a motion sensor.
 
 Payloads follow Home Assistant's MQTT discovery format: retained config messages under
 ``<discovery_prefix>/<component>/<object_id>/config``, all tied to the box's availability
@@ -29,6 +30,9 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
         entities = {
             ("image", f"{uid}_mugshot"): {
                 "name": f"{camera} mugshot", "image_topic": f"{base}/latest/mugshot",
+                "content_type": "image/jpeg"},
+            ("image", f"{uid}_crop"): {
+                "name": f"{camera} face crop", "image_topic": f"{base}/latest/crop",
                 "content_type": "image/jpeg"},
             ("sensor", f"{uid}_last_event"): {
                 "name": f"{camera} last mugshot", "device_class": "timestamp",

@@ -5,8 +5,10 @@ Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 - ``<prefix>/status``: ``online`` / ``offline`` (last will) / ``stopped``, retained.
 - ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes.
 - ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
-- ``<prefix>/<camera>/latest/mugshot`` and ``.../latest/event``: retained copies of the
-  newest event, refreshed once the spool is drained (late subscribers get one, not history).
+- ``<prefix>/<camera>/latest/mugshot``, ``.../latest/crop`` and ``.../latest/event``: retained
+  copies of the newest event, refreshed once the spool is drained (late subscribers get one,
+  not history).  The crop is the camera's own pixels: whatever a generator made of the face,
+  the evidence sits beside it.
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained.
 
 A spooled event is deleted only when the broker has acknowledged all its messages; while
@@ -155,7 +157,8 @@ class MqttPublisher(Publisher):
 
     def _publish_latest(self, spooled: SpooledEvent) -> None:
         base = f"{self.prefix}/{spooled.camera}/latest"
-        self.connection.publish(f"{base}/mugshot", spooled.encoded.images["mugshot"], qos=1, retain=True,
-                                content_type="image/jpeg")
+        for name in ("mugshot", "crop"):
+            self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=1, retain=True,
+                                    content_type="image/jpeg")
         self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(), qos=1, retain=True,
                                 content_type="application/json")

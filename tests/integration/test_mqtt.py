@@ -65,7 +65,10 @@ def test_events_arrive_in_order_with_images_and_latency(broker, tmp_path, capsys
     with capsys.disabled():
         print(f"\n[mqtt latency] loopback event->receipt over {len(latencies)} events: "
               f"median {median:.1f} ms, p95 {p95:.1f} ms")
-    assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/door/latest/mugshot"))
+    last_crop = recorder.payloads(f"mugshot/box1/door/images/{sent[-1]}/crop")[0]
+    assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/door/latest/crop")[-1:] == [last_crop]), \
+        "the camera's own face crop is retained beside the mugshot"
+    assert recorder.payloads("mugshot/box1/door/latest/mugshot")
     assert recorder.payloads("mugshot/box1/status")[0] == b"online"
     publisher.close()
     assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/status")[-1] == b"stopped")
@@ -140,15 +143,18 @@ def test_home_assistant_discovery_and_rediscovery(broker, tmp_path):
     recorder = Recorder(broker.port, topics=["homeassistant/#"])
     publisher = publisher_for(broker, tmp_path)
     topics = {"homeassistant/image/mugshot_box1_door_mugshot/config",
+              "homeassistant/image/mugshot_box1_door_crop/config",
               "homeassistant/sensor/mugshot_box1_door_last_event/config",
               "homeassistant/binary_sensor/mugshot_box1_door_motion/config"}
     assert recorder.wait_for(lambda r: topics <= {t for t, *_ in r.messages})
     image = json.loads(recorder.payloads("homeassistant/image/mugshot_box1_door_mugshot/config")[0])
     assert image["image_topic"] == "mugshot/box1/door/latest/mugshot"
     assert image["availability_topic"] == "mugshot/box1/status"
+    crop = json.loads(recorder.payloads("homeassistant/image/mugshot_box1_door_crop/config")[0])
+    assert crop["image_topic"] == "mugshot/box1/door/latest/crop"
     before = len(recorder.messages)
     recorder.connection.publish("homeassistant/status", b"online", qos=1)
-    assert recorder.wait_for(lambda r: len(r.messages) >= before + 4)  # our own 'online' + 3 configs again
+    assert recorder.wait_for(lambda r: len(r.messages) >= before + 5)  # our own 'online' + 4 configs again
     publisher.motion("door", True)
     motion = Recorder(broker.port, topics=["mugshot/box1/door/motion"])
     assert motion.wait_for(lambda r: r.payloads("mugshot/box1/door/motion") == [b"ON"])
