@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from edge.align import from_tensor
 
-from .config import TrainConfig
+from .config import TrainConfig, TrainConfigError
 from .data import PairCache, PairTensors
 from .identity import IdentityLoss
 from .losses import adversarial, generator_loss
@@ -67,7 +67,7 @@ def init_from(generator: torch.nn.Module, weights: dict, source: str) -> None:
                 copied[key] = weights[name]
                 break
     if not copied:
-        raise ValueError(f"init: no tensor of {source} fits this generator")
+        raise TrainConfigError(f"init: no tensor of {source} fits this generator")
     generator.load_state_dict(copied, strict=False)
     log.info("generator initialised from %s (%d of %d tensors; the rest start fresh)", source, len(copied), len(own))
 
@@ -89,6 +89,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     size = cache.spec.size
     generator = build_generator(cfg.model, size, cfg.width, cfg.head).to(device)
     discriminator = PatchDiscriminator().to(device)
+    for key in ("init", "teacher"):
+        if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
+            raise TrainConfigError(f"{key}: checkpoint {getattr(cfg, key)} not found")
     if cfg.init:  # fine-tuning: the generator starts from a trained one (optimisers start afresh)
         init_from(generator, torch.load(cfg.init, map_location=device, weights_only=False)["generator"], cfg.init)
     identity = IdentityLoss(cfg.recognizer, device) if cfg.identity > 0 else None

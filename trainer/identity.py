@@ -27,6 +27,7 @@ from torch import nn
 
 from edge.align import to_tensor
 
+from .config import TrainConfigError
 from .data import PairCache, degrade
 from .prepare import load_split
 
@@ -178,9 +179,14 @@ def held_out_rank1(net: IdentityNet, cache: PairCache) -> float:
 
 
 def load_recognizer(path: str | Path, device: torch.device | str = "cpu") -> IdentityNet:
+    if not Path(path).is_file():
+        raise TrainConfigError(f"recognizer: {path} not found (train one: mugshot-train recognizer)")
     state = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(state, dict) or state.get("kind") != "mugshot-recognizer":
-        raise ValueError(f"recognizer: {path} is not a checkpoint written by `mugshot-train recognizer`")
+        raise TrainConfigError(f"recognizer: {path} is not a checkpoint written by `mugshot-train recognizer`")
+    if state["split"] != sorted(load_split()):
+        raise TrainConfigError(f"recognizer: {path} was trained with another identity split than "
+                               "trainer/split.toml (it may have seen held-out people); retrain it")
     cfg = state["config"]
     net = IdentityNet(cfg["width"], cfg["dim"], state["spec"]["size"]).to(device)
     net.load_state_dict(state["net"])

@@ -146,6 +146,10 @@ def test_identity_loss_from_a_recogniser_of_the_training_identities(tiny_cache, 
         load_train_config(None, ["identity=1"])
     with pytest.raises(ValueError, match="^recognizer: .* is not a checkpoint"):
         IdentityLoss(start)
+    with pytest.raises(TrainConfigError, match="^recognizer: .* not found"):
+        IdentityLoss(tmp_path / "missing.pt")
+    with pytest.raises(TrainConfigError, match="^init: checkpoint .* not found"):
+        fit(tiny(cache, tmp_path / "t2", f"init={tmp_path / 'missing.pt'}"), progress=False)
 
 
 def test_degrade_changes_only_the_chosen_share():
