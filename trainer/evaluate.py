@@ -50,7 +50,8 @@ def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
     def run_torch(crops: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return from_tensor(model(torch.from_numpy(to_tensor(crops, spec))).numpy(), spec)
-    return state["config"]["model"], run_torch
+    head = state["config"].get("head", "image")
+    return (state["config"]["model"] if head == "image" else f"{head} head {state['config']['model']}"), run_torch
 
 
 def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = True) -> dict:

@@ -130,7 +130,7 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
     lines += ["## Known limits", "",
-              "- 64x64 output: a recognisable but small, soft mugshot; fine detail (eyes, hair texture) is averaged.",
+              "- 64x64 output, soft: fine detail (eyes, hair texture) is averaged away.",
               f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
               "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics above).",
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",
