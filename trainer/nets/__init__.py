@@ -9,8 +9,6 @@ from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
 from .flow import AppearanceFlow
 
-HEADS = ("image", "flow", "warp")
-
 
 class PatchDiscriminator(nn.Module):
     """Conditional PatchGAN: (input view, candidate frontal) -> a map of real/fake logits."""
