@@ -95,7 +95,7 @@ def run_demo(out: Path) -> None:
         settings = ConnectionSettings(host="127.0.0.1", port=broker.port, protocol=broker.protocol,
                                       client_id="mugshot-demo-receiver", reconnect_max=2.0)
         receiver, connection = start_receiving(settings, out / "received")
-        connection.connected.wait(10)
+        receiver.subscribed.wait(10)
         publishers += (MqttPublisherConfig(host="127.0.0.1", port=broker.port, protocol=broker.protocol,
                                            spool_path=str(out / "spool.sqlite"), reconnect_max=2.0),)
     base = Config()

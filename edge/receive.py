@@ -43,6 +43,7 @@ class Receiver:
         self.duplicates = 0
         self.rejected = 0
         self.lock = threading.Lock()
+        self.subscribed = threading.Event()  # set when the broker acknowledged the subscriptions
 
     def handle(self, topic: str, payload: bytes) -> None:
         if len(payload) > self.max_bytes:
@@ -151,9 +152,17 @@ def start_receiving(settings: ConnectionSettings, out: str | Path, prefix: str =
     """Subscribe to the boxes under ``prefix`` and store their events in ``out``."""
     receiver = Receiver(out, max_bytes)
     filters = [f"{prefix}/+/event", f"{prefix}/+/images/+/+"]
-    connection = MqttConnection(
-        settings, on_connected=lambda client: [client.subscribe(f, qos=1) for f in filters],
-        on_message=lambda message: receiver.handle(message.topic, message.payload))
+
+    def acknowledged(*_) -> None:
+        log.info("subscribed to %s", ", ".join(filters))
+        receiver.subscribed.set()
+
+    def subscribe(client) -> None:
+        client.on_subscribe = acknowledged
+        client.subscribe([(f, 1) for f in filters])
+
+    connection = MqttConnection(settings, on_connected=subscribe,
+                                on_message=lambda message: receiver.handle(message.topic, message.payload))
     write_gallery(receiver.out)
     connection.start()
     return receiver, connection

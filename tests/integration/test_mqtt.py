@@ -5,6 +5,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -173,15 +174,26 @@ def test_spool_bounds_hold_while_the_broker_is_away(broker, tmp_path):
 
 
 def start_receiver(port, out, *extra):
-    return subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out", str(out),
-                             "--client-id", f"receiver-{os.getpid()}-{time.monotonic_ns()}", *extra],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    """``mugshot-receive`` in a subprocess, returned once the broker acknowledged its subscriptions
+    (a cold start compiles bytecode first: a fixed sleep is not enough)."""
+    receiver = subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out",
+                                 str(out), "--client-id", f"receiver-{os.getpid()}-{time.monotonic_ns()}", *extra],
+                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(30, receiver.kill)  # a receiver that never subscribes ends the wait (EOF)
+    watchdog.start()
+    lines = []
+    for line in iter(receiver.stderr.readline, ""):
+        lines.append(line)
+        if "subscribed to" in line:
+            watchdog.cancel()
+            return receiver
+    watchdog.cancel()
+    raise AssertionError(f"the receiver did not subscribe within 30 s: {''.join(lines)}")
 
 
 def test_daemon_replay_to_receiver_end_to_end_same_bytes(broker, tmp_path, shared_data):
     out = tmp_path / "received"
     receiver = start_receiver(broker.port, out)
-    time.sleep(1.0)
     config = tmp_path / "config.toml"
     config.write_text(f'[device]\nid = "box1"\n[[publishers]]\ntype = "directory"\npath = "local"\n'
                       f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
@@ -209,7 +221,6 @@ def test_daemon_replay_to_receiver_end_to_end_same_bytes(broker, tmp_path, share
 def test_receiver_survives_garbage_and_stores_nothing_wrong(broker, tmp_path):
     out = tmp_path / "received"
     receiver = start_receiver(broker.port, out, "--max-bytes", "5000000")
-    time.sleep(1.0)
     sender = Recorder(broker.port, topics=[])
     good = make_event(1).encode()
     bad_hash = make_event(2).encode()
