@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edge.align import to_tensor
+from edge.metrics import rank1
 
 from .config import TrainConfigError
 from .data import PairCache, degrade
@@ -170,12 +171,12 @@ def held_out_rank1(net: IdentityNet, cache: PairCache) -> float:
     idx = cache.select(held_out, test=True)
     idx = idx[(cache.kinds[idx] == "studio")]
     gallery = np.flatnonzero(np.isin(cache.frontal_ids, sorted(held_out)))
-    if not len(idx) or not len(gallery):
+    if not len(gallery):
         return float("nan")
-    probes = net(torch.from_numpy(to_tensor(cache.inputs[idx], cache.spec)))
-    refs = net(torch.from_numpy(to_tensor(cache.frontals[gallery], cache.spec)))
-    best = (probes @ refs.T).argmax(1).numpy()
-    return float(np.mean(cache.frontal_ids[gallery][best] == cache.identities[idx]))
+    probes = net(torch.from_numpy(to_tensor(cache.inputs[idx], cache.spec))).numpy()
+    refs = net(torch.from_numpy(to_tensor(cache.frontals[gallery], cache.spec))).numpy()
+    # unit embeddings: the nearest gallery face is also the most similar one
+    return rank1(probes, cache.identities[idx], refs, cache.frontal_ids[gallery])
 
 
 def load_recognizer(path: str | Path, device: torch.device | str = "cpu") -> IdentityNet:
