@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 MODELS = ("teacher", "student", "autoencoder", "unet")
+HEADS = ("image", "flow", "warp", "separable")
 
 
 class TrainConfigError(ValueError):
@@ -23,7 +24,7 @@ class TrainConfig:
     cache: str = "runs/pairs.npz"  # written by `mugshot-train prepare`
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
-    head: str = "image"  # image (paint the frontal) | flow | warp (move the input's pixels: trainer/nets/flow.py)
+    head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels: trainer/nets/)
     steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-4
@@ -36,6 +37,7 @@ class TrainConfig:
     teacher: str = ""  # student only: the teacher checkpoint to distil from
     distill: float = 1.0  # student only: L1 to the teacher's output
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
+    distill_fields: float = 0.0  # student only: L1 to the teacher's flows and blend weights (same head)
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
     degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
@@ -51,9 +53,9 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         if self.model not in MODELS:
             raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.head not in ("image", "flow", "warp") or (self.head != "image"
-                                                         and self.model not in ("teacher", "student")):
-            raise TrainConfigError(f"head: must be image, or flow/warp for the teacher and student, got {self.head!r}")
+        if self.head not in HEADS or (self.head != "image" and self.model not in ("teacher", "student")):
+            raise TrainConfigError(f"head: must be image, or flow/warp/separable for the teacher and student, "
+                                   f"got {self.head!r}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
@@ -63,7 +65,8 @@ class TrainConfig:
         for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
-        for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "identity"):
+        for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "distill_fields",
+                    "identity"):
             if getattr(self, key) < 0:
                 raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
         if self.device not in ("auto", "cpu", "cuda"):

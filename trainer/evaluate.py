@@ -108,7 +108,19 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
     lines += ["", "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
                   "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+    probes = {k.removesuffix(" probes"): v for k, v in report["counts"].items() if k.endswith(" probes") and v}
+    if probes:
+        lines += ["How much one probe moves rank-1, and the 95% interval of a rank-1 of 0.2 at that count "
+                  "(Wilson): " + "; ".join(f"{group} {1 / n:.2f}, {wilson(0.2, n)[0]:.2f}..{wilson(0.2, n)[1]:.2f}"
+                                           for group, n in probes.items()) + ".", ""]
     return "\n".join(lines)
+
+
+def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion measured on n trials."""
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(centre - half), float(centre + half)
 
 
 def write_grid(cache: PairCache, outputs: dict, groups: dict, path: Path, per_group: int = 3) -> None:

@@ -18,7 +18,7 @@ from .nets import parameters
 
 log = logging.getLogger(__name__)
 
-OPSET = 17
+OPSET = 18
 DATASETS = {"frmdb": "FRMDB (Contardo et al., Sensors 2023; research and education only)",
             "p04": "Pointing'04 (Gourier, Hall, Crowley 2004)",
             "att": "AT&T/ORL faces (AT&T Laboratories Cambridge)"}
@@ -41,6 +41,11 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
     return data, f"{len(people)} (" + ", ".join(f"{n} {k}" for k, n in counts.items() if n) + ")"
 
 
+def architecture(cfg: dict) -> str:
+    head = cfg.get("head", "image")
+    return f"`{cfg['model']}`" + (f" with the `{head}` head" if head != "image" else "")
+
+
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:
     import onnx
     import onnxruntime as ort
@@ -61,7 +66,7 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
         ModelInputSpec.METADATA_KEY: spec.to_json(),
         "mugshot.name": name or state["config"]["model"],
         "mugshot.version": f"{datetime.now(timezone.utc):%Y%m%d}-step{state['step']}",
-        "mugshot.architecture": state["config"]["model"],
+        "mugshot.architecture": architecture(state["config"]),
         "mugshot.parameters": str(parameters(model)),
         "mugshot.training_data": training_data(state["config"])[0],
         "mugshot.metrics": json.dumps(metrics),
@@ -98,7 +103,7 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
     cfg, spec = state["config"], state["spec"]
     data, people = training_data(cfg)
     lines = [f"# {onnx_path.name}", "",
-             f"- Architecture: `{cfg['model']}` generator (`trainer/nets`), width {cfg['width']}; "
+             f"- Architecture: {architecture(cfg)} generator (`trainer/nets`), width {cfg['width']}; "
              f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face.",
              f"- Input/output: {spec['size']}x{spec['size']} aligned face, colour {spec['color']}, normalised "
              f"(x - {spec['mean'][0]}) / {spec['std'][0]}, framing face_scale {spec['face_scale']} "
@@ -106,7 +111,8 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              f"- Training: {state['step']} steps, batch {cfg['batch_size']}, loss alpha*L_GAN + beta*L1 + gamma*L2 "
              f"with alpha={cfg['alpha']}, beta={cfg['beta']}, gamma={cfg['gamma']}, symmetry={cfg['symmetry']}"
              + (f", distilled from `{Path(cfg['teacher']).parent.name}` (distill={cfg['distill']}, "
-                f"features={cfg['distill_features']})" if cfg["model"] == "student" else "")
+                f"features={cfg['distill_features']}, fields={cfg.get('distill_fields', 0.0)})"
+                if cfg["model"] == "student" else "")
              + (f", identity={cfg['identity']} (recogniser trained on the training identities only, "
                 "`mugshot-train recognizer`; not the evaluation's dlib network)" if cfg.get("identity") else "")
              + (f", {cfg['degrade']:.0%} of inputs degraded like surveillance frames" if cfg.get("degrade") else "")
@@ -129,10 +135,17 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   ""]
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
-    lines += ["## Known limits", "",
-              "- 64x64 output, soft: fine detail (eyes, hair texture) is averaged away.",
-              f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
-              "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics above).",
+    if cfg.get("head", "image") == "image":
+        limits = ["- 64x64 output, soft: fine detail (eyes, hair texture) is averaged away.",
+                  f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
+                  "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics "
+                  "above)."]
+    else:
+        limits = ["- 64x64 output made only of the input's own pixels (moved, mirrored, blended): it cannot show "
+                  "what the camera did not see, and a blurry crop stays blurry.",
+                  "- At yaw +-90 the hidden half is the mirror of the visible one: a symmetric face that is not "
+                  f"quite the person's. Trained on {people} identities (see the metrics above)."]
+    lines += ["## Known limits", "", *limits,
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",
               ""]
     return "\n".join(lines)

@@ -27,6 +27,7 @@ from .data import PairCache, PairTensors
 from .identity import IdentityLoss
 from .losses import adversarial, generator_loss
 from .nets import PatchDiscriminator, build_generator, parameters
+from .nets.separable import fields_l1
 from .prepare import load_split
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         teacher, _ = load_generator(cfg.teacher, device)
         for p in teacher.parameters():
             p.requires_grad_(False)
+    if cfg.distill_fields > 0 and not (teacher is not None and getattr(teacher, "head", None) == cfg.head
+                                       and hasattr(generator, "run")):
+        raise TrainConfigError(f"distill_fields: needs a teacher with the student's head ({cfg.head!r})")
     project = None  # maps the student's bottleneck to the teacher's for feature distillation
     if teacher is not None and cfg.distill_features > 0:
         project = torch.nn.Conv2d(generator.bottleneck_channels, teacher.bottleneck_channels, 1).to(device)
@@ -146,10 +150,13 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     generator.train()
     while step < cfg.steps:
         views, targets = (t.to(device) for t in train.batch(cfg.batch_size, rng))
-        fake = generator(views, return_features=project is not None) if project else generator(views)
-        features = None
-        if isinstance(fake, tuple):
-            fake, features = fake
+        features = fields = None
+        if cfg.distill_fields > 0:
+            fake, features, fields = generator.run(views)
+        elif project is not None:
+            fake, features = generator(views, return_features=True)
+        else:
+            fake = generator(views)
 
         d_loss = torch.zeros(())
         if cfg.alpha > 0:  # discriminator: real pairs vs generated ones
@@ -167,7 +174,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             loss = loss + cfg.identity * terms["identity"]
         if teacher is not None:  # distillation: follow the teacher's output (and features)
             with torch.no_grad():
-                teacher_out, teacher_features = teacher(views, return_features=True)
+                teacher_out, teacher_features, teacher_fields = teacher.run(views) if fields is not None else \
+                    (*teacher(views, return_features=True), None)
             terms["distill"] = F.l1_loss(fake, teacher_out)
             loss = loss + cfg.distill * terms["distill"]
             if project is not None and features is not None:
@@ -175,6 +183,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
                 assert projected.shape == teacher_features.shape, "feature distillation: shapes differ"
                 terms["features"] = F.mse_loss(projected, teacher_features)
                 loss = loss + cfg.distill_features * terms["features"]
+            if fields is not None:  # the same head: follow the teacher's flows and blend weights too
+                terms["fields"] = fields_l1(fields, teacher_fields)
+                loss = loss + cfg.distill_fields * terms["fields"]
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()

@@ -175,8 +175,29 @@ def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
     assert not set(cache.identities) & load_split(), "AT&T people are all for training"
 
 
+def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
+    from trainer.nets.flow import sample_view_and_mirror
+    from trainer.nets.separable import SeparableWarp, fields_l1, separable_remap
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    shifts = (torch.rand(2, 3, 32) * 2 - 1) * 6  # x of view, x of mirror (per column), y (per row)
+    weight = torch.rand(2, 1, 32, 32)
+    columns = torch.arange(32.0)
+    positions = torch.stack([columns + shifts[:, 0], 31 - (columns + shifts[:, 1]), columns + shifts[:, 2]], 1)
+    flows = torch.stack([shifts[:, 0, None, :].expand(2, 32, 32), shifts[:, 2, :, None].expand(2, 32, 32),
+                         shifts[:, 1, None, :].expand(2, 32, 32), shifts[:, 2, :, None].expand(2, 32, 32)], 1)
+    expected = sample_view_and_mirror(x, flows, torch.cat([weight, 1 - weight], 1))
+    assert torch.allclose(separable_remap(x, positions, weight), expected, atol=5e-3)
+    model = build_generator("student", 32, 4, head="separable")
+    assert isinstance(model, SeparableWarp) and model.cell == 4
+    out, _, fields = model.run(x)
+    assert out.shape == x.shape and [f.shape for f in fields] == [(2, 3, 8), (2, 1, 8, 8)]
+    assert torch.allclose(fields[0], torch.zeros(2, 3, 8)), "shifts start at zero: the identity remap"
+    teacher_fields = build_generator("teacher", 32, 4, head="separable").run(x)[2]
+    assert fields_l1(fields, teacher_fields) > 0 and fields_l1(fields, fields) == 0
+
+
 def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path, astronaut):
-    from trainer.nets.flow import AppearanceFlow, sample_view_and_mirror
+    from trainer.nets.flow import AppearanceFlow, CoarseWarp, sample_view_and_mirror
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     flows = (torch.rand(2, 4, 32, 32) * 2 - 1) * 8
     weights = torch.softmax(torch.randn(2, 2, 32, 32), 1)
@@ -193,8 +214,9 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
     still = sample_view_and_mirror(x, torch.zeros_like(flows), torch.stack([torch.ones(2, 32, 32),
                                                                             torch.zeros(2, 32, 32)], 1))
     assert torch.allclose(still, x, atol=5e-3), "zero flow samples every pixel where it is (border: 0.1%)"
-    assert isinstance(build_generator("student", 32, 4, head="warp"), AppearanceFlow)
-    with pytest.raises(TrainConfigError, match="^head: must be image, or flow/warp"):
+    assert isinstance(build_generator("student", 32, 4, head="warp"), CoarseWarp)
+    assert isinstance(build_generator("teacher", 32, 4, head="warp"), AppearanceFlow)
+    with pytest.raises(TrainConfigError, match="^head: must be image, or flow/warp/separable"):
         load_train_config(None, ["model=unet", "head=flow"])
     cache, _ = tiny_cache
     image = fit(tiny(cache, tmp_path / "image", "steps=2"), progress=False)
@@ -202,10 +224,14 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
     from edge.generate import OnnxGenerator
     from trainer.export import export
     face = YuNetDetector().detect(astronaut)[0]
-    for head in ("flow", "warp"):
+    with pytest.raises(TrainConfigError, match="^distill_fields: needs a teacher with the student's head"):
+        fit(tiny(cache, tmp_path / "mismatch", "steps=1", "model=student", "head=warp", "width=2",
+                 f"teacher={image}", "distill_fields=1"), progress=False)
+    for head in ("flow", "warp", "separable"):
         teacher = fit(tiny(cache, tmp_path / head, "steps=2", f"head={head}", f"init={image}"), progress=False)
         student = fit(tiny(cache, tmp_path / f"student_{head}", "steps=2", "model=student", f"head={head}",
-                           "width=2", f"teacher={teacher}", "distill_features=0.1"), progress=False)
+                           "width=2", f"teacher={teacher}", "distill_features=0.1", "distill_fields=1"),
+                      progress=False)
         result = export(student, tmp_path / f"{head}.onnx", name="student")
         assert result["max_abs_diff"] < 1e-3
         mugshot = OnnxGenerator(tmp_path / f"{head}.onnx").generate(astronaut, face.landmarks)

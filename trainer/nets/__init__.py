@@ -7,7 +7,9 @@ from torch import nn
 
 from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
-from .flow import AppearanceFlow
+from .flow import AppearanceFlow, CoarseWarp
+from .separable import CHANNELS as SEPARABLE_CHANNELS
+from .separable import SeparableWarp
 
 
 class PatchDiscriminator(nn.Module):
@@ -67,10 +69,19 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
 
 
 def build_generator(name: str, size: int, width: int, head: str = "image") -> nn.Module:
-    """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``)."""
+    """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``);
+    ``"separable"``: a horizontal and a vertical remap of the view and its mirror (``separable.py``)."""
+    if head == "separable":
+        if name == "teacher":
+            return SeparableWarp(teacher(width, out_channels=SEPARABLE_CHANNELS, tanh=False), size)
+        if name == "student":  # remaps per 4-pixel cell, straight from a shorter decoder
+            return SeparableWarp(student(width, out_channels=SEPARABLE_CHANNELS, tanh=False, stop=1), size, cell=4)
+        raise ValueError(f"head: 'separable' is for the teacher and the student, not {name!r}")
     if head in FLOW_CHANNELS:
         if name not in ("teacher", "student"):
             raise ValueError(f"head: {head!r} is for the teacher and the student, not {name!r}")
+        if name == "student" and head == "warp":  # flows per 4x4 cell straight from a shorter decoder
+            return CoarseWarp(student(width, out_channels=5, tanh=False, stop=1), size, flow_cell=4)
         unet = (teacher if name == "teacher" else student)(width, out_channels=FLOW_CHANNELS[head], tanh=False)
         return AppearanceFlow(unet, size, head)
     if head != "image":

@@ -38,10 +38,13 @@ class UNet(nn.Module):
 
     ``light`` (the student): convolutions before each resize and a sub-pixel output, so the
     decoder does a quarter of the work; at these sizes onnxruntime is bound by per-op cost
-    and small-channel convolutions, not by multiply-adds alone."""
+    and small-channel convolutions, not by multiply-adds alone.
+
+    ``stop``: the decoder ends that many levels early, with a 1x1 convolution at 1/2**(stop+1)
+    of the input size (a coarse field, such as the student's appearance flow, needs no more)."""
 
     def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False, out_channels: int = 3,
-                 tanh: bool = True):
+                 tanh: bool = True, stop: int = 0):
         super().__init__()
         self.downs = nn.ModuleList()
         cin = 3
@@ -50,10 +53,15 @@ class UNet(nn.Module):
             cin = c
         self.ups = nn.ModuleList()
         rev = channels[::-1]
-        for i in range(len(rev) - 1):
+        ups = len(rev) - 1 - stop
+        for i in range(ups):
             skip = rev[i] if i > 0 else 0
             self.ups.append(up(rev[i] + skip, rev[i + 1], conv_first=light))
-        self.out = to_image(rev[-1] * 2, sub_pixel=light, channels=out_channels, tanh=tanh)
+        if stop:
+            self.out = nn.Sequential(nn.Conv2d(rev[ups] * 2, out_channels, 1),
+                                     *([nn.Tanh()] if tanh else []))
+        else:
+            self.out = to_image(rev[-1] * 2, sub_pixel=light, channels=out_channels, tanh=tanh)
         self.bottleneck_channels = channels[-1]
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
@@ -66,5 +74,5 @@ class UNet(nn.Module):
             if i > 0:
                 x = torch.cat([x, skips[-1 - i]], 1)
             x = layer(x)
-        x = self.out(torch.cat([x, skips[0]], 1))
+        x = self.out(torch.cat([x, skips[-1 - len(self.ups)]], 1))
         return (x, features) if return_features else x
