@@ -90,9 +90,9 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    # "none": publish the aligned crop as the mugshot (default until a shipped student preserves identity,
-    # see models/student.md); "auto": the shipped student (models/manifest.toml); or a path (.onnx/.tflite)
-    model: str = "none"
+    # "auto": the shipped student (models/manifest.toml; the aligned crop when none is shipped); "none":
+    # publish the aligned crop as the mugshot; or a path (.onnx/.tflite).  Events carry the crop either way.
+    model: str = "auto"
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student

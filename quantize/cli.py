@@ -32,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=64, help="calibration pictures at most")
     parser.add_argument("--exclude-nodes", nargs="*", default=[], help="node names kept in float")
     parser.add_argument("--exclude-types", nargs="*", default=None,
-                        help="op types kept in float (generator default: Tanh)")
+                        help="op types kept in float (generator default: every node after the convolutional "
+                             "network, such as Tanh or a warp head's remap)")
     parser.add_argument("--size", type=int, nargs=2, default=[320, 320], metavar=("W", "H"),
                         help="detector input size for calibration and evaluation")
     parser.add_argument("--max-drop", type=float, default=0.05,

@@ -22,10 +22,30 @@ COMPUTE_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "Concat"
                "Sigmoid", "Tanh", "MaxPool", "AveragePool", "Transpose", "Reshape", "Sub", "Div"}
 
 
+NETWORK_OPS = {"Conv", "ConvTranspose", "Concat", "Resize", "DepthToSpace", "Relu", "LeakyRelu"}
+
+
+def outside_network(graph) -> set[str]:
+    """Names of the nodes that are not part of the convolutional network: a node belongs to it
+    when its type is a network op and its inputs come from the graph input, weights or other
+    network nodes.  What a generator's head computes from the network's output (tanh, the
+    remap of a warp head, whose positions need far finer steps than int8) stays in float."""
+    initializers = {i.name for i in graph.initializer}
+    network = {i.name for i in graph.input} | initializers
+    outside = set()
+    for node in graph.node:  # ONNX graphs are topologically sorted
+        if node.op_type in NETWORK_OPS and all(not i or i in network for i in node.input):
+            network.update(node.output)
+        else:
+            outside.add(node.name)
+    return outside
+
+
 def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str = "minmax",
                    per_channel: bool = True, exclude_nodes: list[str] = (), exclude_types: list[str] = (),
-                   activation_type: str = "int8") -> dict:
-    """Write the INT8 model to ``out``; returns which compute nodes run in INT8 and which in float."""
+                   float_head: bool = False, activation_type: str = "int8") -> dict:
+    """Write the INT8 model to ``out``; returns which compute nodes run in INT8 and which in float.
+    ``float_head``: keep every node outside the convolutional network in float (generators)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "fp32.onnx"
         proto = onnx.load_from_string(model if isinstance(model, bytes) else Path(model).read_bytes())
@@ -37,6 +57,8 @@ def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)  # free dims: ONNX inference suffices
         graph = onnx.load(str(prepared)).graph
         excluded = set(exclude_nodes) | {n.name for n in graph.node if n.op_type in set(exclude_types)}
+        if float_head:
+            excluded |= outside_network(graph)
         reader = ArrayReader(graph.input[0].name, tensors)
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,

@@ -46,9 +46,9 @@ def quantize_generator(args: argparse.Namespace, out: Path) -> dict:
     faces = aligned_faces(calib_images, spec)
     if not faces:
         raise ValueError(f"--calib: no faces found in {args.calib or 'the default data'}")
-    exclude_types = ["Tanh"] if args.exclude_types is None else args.exclude_types
     nodes = quantize_model(source.read_bytes(), out, generator_tensors(faces, spec), method=args.method,
-                           exclude_nodes=args.exclude_nodes, exclude_types=exclude_types)
+                           exclude_nodes=args.exclude_nodes, exclude_types=args.exclude_types or [],
+                           float_head=args.exclude_types is None)
     eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else _held_out_faces()
     eval_faces = aligned_faces(eval_images, spec)
     fidelity = generator_fidelity(source, out, eval_faces, spec, identity=args.identity)

@@ -43,7 +43,7 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
 
 def architecture(cfg: dict) -> str:
     head = cfg.get("head", "image")
-    return f"`{cfg['model']}`" + (f" with the `{head}` head" if head != "image" else "")
+    return f"`{cfg['model']}`" + (f" (`{head}` head)" if head != "image" else "")
 
 
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:
@@ -104,7 +104,8 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
     data, people = training_data(cfg)
     lines = [f"# {onnx_path.name}", "",
              f"- Architecture: {architecture(cfg)} generator (`trainer/nets`), width {cfg['width']}; "
-             f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face.",
+             f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face "
+             "in convolutions.",
              f"- Input/output: {spec['size']}x{spec['size']} aligned face, colour {spec['color']}, normalised "
              f"(x - {spec['mean'][0]}) / {spec['std'][0]}, framing face_scale {spec['face_scale']} "
              "(stored in the ONNX metadata `mugshot.input_spec`, read by the edge daemon).",
