@@ -63,13 +63,20 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     surveillance = frmdb[cache.kinds[frmdb] == "surveillance"]
     groups = {"yaw ±45": frmdb[(np.abs(cache.yaws[frmdb]) == 45) & (cache.pitches[frmdb] == 0)],
               "yaw ±90": frmdb[(np.abs(cache.yaws[frmdb]) == 90) & (cache.pitches[frmdb] == 0)],
-              "surveillance": surveillance}
+              "surveillance": surveillance,
+              # the same yaws at every pitch (-30, 0, +30): three times the probes, so less noise
+              "yaw ±45 all pitches": frmdb[np.abs(cache.yaws[frmdb]) == 45],
+              "yaw ±90 all pitches": frmdb[np.abs(cache.yaws[frmdb]) == 90]}
     gallery_idx = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
     identity_model = DlibIdentity(cache.spec) if identity else None
     gallery = identity_model.embed(cache.frontals[gallery_idx]) if identity_model else None
 
     candidates: list[tuple[str, Generator]] = [("raw input", lambda crops: crops)]
-    candidates += [load_model(m, cache.spec) for m in models]
+    for path in models:
+        name, run = load_model(path, cache.spec)
+        if name in [n for n, _ in candidates]:  # two models with one name: tell them apart by file
+            name = f"{name} [{path}]"
+        candidates.append((name, run))
     results, outputs = {}, {}
     for name, run in candidates:
         produced = run(cache.inputs[idx])
@@ -94,7 +101,7 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
               "models": [str(m) for m in models]}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
-    write_grid(cache, outputs, groups, out / "grid.png")
+    write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k}, out / "grid.png")
     return report
 
 
