@@ -96,6 +96,9 @@ class GeneratorConfig:
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
+    # beyond this estimated |yaw| (degrees) the crop is the mugshot: a warp cannot frontalize a profile
+    # (the shipped student mirrors the visible side into a face with two noses; models/student.md)
+    max_yaw: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -343,6 +346,8 @@ def _check(c: Config) -> None:
     if c.generator.model not in ("auto", "none"):
         _existing_file("generator.model", c.generator.model)
     _positive("generator.threads", c.generator.threads)
+    if not 0 <= c.generator.max_yaw <= 90:
+        raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")
     for i, pub in enumerate(c.publishers):
         key = f"publishers[{i}]"
         if not 1 <= pub.jpeg_quality <= 100:

@@ -2,8 +2,8 @@
 
 A generator model is an ONNX file whose metadata says how it wants its input
 (``ModelInputSpec``); the code reads that instead of assuming sizes or normalisation.
-Until a trained model is configured, ``NoGenerator`` passes the aligned crop through
-and events say ``generator: none``.
+``NoGenerator`` passes the aligned crop through (``generator.model = "none"``, no shipped
+student, or a face turned beyond ``generator.max_yaw``) and events say ``generator: none``.
 """
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from .align import MUGSHOT_FACE_SCALE, align_face
 from .config import Config
 from .detect import Detection, FaceDetector
 from .events import Event
+from .generate import NoGenerator
 from .motion import MotionDetector, union_box
 from .publish import Publisher
 from .sources.base import Frame
@@ -138,14 +139,21 @@ class Pipeline:
 
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
+        models = self._models
         with self.stats.timed("generate"):
             crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
-            mugshot = self.generator.generate(shot.patch, shot.landmarks)
+            if abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
+                mugshot = self.generator.generate(shot.patch, shot.landmarks)
+            else:  # a profile: show the face as the camera saw it, and say why
+                mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
+                models = models | {"generator": {
+                    "name": "none", "skipped": self.generator.name,
+                    "reason": f"yaw {shot.quality.yaw:+.0f} beyond generator.max_yaw {self.cfg.generator.max_yaw:g}"}}
         event = Event(
             event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
             device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
-            shot_score=shot.score, mugshot=mugshot, crop=crop, models=self._models)
+            shot_score=shot.score, mugshot=mugshot, crop=crop, models=models)
         self.stats.events += 1
         log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
                  event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,

@@ -21,6 +21,7 @@ def test_defaults_are_valid():
     ({"detector": {"model": "no/such/model.onnx"}}, "detector.model", "file not found"),
     ({"detector": {"region": "roi"}}, "detector.region", "must be one of"),
     ({"generator": {"model": "missing.onnx"}}, "generator.model", "file not found"),
+    ({"generator": {"max_yaw": 120}}, "generator.max_yaw", "between 0 and 90"),
     ({"camera": {"type": "images", "uri": "no-such-folder"}}, "camera.uri", "folder not found"),
     ({"camera": {"uri": "clip-that-is-not-there.mp4"}}, "camera.uri", "not a device index"),
     ({"publishers": [{"type": "directory", "jpeg_quality": 0}]}, "publishers[0].jpeg_quality", "between 1 and 100"),
