@@ -24,13 +24,15 @@ class PairCache:
     kinds: np.ndarray
     sources: np.ndarray
     spec: ModelInputSpec
+    pose_yaws: np.ndarray | None = None  # yaw estimated from the landmarks, as the edge does (newer caches)
 
     @classmethod
     def load(cls, path: str | Path) -> "PairCache":
         data = np.load(path, allow_pickle=False)
         spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
         return cls(*(data[k] for k in ("inputs", "targets", "frontals", "frontal_ids", "identities", "yaws",
-                                       "pitches", "kinds", "sources")), spec)
+                                       "pitches", "kinds", "sources")), spec,
+                   data["pose_yaws"] if "pose_yaws" in data else None)
 
     def select(self, test_identities: set[str], test: bool) -> np.ndarray:
         held_out = np.isin(self.identities, sorted(test_identities))

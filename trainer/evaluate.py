@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from edge.align import ModelInputSpec, from_tensor, to_tensor
+from edge.config import GeneratorConfig
 from edge.metrics import DlibIdentity, psnr, rank1, ssim
 
 from .data import PairCache
@@ -77,23 +78,32 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         if name in [n for n, _ in candidates]:  # two models with one name: tell them apart by file
             name = f"{name} [{path}]"
         candidates.append((name, run))
-    results, outputs = {}, {}
-    for name, run in candidates:
-        produced = run(cache.inputs[idx])
-        outputs[name] = dict(zip(idx.tolist(), produced))
+
+    def score(made_by_index: dict) -> dict:
         row = {}
         targets = cache.frontals[cache.targets[studio]]
-        made = np.stack([outputs[name][i] for i in studio])
+        made = np.stack([made_by_index[i] for i in studio])
         row["L1"] = float(np.mean(np.abs(made.astype(np.float32) - targets.astype(np.float32))) / 255.0)
         row["PSNR"] = float(np.mean([psnr(a, b) for a, b in zip(made, targets)]))
         row["SSIM"] = float(np.mean([ssim(a, b) for a, b in zip(made, targets)]))
         if identity_model is not None:
             for group, members in groups.items():
-                probes = identity_model.embed(np.stack([outputs[name][i] for i in members])) if len(members) else \
+                probes = identity_model.embed(np.stack([made_by_index[i] for i in members])) if len(members) else \
                     np.zeros((0, 128), np.float32)
                 row[f"rank-1 {group}"] = rank1(probes, cache.identities[members], gallery,
                                                cache.frontal_ids[gallery_idx])
-        results[name] = row
+        return row
+
+    results, outputs = {}, {}
+    for name, run in candidates:
+        outputs[name] = dict(zip(idx.tolist(), run(cache.inputs[idx])))
+        results[name] = score(outputs[name])
+    if cache.pose_yaws is not None:  # what the camera box publishes: the crop beyond generator.max_yaw
+        max_yaw = GeneratorConfig().max_yaw
+        beyond = {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw}
+        for name in list(results)[1:]:
+            gated = {i: cache.inputs[i] if i in beyond else made for i, made in outputs[name].items()}
+            results[f"{name}, crop beyond {max_yaw:g}° (edge default)"] = score(gated)
     counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
               "gallery": int(len(gallery_idx)), "test identities": sorted(test_ids)}
     out.mkdir(parents=True, exist_ok=True)

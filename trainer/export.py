@@ -134,6 +134,9 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                 lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
         lines += ["", f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}",
                   ""]
+        if any("crop beyond" in name for name in rows):
+            lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
+                      "yaw it estimates from the landmarks exceeds `generator.max_yaw`, the model elsewhere.", ""]
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
     if cfg.get("head", "image") == "image":

@@ -26,6 +26,7 @@ import numpy as np
 
 from edge.align import ModelInputSpec, align_face
 from edge.detect.yunet import YuNetDetector
+from edge.quality import head_pose
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             frontal_index[key] = len(frontals)
             frontals.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
             frontal_ids.append(key.rsplit(":", 1)[0] if key.startswith("p04:") else key)
-    inputs, targets, identities, yaws, pitches, kinds, names = [], [], [], [], [], [], []
+    inputs, targets, identities, yaws, pitches, kinds, names, pose_yaws = [], [], [], [], [], [], [], []
     for source in sources:
         for key, view in source.views:
             if key not in frontal_index:
@@ -161,10 +162,12 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             pitches.append(view.pitch)
             kinds.append(view.kind)
             names.append(source.name)
+            pose_yaws.append(head_pose(face.landmarks, (image.shape[1], image.shape[0]))[0])  # as the edge sees it
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.int32),
                         frontals=np.asarray(frontals, np.uint8), frontal_ids=np.asarray(frontal_ids),
                         identities=np.asarray(identities), yaws=np.asarray(yaws, np.float32),
                         pitches=np.asarray(pitches, np.float32), kinds=np.asarray(kinds),
-                        sources=np.asarray(names), spec=np.asarray(spec.to_json()))
+                        sources=np.asarray(names), pose_yaws=np.asarray(pose_yaws, np.float32),
+                        spec=np.asarray(spec.to_json()))
     return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing}

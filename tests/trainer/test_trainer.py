@@ -112,7 +112,9 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     from trainer.evaluate import evaluate
     report = evaluate(cache, [teacher, teacher], tmp_path / "eval")
     rows = report["summary"]
-    assert set(rows) == {"raw input", "teacher", f"teacher [{teacher}]"}, "one name twice: both rows kept"
+    gated = ", crop beyond 60° (edge default)"  # the crop where the edge would not run the generator
+    assert set(rows) == {"raw input", "teacher", f"teacher [{teacher}]", f"teacher{gated}",
+                         f"teacher [{teacher}]{gated}"}, "one name twice: both rows kept"
     for row in rows.values():
         assert 0 <= row["L1"] <= 1 and 0 < row["SSIM"] <= 1
         assert 0 <= row["rank-1 yaw ±45"] <= 1
