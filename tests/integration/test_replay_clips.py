@@ -49,25 +49,25 @@ def test_clip_without_close_faces_gives_few_events(clip, most, shared_data, tmp_
     assert len(events) <= most
 
 
-def test_replay_with_the_shipped_student(shared_data, tmp_path):
+def replay_single_face(shared_data, tmp_path, generator_toml: str) -> dict:
     config = tmp_path / "config.toml"
-    config.write_text('[generator]\nmodel = "auto"\nprecision = "fp32"\n')
+    config.write_text(f'[generator]\nmodel = "auto"\nprecision = "fp32"\n{generator_toml}')
     out = tmp_path / "events"
     assert main(["--log-level", "warning", "replay", str(shared_data / "video" / "single_face.mp4"), "--out",
                  str(out), "--config", str(config)]) == EXIT_OK
     (meta,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    return meta
+
+
+def test_replay_with_the_shipped_student(shared_data, tmp_path):
+    meta = replay_single_face(shared_data, tmp_path, "")
     assert meta["generator"] == "student" and meta["models"]["generator"]["precision"] == "fp32"
     assert meta["images"]["mugshot"]["width"] == 64 and meta["images"]["crop"]["width"] == 256
     assert abs(meta["pose"]["yaw"]) <= 60, "within generator.max_yaw: the student made this mugshot"
 
 
 def test_a_face_turned_beyond_max_yaw_is_published_as_the_crop(shared_data, tmp_path):
-    config = tmp_path / "config.toml"
-    config.write_text('[generator]\nmodel = "auto"\nprecision = "fp32"\nmax_yaw = 0.0\n')
-    out = tmp_path / "events"
-    assert main(["--log-level", "warning", "replay", str(shared_data / "video" / "single_face.mp4"), "--out",
-                 str(out), "--config", str(config)]) == EXIT_OK
-    (meta,) = [json.loads(p.read_text()) for p in out.glob("*.json")]
+    meta = replay_single_face(shared_data, tmp_path, "max_yaw = 0.0\n")
     assert meta["generator"] == "none" and meta["models"]["generator"]["skipped"] == "student"
     assert "beyond generator.max_yaw 0" in meta["models"]["generator"]["reason"]
     assert meta["images"]["mugshot"]["width"] == 256, "the aligned crop, not a 64x64 generated face"
