@@ -25,9 +25,8 @@ from edge.align import from_tensor
 from .config import TrainConfig, TrainConfigError
 from .data import PairCache, PairTensors
 from .identity import IdentityLoss
-from .losses import adversarial, generator_loss
+from .losses import adversarial, fields_l1, generator_loss
 from .nets import PatchDiscriminator, build_generator, parameters
-from .nets.separable import fields_l1
 from .prepare import load_split
 
 log = logging.getLogger(__name__)

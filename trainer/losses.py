@@ -34,3 +34,14 @@ def generator_loss(fake: torch.Tensor, target: torch.Tensor, fake_logits: torch.
         total = total + cfg.tv * terms["tv"]
     terms["total"] = total
     return terms
+
+
+def fields_l1(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Distillation of a warp head: L1 between a student's fields (remaps, flows, blend weights:
+    ``run()`` of the heads in ``nets/``) and its teacher's, the teacher's averaged to the student's cells."""
+    total = torch.zeros((), device=student[0].device)
+    for s, t in zip(student, teacher):
+        if t.shape != s.shape:
+            t = F.adaptive_avg_pool1d(t, s.shape[-1]) if t.dim() == 3 else F.adaptive_avg_pool2d(t, s.shape[-2:])
+        total = total + F.l1_loss(s, t)
+    return total

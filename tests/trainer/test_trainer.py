@@ -179,7 +179,8 @@ def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
 
 def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
     from trainer.nets.flow import sample_view_and_mirror
-    from trainer.nets.separable import SeparableWarp, fields_l1, separable_remap
+    from trainer.losses import fields_l1
+    from trainer.nets.separable import SeparableWarp, separable_remap
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     shifts = (torch.rand(2, 3, 32) * 2 - 1) * 6  # x of view, x of mirror (per column), y (per row)
     weight = torch.rand(2, 1, 32, 32)

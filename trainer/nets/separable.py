@@ -23,7 +23,6 @@ student can be distilled from the teacher's fields (``run()`` returns them).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .blocks import UNet
@@ -80,13 +79,3 @@ def separable_remap(x: torch.Tensor, positions: torch.Tensor, weight: torch.Tens
     both = rows @ hat[:, 0:2].reshape(n, 1, 2 * size, size).transpose(-1, -2)  # view | mirror columns
     view, mirror = both[..., :size], both[..., size:]
     return mirror + weight * (view - mirror)
-
-
-def fields_l1(student: tuple[torch.Tensor, ...], teacher: tuple[torch.Tensor, ...]) -> torch.Tensor:
-    """L1 between a student's fields and its teacher's, the teacher's averaged to the student's cells."""
-    total = torch.zeros((), device=student[0].device)
-    for s, t in zip(student, teacher):
-        if t.shape != s.shape:
-            t = F.adaptive_avg_pool1d(t, s.shape[-1]) if t.dim() == 3 else F.adaptive_avg_pool2d(t, s.shape[-2:])
-        total = total + F.l1_loss(s, t)
-    return total
