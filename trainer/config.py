@@ -25,6 +25,7 @@ class TrainConfig:
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
     head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels: trainer/nets/)
+    fine_remaps: bool = False  # separable student: remaps per pixel column and row, not per 4-pixel cell
     steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-4
@@ -41,6 +42,7 @@ class TrainConfig:
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
     degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
+    validation: int = 0  # training identities held out to score L1/PSNR at every sample: validation.csv, best.pt
     init: str = ""  # start the generator from this checkpoint's weights (fine-tuning); empty: from scratch
     flip: bool = True  # augment with mirrored pairs (a left profile maps to the mirrored frontal)
     sample_every: int = 250
@@ -56,6 +58,8 @@ class TrainConfig:
         if self.head not in HEADS or (self.head != "image" and self.model not in ("teacher", "student")):
             raise TrainConfigError(f"head: must be image, or flow/warp/separable for the teacher and student, "
                                    f"got {self.head!r}")
+        if self.fine_remaps and not (self.model == "student" and self.head == "separable"):
+            raise TrainConfigError("fine_remaps: only for model = \"student\" with head = \"separable\"")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
@@ -65,6 +69,8 @@ class TrainConfig:
         for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
+        if self.validation < 0:
+            raise TrainConfigError(f"validation: must be >= 0 identities, got {self.validation}")
         for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "distill_fields",
                     "identity"):
             if getattr(self, key) < 0:

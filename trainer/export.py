@@ -43,7 +43,8 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
 
 def architecture(cfg: dict) -> str:
     head = cfg.get("head", "image")
-    return f"`{cfg['model']}`" + (f" (`{head}` head)" if head != "image" else "")
+    fine = ", per-column remaps" if cfg.get("fine_remaps") else ""
+    return f"`{cfg['model']}`" + (f" (`{head}` head{fine})" if head != "image" else "")
 
 
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:

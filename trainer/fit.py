@@ -32,6 +32,7 @@ from .prepare import load_split
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"  # the step with the lowest validation L1 (config ``validation``)
 
 
 def pick_device(name: str) -> torch.device:
@@ -50,7 +51,7 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     cfg = TrainConfig(**state["config"])
-    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head).to(device)
+    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.fine_remaps).to(device)
     model.load_state_dict(state["generator"])
     model.eval()
     return model, state
@@ -81,13 +82,16 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     # --- data: split by identity, test identities never seen here
     cache = PairCache.load(cfg.cache)
     test_ids = load_split()
-    train = PairTensors(cache, cache.select(test_ids, test=False), flip=cfg.flip, degrade=cfg.degrade)
-    log.info("training pairs: %d (from %s), held-out identities: %d", len(train), cfg.cache, len(test_ids))
+    val_ids = validation_identities(cache, test_ids, cfg.validation)
+    train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade)
+    val = PairTensors(cache, cache.select(val_ids, test=True), flip=False) if val_ids else None
+    log.info("training pairs: %d (from %s), held-out identities: %d, validation: %d identities, %d pairs",
+             len(train), cfg.cache, len(test_ids), len(val_ids), len(val) if val else 0)
 
     # --- models (seeded first: the same config gives the same initial weights)
     torch.manual_seed(cfg.seed)
     size = cache.spec.size
-    generator = build_generator(cfg.model, size, cfg.width, cfg.head).to(device)
+    generator = build_generator(cfg.model, size, cfg.width, cfg.head, cfg.fine_remaps).to(device)
     discriminator = PatchDiscriminator().to(device)
     for key in ("init", "teacher"):
         if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
@@ -110,7 +114,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     opt_g = torch.optim.Adam(g_params, lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     rng = torch.Generator().manual_seed(cfg.seed)
-    step = 0
+    step, best = 0, float("inf")  # best: the lowest validation L1 so far
 
     # --- resume
     ckpt_path = out / CHECKPOINT
@@ -126,16 +130,17 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             project.load_state_dict(state["project"])
         rng.set_state(state["rng"])
         torch.set_rng_state(state["torch_rng"])
-        step = state["step"]
+        step, best = state["step"], state.get("best_validation_l1", best)
         log.info("resumed from %s at step %d", ckpt_path, step)
 
-    def checkpoint() -> None:
+    def checkpoint(path: Path = ckpt_path) -> None:
         save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                      "project": project.state_dict() if project else None, "step": step,
                      "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(cache.spec),
-                     "split": sorted(test_ids), "parameters": parameters(generator),
-                     "rng": rng.get_state(), "torch_rng": torch.get_rng_state()}, ckpt_path)
+                     "split": sorted(test_ids), "validation": sorted(val_ids), "best_validation_l1": best,
+                     "parameters": parameters(generator),
+                     "rng": rng.get_state(), "torch_rng": torch.get_rng_state()}, path)
 
     # --- the loop
     log_path = out / "log.csv"
@@ -143,6 +148,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     log_file = open(log_path, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
+        for stale in (out / "validation.csv", out / BEST):  # from an earlier run in this folder
+            stale.unlink(missing_ok=True)
         writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "identity", "d_loss", "seconds"])
     fixed_views, fixed_targets = train.batch(8, torch.Generator().manual_seed(1234))
     started, first_step = time.monotonic(), step
@@ -207,6 +214,14 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_samples(generator, fixed_views.to(device), fixed_targets.to(device), cache.spec,
                           out / f"samples_{step:06d}.png")
+            if val is not None:
+                scores = validate(generator, val, device)
+                append_row(out / "validation.csv", ["step", "l1", "psnr"], [step, *scores])
+                log.info("step %d: validation L1 %.4f, PSNR %.2f dB (best L1 so far %.4f)", step, *scores,
+                         min(best, scores[0]))
+                if scores[0] < best:
+                    best = scores[0]
+                    checkpoint(out / BEST)
             plot_losses(log_path, out / "loss.png")
             generator.train()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
@@ -215,6 +230,41 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         print(file=sys.stderr)
     log_file.close()
     return ckpt_path
+
+
+def validation_identities(cache: PairCache, test_ids: set[str], count: int) -> set[str]:
+    """``count`` training identities with studio pairs, evenly spaced in name order (so every
+    source contributes), held out of training to score it."""
+    if count == 0:
+        return set()
+    studio = cache.select(test_ids, test=False)
+    names = sorted(set(cache.identities[studio[cache.kinds[studio] == "studio"]]))
+    if count >= len(names):
+        raise TrainConfigError(f"validation: {count} identities would leave none of the {len(names)} "
+                               f"training identities of {cache.spec.size}px pairs to train on")
+    return {str(names[int((i + 0.5) * len(names) / count)]) for i in range(count)}
+
+
+@torch.no_grad()
+def validate(generator, val: PairTensors, device: torch.device, batch: int = 64) -> tuple[float, float]:
+    """(L1, PSNR in dB) of the generator on the validation pairs, on 0..1 pixel values."""
+    generator.eval()
+    errors, squared = [], []
+    for start in range(0, len(val), batch):
+        diff = (generator(val.views[start:start + batch].to(device)) - val.targets[start:start + batch].to(device)) / 2
+        errors.append(diff.abs().mean((1, 2, 3)))
+        squared.append(diff.pow(2).mean((1, 2, 3)))
+    psnr = 10 * torch.log10(1 / torch.cat(squared).clamp_min(1e-10))
+    return torch.cat(errors).mean().item(), psnr.mean().item()
+
+
+def append_row(path: Path, header: list[str], row: list) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.writer(f)
+        if new:
+            writer.writerow(header)
+        writer.writerow([f"{v:.5f}" if isinstance(v, float) else v for v in row])
 
 
 @torch.no_grad()
@@ -228,25 +278,38 @@ def write_samples(generator, views, targets, spec, path: Path) -> None:
 
 
 def plot_losses(log_path: Path, out: Path, width: int = 640, height: int = 320) -> None:
-    """The loss curves as a small PNG (OpenCV only: no plotting library needed)."""
+    """The loss curves as a small PNG (OpenCV only: no plotting library needed), with the
+    validation L1 (thick, black) when the run has a validation set."""
     with open(log_path, newline="") as f:
         rows = list(csv.DictReader(f))
     if len(rows) < 2:
         return
     canvas = np.full((height, width, 3), 255, np.uint8)
     steps = np.array([float(r["step"]) for r in rows])
+
+    def curve(at: np.ndarray, values: np.ndarray, colour: tuple, thickness: int = 1) -> None:
+        v = (values - values.min()) / max(values.max() - values.min(), 1e-9)
+        pts = np.stack([(at - steps[0]) / max(steps[-1] - steps[0], 1) * (width - 20) + 10,
+                        height - 30 - v * (height - 60)], 1).astype(np.int32)
+        cv2.polylines(canvas, [pts], False, colour, thickness, cv2.LINE_AA)
+
     colours = {"l1": (200, 80, 0), "l2": (0, 150, 0), "gan": (0, 0, 200), "d_loss": (120, 120, 120),
                "distill": (150, 0, 150), "identity": (0, 140, 200)}
     for i, (name, colour) in enumerate(colours.items()):
         values = np.array([float(r.get(name) or 0) for r in rows])
         if not values.any():
             continue
-        v = (values - values.min()) / max(values.max() - values.min(), 1e-9)
-        pts = np.stack([(steps - steps[0]) / max(steps[-1] - steps[0], 1) * (width - 20) + 10,
-                        height - 30 - v * (height - 60)], 1).astype(np.int32)
-        cv2.polylines(canvas, [pts], False, colour, 1, cv2.LINE_AA)
+        curve(steps, values, colour)
         cv2.putText(canvas, f"{name} {values[-1]:.3f}", (10 + 120 * i, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     colour, 1, cv2.LINE_AA)
+    validation = log_path.with_name("validation.csv")
+    if validation.exists():
+        with open(validation, newline="") as f:
+            points = np.array([(float(r["step"]), float(r["l1"])) for r in csv.DictReader(f)])
+        if len(points) > 1:
+            curve(points[:, 0], points[:, 1], (0, 0, 0), 2)
+            cv2.putText(canvas, f"validation l1 {points[-1, 1]:.3f} (best {points[:, 1].min():.3f})", (10, 36),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(canvas, f"step {int(steps[-1])} (each curve scaled to its own range)", (10, height - 8),
                 cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(out), canvas)

@@ -77,6 +77,26 @@ def test_fit_writes_artifacts_and_resumes_exactly(tiny_cache, tmp_path):
     assert b["split"] == sorted(load_split()) and b["spec"]["size"] == 32
 
 
+
+def test_validation_identities_are_held_out_scored_and_the_best_step_kept(tiny_cache, tmp_path):
+    from trainer.data import PairCache
+    from trainer.fit import load_generator, validate
+    from trainer.data import PairTensors
+    cache, _ = tiny_cache
+    path = fit(tiny(cache, tmp_path / "v", "validation=1"), progress=False)
+    state = torch.load(path, weights_only=False)
+    assert state["validation"] == ["frmdb:003"], "the middle one of the training people (002, 003) in name order"
+    rows = (tmp_path / "v" / "validation.csv").read_text().splitlines()
+    assert rows[0] == "step,l1,psnr" and [int(r.split(",")[0]) for r in rows[1:]] == [3, 6]
+    scores = [float(r.split(",")[1]) for r in rows[1:]]
+    best, _ = load_generator(tmp_path / "v" / "best.pt")
+    pairs = PairCache.load(cache)
+    val = PairTensors(pairs, pairs.select({"frmdb:003"}, test=True), flip=False)
+    assert validate(best, val, torch.device("cpu"))[0] == pytest.approx(min(scores), abs=1e-4)
+    assert torch.load(tmp_path / "v" / "best.pt", weights_only=False)["step"] == 3 * (1 + scores.index(min(scores)))
+    with pytest.raises(TrainConfigError, match="^validation: 2 identities would leave none of the 2"):
+        fit(tiny(cache, tmp_path / "w", "validation=2"), progress=False)
+
 @pytest.mark.parametrize("model", ["autoencoder", "unet"])
 def test_baselines_train_with_the_same_command(tiny_cache, tmp_path, model):
     cache, _ = tiny_cache
@@ -198,6 +218,26 @@ def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
     teacher_fields = build_generator("teacher", 32, 4, head="separable").run(x)[2]
     assert fields_l1(fields, teacher_fields) > 0 and fields_l1(fields, fields) == 0
 
+
+
+def test_fine_remaps_start_as_the_cell_student_and_reach_every_column():
+    from trainer.fit import init_from
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    cell = build_generator("student", 32, 4, head="separable")
+    with torch.no_grad():  # a trained-looking cell student: shifts that are not zero
+        [m for m in cell.unet.out.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.normal_(0, 0.3)
+    fine = build_generator("student", 32, 4, head="separable", fine_remaps=True).eval()
+    init_from(fine, cell.state_dict(), "cell student")
+    assert torch.equal(fine.eval()(x), cell.eval()(x)), "the fine layer starts at zero"
+    out, _, (shifts, blend) = fine.run(x)
+    assert shifts.shape == (2, 3, 32) and blend.shape == (2, 1, 8, 8), "per column and row, like the teacher's"
+    ramp = torch.zeros(1, 12, 8, 8)  # channel k of cell c must land on column (row) 4c + k
+    for k in range(4):
+        ramp[0, k] = ramp[0, 4 + k] = (torch.arange(8.0) * 4 + k).view(1, 8)
+        ramp[0, 8 + k] = (torch.arange(8.0) * 4 + k).view(8, 1)
+    assert torch.equal(fine.sub_cell_profiles(ramp), torch.arange(32.0).expand(1, 3, 32))
+    with pytest.raises(TrainConfigError, match="^fine_remaps: only for model"):
+        load_train_config(None, ["model=teacher", "head=separable", "fine_remaps=true"])
 
 def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path, astronaut):
     from trainer.nets.flow import AppearanceFlow, CoarseWarp, sample_view_and_mirror
