@@ -62,8 +62,14 @@ class DlibIdentity:
         return np.stack(out)
 
 
-def rank1(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray) -> float:
+def identified(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray) -> np.ndarray:
+    """Per probe: is the nearest gallery embedding (Euclidean) of the probe's own identity."""
     if len(probe) == 0:
-        return float("nan")
+        return np.zeros(0, bool)
     distances = np.linalg.norm(probe[:, None, :] - gallery[None, :, :], axis=2)
-    return float(np.mean(gallery_ids[distances.argmin(1)] == probe_ids))
+    return gallery_ids[distances.argmin(1)] == probe_ids
+
+
+def rank1(probe: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray) -> float:
+    hits = identified(probe, probe_ids, gallery, gallery_ids)
+    return float(hits.mean()) if len(hits) else float("nan")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from edge.align import ModelInputSpec, from_tensor, to_tensor
 from edge.config import GeneratorConfig
-from edge.metrics import DlibIdentity, psnr, rank1, ssim
+from edge.metrics import DlibIdentity, identified, psnr, ssim
 
 from .data import PairCache
 from .prepare import load_split
@@ -79,8 +80,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
             name = f"{name} [{path}]"
         candidates.append((name, run))
 
-    def score(made_by_index: dict) -> dict:
-        row = {}
+    hits: dict[str, dict[str, list[bool]]] = {}  # model -> group -> per probe: identified?
+
+    def score(made_by_index: dict, name: str) -> dict:
+        row, hits[name] = {}, {}
         targets = cache.frontals[cache.targets[studio]]
         made = np.stack([made_by_index[i] for i in studio])
         row["L1"] = float(np.mean(np.abs(made.astype(np.float32) - targets.astype(np.float32))) / 255.0)
@@ -90,25 +93,28 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
             for group, members in groups.items():
                 probes = identity_model.embed(np.stack([made_by_index[i] for i in members])) if len(members) else \
                     np.zeros((0, 128), np.float32)
-                row[f"rank-1 {group}"] = rank1(probes, cache.identities[members], gallery,
-                                               cache.frontal_ids[gallery_idx])
+                found = identified(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
+                row[f"rank-1 {group}"] = float(found.mean()) if len(found) else float("nan")
+                hits[name][group] = found.tolist()
         return row
 
     results, outputs = {}, {}
     for name, run in candidates:
         outputs[name] = dict(zip(idx.tolist(), run(cache.inputs[idx])))
-        results[name] = score(outputs[name])
+        results[name] = score(outputs[name], name)
     if cache.pose_yaws is not None:  # what the camera box publishes: the crop beyond generator.max_yaw
         max_yaw = GeneratorConfig().max_yaw
         beyond = {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw}
         for name in list(results)[1:]:
             gated = {i: cache.inputs[i] if i in beyond else made for i, made in outputs[name].items()}
-            results[f"{name}, crop beyond {max_yaw:g}° (edge default)"] = score(gated)
+            gated_name = f"{name}, crop beyond {max_yaw:g}° (edge default)"
+            results[gated_name] = score(gated, gated_name)
     counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
               "gallery": int(len(gallery_idx)), "test identities": sorted(test_ids)}
     out.mkdir(parents=True, exist_ok=True)
+    references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
-              "models": [str(m) for m in models]}
+              "models": [str(m) for m in models], "paired": paired(hits, references)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k}, out / "grid.png")
@@ -130,7 +136,44 @@ def markdown(report: dict) -> str:
         lines += ["How much one probe moves rank-1, and the 95% interval of a rank-1 of 0.2 at that count "
                   "(Wilson): " + "; ".join(f"{group} {1 / n:.2f}, {wilson(0.2, n)[0]:.2f}..{wilson(0.2, n)[1]:.2f}"
                                            for group, n in probes.items()) + ".", ""]
+    if report.get("paired"):
+        groups = [g for g in report["paired"][0] if g not in ("model", "reference")]
+        lines += ["## Paired on the same probes", "",
+                  "+ probes only the model identifies, - probes only the reference identifies, and the exact "
+                  "McNemar p of that split (below 0.05: unlikely to be noise).", "",
+                  "| model | reference | " + " | ".join(groups) + " |", "|---" * (len(groups) + 2) + "|"]
+        for row in report["paired"]:
+            lines.append(f"| {row['model']} | {row['reference']} | " + " | ".join(
+                f"+{row[g]['wins']} -{row[g]['losses']} (p {row[g]['p']:.2f})" for g in groups) + " |")
+        lines.append("")
     return "\n".join(lines)
+
+
+def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> list[dict]:
+    """Every model against each reference on the same probes: how many only the model
+    identifies (wins), how many only the reference (losses), and the exact two-sided McNemar p
+    of that split (the chance of one at least as lopsided if both were equally good)."""
+    rows = []
+    for i, reference in enumerate(references):
+        for name, groups in hits.items():
+            if name in references[:i + 1] or not groups:  # itself, or a pair already compared
+                continue
+            row = {"model": name, "reference": reference}
+            for group, found in groups.items():
+                theirs = hits[reference][group]
+                wins = sum(a and not b for a, b in zip(found, theirs))
+                losses = sum(b and not a for a, b in zip(found, theirs))
+                row[group] = {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
+            rows.append(row)
+    return rows
+
+
+def mcnemar_exact(wins: int, losses: int) -> float:
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
 
 
 def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -139,10 +139,25 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
         assert 0 <= row["L1"] <= 1 and 0 < row["SSIM"] <= 1
         assert 0 <= row["rank-1 yaw ±45"] <= 1
     assert report["counts"]["gallery"] == 2
+    twin = next(r for r in report["paired"] if r["model"] == f"teacher [{teacher}]" and r["reference"] == "teacher")
+    assert all(twin[g] == {"wins": 0, "losses": 0, "p": 1.0} for g in ("yaw ±45", "surveillance")), "same model"
+    for row in (r for r in report["paired"] if r["reference"] == "raw input"):
+        for group, split in row.items():
+            if group not in ("model", "reference"):
+                n = report["counts"][f"{group} probes"]
+                change = rows[row["model"]][f"rank-1 {group}"] - rows["raw input"][f"rank-1 {group}"]
+                assert split["wins"] - split["losses"] == round(change * n), (row["model"], group)
     assert (tmp_path / "eval" / "grid.png").is_file()
     assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
+    assert "## Paired on the same probes" in (tmp_path / "eval" / "report.md").read_text()
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
 
+
+def test_mcnemar_exact_p_of_wins_and_losses():
+    from trainer.evaluate import mcnemar_exact
+    assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(1, 1) == 1.0
+    assert mcnemar_exact(6, 0) == mcnemar_exact(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_exact(4, 1) == pytest.approx(2 * (1 + 5) / 32)
 
 def test_identity_loss_from_a_recogniser_of_the_training_identities(tiny_cache, tmp_path):
     cache, _ = tiny_cache
