@@ -25,6 +25,8 @@ class PairCache:
     sources: np.ndarray
     spec: ModelInputSpec
     pose_yaws: np.ndarray | None = None  # yaw estimated from the landmarks, as the edge does (newer caches)
+    scores: np.ndarray | None = None  # the detector's score of each input face (newer caches)
+    face_sizes: np.ndarray | None = None  # the shorter side of its box in the source image, pixels
 
     @classmethod
     def load(cls, path: str | Path) -> "PairCache":
@@ -32,7 +34,7 @@ class PairCache:
         spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
         return cls(*(data[k] for k in ("inputs", "targets", "frontals", "frontal_ids", "identities", "yaws",
                                        "pitches", "kinds", "sources")), spec,
-                   data["pose_yaws"] if "pose_yaws" in data else None)
+                   *(data[k] if k in data else None for k in ("pose_yaws", "scores", "face_sizes")))
 
     def select(self, test_identities: set[str], test: bool) -> np.ndarray:
         held_out = np.isin(self.identities, sorted(test_identities))

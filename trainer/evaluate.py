@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from edge.align import ModelInputSpec, from_tensor, to_tensor
-from edge.config import GeneratorConfig
+from edge.config import DetectorConfig, GeneratorConfig
 from edge.metrics import DlibIdentity, identified, psnr, ssim
 
 from .data import PairCache
@@ -69,6 +69,11 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
               # the same yaws at every pitch (-30, 0, +30): three times the probes, so less noise
               "yaw ±45 all pitches": frmdb[np.abs(cache.yaws[frmdb]) == 45],
               "yaw ±90 all pitches": frmdb[np.abs(cache.yaws[frmdb]) == 90]}
+    if cache.scores is not None and cache.face_sizes is not None:  # the frames the box would act on
+        detector = DetectorConfig()
+        kept = surveillance[(cache.scores[surveillance] >= detector.score_threshold)
+                            & (cache.face_sizes[surveillance] >= detector.min_face)]
+        groups[f"surveillance, score ≥ {detector.score_threshold:g}"] = kept
     gallery_idx = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
     identity_model = DlibIdentity(cache.spec) if identity else None
     gallery = identity_model.embed(cache.frontals[gallery_idx]) if identity_model else None
@@ -117,7 +122,8 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
               "models": [str(m) for m in models], "paired": paired(hits, references)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
-    write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k}, out / "grid.png")
+    write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k and "score" not in k},
+               out / "grid.png")
     return report
 
 
@@ -131,6 +137,9 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
     lines += ["", "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
                   "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+    if any("score ≥" in c for c in columns):
+        lines += ["\"surveillance, score ≥\": only the surveillance faces that the edge's default detector "
+                  "settings keep (score_threshold and min_face); prepare finds faces at score 0.5.", ""]
     probes = {k.removesuffix(" probes"): v for k, v in report["counts"].items() if k.endswith(" probes") and v}
     if probes:
         lines += ["How much one probe moves rank-1, and the 95% interval of a rank-1 of 0.2 at that count "

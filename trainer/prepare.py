@@ -145,7 +145,8 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             frontal_index[key] = len(frontals)
             frontals.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
             frontal_ids.append(key.rsplit(":", 1)[0] if key.startswith("p04:") else key)
-    inputs, targets, identities, yaws, pitches, kinds, names, pose_yaws = [], [], [], [], [], [], [], []
+    inputs, targets, identities, yaws, pitches, kinds, names = [], [], [], [], [], [], []
+    pose_yaws, scores, face_sizes = [], [], []  # how the edge would see each face
     for source in sources:
         for key, view in source.views:
             if key not in frontal_index:
@@ -163,11 +164,14 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             kinds.append(view.kind)
             names.append(source.name)
             pose_yaws.append(head_pose(face.landmarks, (image.shape[1], image.shape[0]))[0])  # as the edge sees it
+            scores.append(face.score)  # the edge drops faces below detector.score_threshold
+            face_sizes.append(min(face.box[2], face.box[3]))  # and below detector.min_face
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.int32),
                         frontals=np.asarray(frontals, np.uint8), frontal_ids=np.asarray(frontal_ids),
                         identities=np.asarray(identities), yaws=np.asarray(yaws, np.float32),
                         pitches=np.asarray(pitches, np.float32), kinds=np.asarray(kinds),
                         sources=np.asarray(names), pose_yaws=np.asarray(pose_yaws, np.float32),
+                        scores=np.asarray(scores, np.float32), face_sizes=np.asarray(face_sizes, np.float32),
                         spec=np.asarray(spec.to_json()))
     return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing}

@@ -139,6 +139,8 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
         assert 0 <= row["L1"] <= 1 and 0 < row["SSIM"] <= 1
         assert 0 <= row["rank-1 yaw ±45"] <= 1
     assert report["counts"]["gallery"] == 2
+    kept = report["counts"]["surveillance, score ≥ 0.7 probes"]  # what the edge's detector settings keep
+    assert 0 < kept <= report["counts"]["surveillance probes"]
     twin = next(r for r in report["paired"] if r["model"] == f"teacher [{teacher}]" and r["reference"] == "teacher")
     assert all(twin[g] == {"wins": 0, "losses": 0, "p": 1.0} for g in ("yaw ±45", "surveillance")), "same model"
     for row in (r for r in report["paired"] if r["reference"] == "raw input"):
