@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | recognizer | fit | eval | export | bench | manifest."""
+"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -67,17 +67,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export, model_card
+    from .export import export
 
     out = Path(args.out)
     result = export(Path(args.checkpoint), out, name=args.name, report=args.report)
     print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| "
           f"{result['max_abs_diff']:.2e})")
     if args.card:
-        report = json.loads(Path(args.report).read_text()) if args.report else None
-        latency = {"text": Path(args.latency).read_text()} if args.latency else None
-        Path(args.card).write_text(model_card(out, Path(args.checkpoint), report, latency, args.name or "student"))
-        print(f"model card: {args.card}")
+        write_card(out, args.checkpoint, args.name or "student", args.report, args.latency, args.card)
+    return 0
+
+
+def write_card(onnx: Path, checkpoint: str, name: str, report: str | None, latency: str | None, out: str) -> None:
+    from .export import model_card
+
+    report_data = json.loads(Path(report).read_text()) if report else None
+    latency_data = {"text": Path(latency).read_text()} if latency else None
+    Path(out).write_text(model_card(onnx, Path(checkpoint), report_data, latency_data, name))
+    print(f"model card: {out}")
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    write_card(Path(args.onnx), args.checkpoint, args.name, args.report, args.latency, args.out)
     return 0
 
 
@@ -139,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--card", help="write a markdown model card here")
     x.add_argument("--latency", help="text file with the latency measurement for the card")
     x.set_defaults(func=cmd_export)
+    c = sub.add_parser("card", help="(re)write the model card of an exported ONNX file, without exporting again")
+    c.add_argument("onnx")
+    c.add_argument("--checkpoint", required=True, help="the checkpoint the ONNX file was exported from")
+    c.add_argument("--name", required=True, help="the model's row name in the report (teacher, student)")
+    c.add_argument("--report", help="eval report JSON")
+    c.add_argument("--latency", help="text file with the latency measurement")
+    c.add_argument("--out", required=True)
+    c.set_defaults(func=cmd_card)
     b = sub.add_parser("bench", help="ONNX latency side by side (fixed threads, no spinning)")
     b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
     b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")

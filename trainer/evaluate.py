@@ -152,8 +152,8 @@ def markdown(report: dict) -> str:
                   "McNemar p of that split (below 0.05: unlikely to be noise).", "",
                   "| model | reference | " + " | ".join(groups) + " |", "|---" * (len(groups) + 2) + "|"]
         for row in report["paired"]:
-            lines.append(f"| {row['model']} | {row['reference']} | " + " | ".join(
-                f"+{row[g]['wins']} -{row[g]['losses']} (p {row[g]['p']:.2f})" for g in groups) + " |")
+            lines.append(f"| {row['model']} | {row['reference']} | " + " | ".join(split_text(row[g]) for g in groups)
+                         + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -175,6 +175,13 @@ def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> lis
                 row[group] = {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
             rows.append(row)
     return rows
+
+
+def split_text(split: dict) -> str:
+    """``+wins -losses (p ...)`` of one paired comparison."""
+    p = split["p"]
+    return f"+{split['wins']} -{split['losses']} (" + ("p < 0.001" if p < 0.001 else f"p {p:.3f}" if p < 0.05
+                                                       else f"p {p:.2f}") + ")"
 
 
 def mcnemar_exact(wins: int, losses: int) -> float:

@@ -13,6 +13,7 @@ import torch
 
 from edge.align import ModelInputSpec
 
+from .evaluate import split_text
 from .fit import load_generator
 from .nets import parameters
 
@@ -96,6 +97,20 @@ CITATIONS = """- P. Contardo, P. Sernani, S. Tomassini, N. Falcionelli, M. Marta
   (AT&T/ORL faces, credit AT&T Laboratories Cambridge), where used."""
 
 
+def paired_lines(report: dict, row_name: str) -> list[str]:
+    """The report's paired comparison of this model (and its gated row) with the raw crop."""
+    rows = [r for r in report.get("paired", []) if r["reference"] == "raw input" and r["model"].startswith(row_name)]
+    if not rows:
+        return []
+    groups = [g for g in rows[0] if g not in ("model", "reference")]
+    lines = ["Against the raw aligned crop on the same probes: + probes only the model identifies, - probes only "
+             "the crop identifies, exact McNemar p.", "", "| model | " + " | ".join(groups) + " |",
+             "|---" * (len(groups) + 1) + "|"]
+    for row in rows:
+        lines.append(f"| {row['model']} | " + " | ".join(split_text(row[g]) for g in groups) + " |")
+    return lines + [""]
+
+
 def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: dict | None, row_name: str) -> str:
     """A markdown card: architecture, size, data and its terms, metrics, known limits."""
     from .nets import macs
@@ -138,8 +153,14 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
         if any("crop beyond" in name for name in rows):
             lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
                       "yaw it estimates from the landmarks exceeds `generator.max_yaw`, the model elsewhere.", ""]
+        lines += paired_lines(report, row_name)
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
+    worse = [f"{group} {split_text(split)}"
+             for row in (report or {}).get("paired", []) if row["reference"] == "raw input"
+             and row["model"].startswith(row_name) and "crop beyond" not in row["model"]
+             for group, split in row.items() if isinstance(split, dict) and split["p"] < 0.05
+             and split["losses"] > split["wins"]]
     if cfg.get("head", "image") == "image":
         limits = ["- 64x64 output, soft: fine detail (eyes, hair texture) is averaged away.",
                   f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
@@ -150,6 +171,9 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   "what the camera did not see, and a blurry crop stays blurry.",
                   "- At yaw +-90 the hidden half is the mirror of the visible one: a symmetric face that is not "
                   f"quite the person's. Trained on {people} identities (see the metrics above)."]
+    if worse:
+        limits.append("- Identified less often than the raw aligned crop, beyond noise (paired, exact McNemar): "
+                      + "; ".join(worse) + ". The events carry that crop beside the mugshot.")
     lines += ["## Known limits", "", *limits,
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",
               ""]

@@ -152,6 +152,17 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     assert (tmp_path / "eval" / "grid.png").is_file()
     assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
     assert "## Paired on the same probes" in (tmp_path / "eval" / "report.md").read_text()
+    # the card of an exported model, rewritten from the report without exporting again
+    from trainer.cli import main
+    from trainer.export import export
+    export(teacher, tmp_path / "teacher.onnx", name="teacher")
+    made_up = report["paired"][0] | {"model": "teacher (made up)", "yaw ±45": {"wins": 0, "losses": 8, "p": 0.0078}}
+    (tmp_path / "report.json").write_text(json.dumps(report | {"paired": report["paired"] + [made_up]}))
+    assert main(["card", str(tmp_path / "teacher.onnx"), "--checkpoint", str(teacher), "--name", "teacher",
+                 "--report", str(tmp_path / "report.json"), "--out", str(tmp_path / "teacher.md")]) == 0
+    card = (tmp_path / "teacher.md").read_text()
+    assert "| raw input |" in card and "Against the raw aligned crop on the same probes" in card
+    assert "beyond noise (paired, exact McNemar): yaw ±45 +0 -8 (p 0.008)" in card
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
 
 
