@@ -238,6 +238,10 @@ def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
                          shifts[:, 1, None, :].expand(2, 32, 32), shifts[:, 2, :, None].expand(2, 32, 32)], 1)
     expected = sample_view_and_mirror(x, flows, torch.cat([weight, 1 - weight], 1))
     assert torch.allclose(separable_remap(x, positions, weight), expected, atol=5e-3)
+    identity = torch.arange(32.0).expand(2, 32)
+    identity = torch.stack([identity, 31 - identity, identity], 1).requires_grad_()
+    (separable_remap(x, identity, weight) * x).sum().backward()
+    assert identity.grad.abs().min() > 0, "every position of the identity remap has a gradient (no dead start)"
     model = build_generator("student", 32, 4, head="separable")
     assert isinstance(model, SeparableWarp) and model.cell == 4
     out, _, fields = model.run(x)
@@ -300,6 +304,8 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
                  f"teacher={image}", "distill_fields=1"), progress=False)
     for head in ("flow", "warp", "separable"):
         teacher = fit(tiny(cache, tmp_path / head, "steps=2", f"head={head}", f"init={image}"), progress=False)
+        last = [m for m in load_generator(teacher)[0].unet.out.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        assert last.weight[:3].abs().sum() > 0, f"{head}: the shifts start at zero and training must move them"
         student = fit(tiny(cache, tmp_path / f"student_{head}", "steps=2", "model=student", f"head={head}",
                            "width=2", f"teacher={teacher}", "distill_features=0.1", "distill_fields=1"),
                       progress=False)

@@ -98,8 +98,20 @@ def separable_remap(x: torch.Tensor, positions: torch.Tensor, weight: torch.Tens
     padding.  (positions[:, 1] are the mirror's columns already reflected onto the view.)"""
     n, _, size, _ = x.shape
     pixels = torch.arange(size, dtype=x.dtype, device=x.device)
-    hat = torch.relu(1 - (positions.clamp(0.0, size - 1.0).unsqueeze(-1) - pixels).abs())  # (n, 3, out, source)
+    hat = interpolation_matrix(positions.clamp(0.0, size - 1.0), pixels)  # (n, 3, out, source)
     rows = hat[:, 2:3] @ x  # (n, c, size, size): the y-remap
     both = rows @ hat[:, 0:2].reshape(n, 1, 2 * size, size).transpose(-1, -2)  # view | mirror columns
     view, mirror = both[..., :size], both[..., size:]
     return mirror + weight * (view - mirror)
+
+
+def interpolation_matrix(positions: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """(..., out) positions -> (..., out, source) bilinear weights: 1 - frac on the pixel at or left
+    of each position, frac on the next.  This equals the "hat" relu(1 - |position - pixel|), but
+    its gradient is not zero where a position falls exactly on a pixel, as every position of
+    the identity remap that the head starts from does (the hat's is zero there: the
+    remaps would never leave the identity)."""
+    left = positions.detach().floor()
+    frac = (positions - left).unsqueeze(-1)
+    offset = pixels - left.unsqueeze(-1)
+    return (offset == 0).to(positions.dtype) * (1 - frac) + (offset == 1).to(positions.dtype) * frac
