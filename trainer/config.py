@@ -25,7 +25,7 @@ class TrainConfig:
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
     head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels: trainer/nets/)
-    fine_remaps: bool = False  # separable student: remaps per pixel column and row, not per 4-pixel cell
+    remaps: bool = True  # separable head: false keeps the remaps at the identity (crop and mirror, blended)
     steps: int = 3000
     batch_size: int = 16
     lr: float = 2e-4
@@ -58,8 +58,8 @@ class TrainConfig:
         if self.head not in HEADS or (self.head != "image" and self.model not in ("teacher", "student")):
             raise TrainConfigError(f"head: must be image, or flow/warp/separable for the teacher and student, "
                                    f"got {self.head!r}")
-        if self.fine_remaps and not (self.model == "student" and self.head == "separable"):
-            raise TrainConfigError("fine_remaps: only for model = \"student\" with head = \"separable\"")
+        if not self.remaps and self.head != "separable":
+            raise TrainConfigError(f"remaps: only head = \"separable\" has remaps to switch off, not {self.head!r}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:

@@ -44,8 +44,8 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
 
 def architecture(cfg: dict) -> str:
     head = cfg.get("head", "image")
-    fine = ", per-column remaps" if cfg.get("fine_remaps") else ""
-    return f"`{cfg['model']}`" + (f" (`{head}` head{fine})" if head != "image" else "")
+    blend = ", remaps off: the crop and its mirror image blended per pixel" if not cfg.get("remaps", True) else ""
+    return f"`{cfg['model']}`" + (f" (`{head}` head{blend})" if head != "image" else "")
 
 
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:
@@ -166,6 +166,11 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
                   "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics "
                   "above)."]
+    elif not cfg.get("remaps", True):
+        limits = ["- Nothing moves: each output pixel blends the aligned crop with its mirror image at that pixel, "
+                  "so the face becomes more symmetric, not more frontal. A blurry crop stays blurry.",
+                  "- At yaw +-90 that is a double profile (the yaw gate publishes the crop there). Trained on "
+                  f"{people} identities (see the metrics above)."]
     else:
         limits = ["- 64x64 output made only of the input's own pixels (moved, mirrored, blended): it cannot show "
                   "what the camera did not see, and a blurry crop stays blurry.",

@@ -249,27 +249,14 @@ def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
     assert torch.allclose(fields[0], torch.zeros(2, 3, 8)), "shifts start at zero: the identity remap"
     teacher_fields = build_generator("teacher", 32, 4, head="separable").run(x)[2]
     assert fields_l1(fields, teacher_fields) > 0 and fields_l1(fields, fields) == 0
+    # remaps off: the crop and its mirror blended, the same as remaps that stay at the identity
+    blend_only = build_generator("student", 32, 4, head="separable", remaps=False).eval()
+    blend_only.load_state_dict(model.state_dict())
+    assert torch.allclose(blend_only(x), model.eval()(x), atol=1e-6) and len(blend_only.run(x)[2]) == 1
+    with pytest.raises(TrainConfigError, match="^remaps: only head = \"separable\""):
+        load_train_config(None, ["head=warp", "remaps=false"])
 
 
-
-def test_fine_remaps_start_as_the_cell_student_and_reach_every_column():
-    from trainer.fit import init_from
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    cell = build_generator("student", 32, 4, head="separable")
-    with torch.no_grad():  # a trained-looking cell student: shifts that are not zero
-        [m for m in cell.unet.out.modules() if isinstance(m, torch.nn.Conv2d)][-1].weight.normal_(0, 0.3)
-    fine = build_generator("student", 32, 4, head="separable", fine_remaps=True).eval()
-    init_from(fine, cell.state_dict(), "cell student")
-    assert torch.equal(fine.eval()(x), cell.eval()(x)), "the fine layer starts at zero"
-    out, _, (shifts, blend) = fine.run(x)
-    assert shifts.shape == (2, 3, 32) and blend.shape == (2, 1, 8, 8), "per column and row, like the teacher's"
-    ramp = torch.zeros(1, 12, 8, 8)  # channel k of cell c must land on column (row) 4c + k
-    for k in range(4):
-        ramp[0, k] = ramp[0, 4 + k] = (torch.arange(8.0) * 4 + k).view(1, 8)
-        ramp[0, 8 + k] = (torch.arange(8.0) * 4 + k).view(8, 1)
-    assert torch.equal(fine.sub_cell_profiles(ramp), torch.arange(32.0).expand(1, 3, 32))
-    with pytest.raises(TrainConfigError, match="^fine_remaps: only for model"):
-        load_train_config(None, ["model=teacher", "head=separable", "fine_remaps=true"])
 
 def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path, astronaut):
     from trainer.nets.flow import AppearanceFlow, CoarseWarp, sample_view_and_mirror

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # From data to shipped models: the recogniser for the identity term; the pixel teacher, whose
-# U-Net seeds the warp teacher, whose U-Net seeds the shipped separable-warp teacher; the
-# student distilled from it; evaluation of both on held-out identities, export with cards, the
-# INT8 student, the TFLite files (when LITERT names a Python with the tflite-export extra), the
-# manifest.  Stages whose checkpoint exists are skipped (delete it to redo one); each stage
+# U-Net seeds the warp teacher, whose U-Net seeds the shipped mirror-blend teacher (separable
+# head, remaps off); the student distilled from it; evaluation of both on held-out identities,
+# export with cards, the INT8 student, the TFLite files (when LITERT names a Python with the
+# tflite-export extra), the manifest.  Stages whose checkpoint exists are skipped (delete it to redo one); each stage
 # resumes when interrupted.
 #   RUNS=/path/to/runs [LITERT=/path/to/venv/bin/python] bash trainer/configs/ship.sh
 set -euo pipefail

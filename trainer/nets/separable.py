@@ -20,11 +20,11 @@ and the view's blend logit.  The remaps are their column and row means, so a tea
 at full size) and a student (fields per 4x4 cell, ``stop=1``) share the same head, and the
 student can be distilled from the teacher's fields (``run()`` returns them).
 
-``fine`` (a student option): the cell profiles, resized to every column and row, get a
-per-column and per-row correction from one more 1x1 convolution that reads what the output
-layer reads (``cell`` values per cell, laid out side by side), so the remaps have the
-teacher's resolution for a few hundred parameters.  It starts at zero: a fine student
-initialised from a cell student computes exactly what that one does.
+``remaps=False`` keeps every remap at the identity: the output is the crop and its mirror
+image blended per pixel, a learned soft symmetry.  Until the fix in ``interpolation_matrix``
+the remaps could not leave the identity, so the shipped separable models were trained, and
+are, exactly this; with working remaps the held-out identity scores fell (the README's
+training section has the numbers), so their configs keep ``remaps = false``.
 """
 from __future__ import annotations
 
@@ -38,22 +38,15 @@ CHANNELS = 4  # x shift of view, x shift of mirror, y shift, view-vs-mirror logi
 
 
 class SeparableWarp(nn.Module):
-    def __init__(self, unet: UNet, size: int, cell: int = 1, max_shift: float = 0.3, fine: bool = False):
+    def __init__(self, unet: UNet, size: int, cell: int = 1, max_shift: float = 0.3, remaps: bool = True):
         super().__init__()
-        self.unet, self.head, self.size, self.cell = unet, "separable", size, cell
+        self.unet, self.head, self.size, self.cell, self.remaps = unet, "separable", size, cell, remaps
         self.max_shift = max_shift * size  # in pixels
         self.bottleneck_channels = unet.bottleneck_channels
         last = [m for m in unet.out.modules() if isinstance(m, nn.Conv2d)][-1]
         with torch.no_grad():  # zero shifts at the start: the identity remap
             last.weight[:3].zero_()
             last.bias[:3].zero_()
-        self.fine = None
-        if fine:
-            if cell == 1:
-                raise ValueError("fine: the remaps are per pixel already (cell 1)")
-            self.fine = nn.Conv2d(last.in_channels, 3 * cell, 1)  # view x, mirror x, y: one value per sub-cell
-            nn.init.zeros_(self.fine.weight)
-            nn.init.zeros_(self.fine.bias)
         if cell > 1:
             self.register_buffer("upsample", upsample_matrix(size // cell, cell), persistent=False)
         pixels = torch.arange(size, dtype=torch.float32)
@@ -67,25 +60,20 @@ class SeparableWarp(nn.Module):
         """(output, bottleneck features, fields: tanh of the three shift profiles, blend weight)."""
         last, features = self.unet.decode(x)
         raw = self.unet.out(last)
+        if not self.remaps:  # the crop and its mirror image, blended per pixel (the shift channels go unused)
+            logit = raw[:, 3:4]
+            weight = torch.sigmoid(self.upsample @ logit @ self.upsample.T if self.cell > 1 else logit)
+            mirror = x.flip(-1)
+            return mirror + weight * (x - mirror), features, (torch.sigmoid(logit),)
         profiles = torch.tanh(torch.cat([raw[:, 0:2].mean(2), raw[:, 2:3].mean(3)], 1))  # (n, 3, cells)
         logit = raw[:, 3:4]
         if self.cell > 1:
             shifts, logit_full = profiles @ self.upsample.T, self.upsample @ logit @ self.upsample.T
         else:
             shifts, logit_full = profiles, logit
-        if self.fine is not None:
-            shifts = shifts + self.sub_cell_profiles(self.fine(last))
-            profiles = shifts
         positions = self.base + shifts * self.sign  # (n, 3, size): x of view, x of mirror, y; on the view
         out = separable_remap(x, positions, torch.sigmoid(logit_full))
         return out, features, (profiles, torch.sigmoid(logit))
-
-    def sub_cell_profiles(self, raw: torch.Tensor) -> torch.Tensor:
-        """(n, 3 * cell, cells, cells) -> (n, 3, size): channel k of cell c is column (or row) c * cell + k."""
-        n, cell, cells = raw.shape[0], self.cell, raw.shape[-1]
-        columns = raw[:, :2 * cell].mean(2).reshape(n, 2, cell, cells)
-        rows = raw[:, 2 * cell:].mean(3).reshape(n, 1, cell, cells)
-        return torch.cat([columns, rows], 1).transpose(2, 3).reshape(n, 3, cells * cell)
 
     def forward(self, x: torch.Tensor, return_features: bool = False):
         out, features, _ = self.run(x)
