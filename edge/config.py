@@ -96,7 +96,7 @@ class GeneratorConfig:
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
-    # beyond this estimated |yaw| (degrees) the crop is the mugshot: a warp cannot frontalize a profile
+    # beyond this estimated |yaw| (degrees) the crop is the mugshot: a profile blended with its mirror is two profiles
     # (the shipped student mirrors the visible side into a face with two noses; models/student.md)
     max_yaw: float = 60.0
 
