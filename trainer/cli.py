@@ -61,7 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(Path(args.cache), [Path(m) for m in args.model], Path(args.out),
-                      identity=not args.no_identity)
+                      identity=not args.no_identity, max_yaws=tuple(args.max_yaw or ()))
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", action="append", default=[], help="checkpoint (.pt) or ONNX file; repeatable")
     e.add_argument("--out", default="runs/eval")
     e.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
+    e.add_argument("--max-yaw", type=float, action="append",
+                   help="also score what the box publishes at this generator.max_yaw (repeatable)")
     e.set_defaults(func=cmd_eval)
     x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
     x.add_argument("checkpoint")

@@ -56,7 +56,10 @@ def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
     return (state["config"]["model"] if head == "image" else f"{head} head {state['config']['model']}"), run_torch
 
 
-def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = True) -> dict:
+def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = True,
+             max_yaws: tuple[float, ...] = ()) -> dict:
+    """``max_yaws``: more values of ``generator.max_yaw`` to add "crop beyond" rows for, besides
+    the edge's default."""
     cache = PairCache.load(cache_path)
     test_ids = load_split()
     idx = cache.select(test_ids, test=True)
@@ -107,12 +110,13 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     for name, run in candidates:
         outputs[name] = dict(zip(idx.tolist(), run(cache.inputs[idx])))
         results[name] = score(outputs[name], name)
-    if cache.pose_yaws is not None:  # what the camera box publishes: the crop beyond generator.max_yaw
-        max_yaw = GeneratorConfig().max_yaw
+    default = GeneratorConfig().max_yaw
+    for max_yaw in sorted({default, *max_yaws}) if cache.pose_yaws is not None else ():
+        # what the camera box publishes: the crop beyond generator.max_yaw, the model elsewhere
         beyond = {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw}
-        for name in list(results)[1:]:
+        for name, _ in candidates[1:]:
             gated = {i: cache.inputs[i] if i in beyond else made for i, made in outputs[name].items()}
-            gated_name = f"{name}, crop beyond {max_yaw:g}° (edge default)"
+            gated_name = f"{name}, crop beyond {max_yaw:g}°" + (" (edge default)" if max_yaw == default else "")
             results[gated_name] = score(gated, gated_name)
     counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
               "gallery": int(len(gallery_idx)), "test identities": sorted(test_ids)}
