@@ -96,9 +96,9 @@ class GeneratorConfig:
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
-    # beyond this estimated |yaw| (degrees) the crop is the mugshot: a profile blended with its mirror is two profiles
-    # (the shipped student mirrors the visible side into a face with two noses; models/student.md)
-    max_yaw: float = 60.0
+    # beyond this estimated |yaw| (degrees) the crop is the mugshot: the shipped student blends a face with its
+    # mirror image, which held-out people's ±45° views survive worse than the crop (models/student.md)
+    max_yaw: float = 30.0
 
 
 @dataclass(frozen=True)

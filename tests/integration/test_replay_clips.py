@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
-from edge.config import Config
+from edge.config import Config, GeneratorConfig
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def test_replay_with_the_shipped_student(shared_data, tmp_path):
     meta = replay_single_face(shared_data, tmp_path, "")
     assert meta["generator"] == "student" and meta["models"]["generator"]["precision"] == "fp32"
     assert meta["images"]["mugshot"]["width"] == 64 and meta["images"]["crop"]["width"] == 256
-    assert abs(meta["pose"]["yaw"]) <= 60, "within generator.max_yaw: the student made this mugshot"
+    assert abs(meta["pose"]["yaw"]) <= GeneratorConfig().max_yaw, "within max_yaw: the student made this mugshot"
 
 
 def test_a_face_turned_beyond_max_yaw_is_published_as_the_crop(shared_data, tmp_path):

@@ -132,7 +132,8 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     from trainer.evaluate import evaluate
     report = evaluate(cache, [teacher, teacher], tmp_path / "eval")
     rows = report["summary"]
-    gated = ", crop beyond 60° (edge default)"  # the crop where the edge would not run the generator
+    from edge.config import GeneratorConfig
+    gated = f", crop beyond {GeneratorConfig().max_yaw:g}° (edge default)"  # where the edge publishes the crop
     assert set(rows) == {"raw input", "teacher", f"teacher [{teacher}]", f"teacher{gated}",
                          f"teacher [{teacher}]{gated}"}, "one name twice: both rows kept"
     for row in rows.values():
