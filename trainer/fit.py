@@ -51,8 +51,7 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     cfg = TrainConfig(**state["config"])
-    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.remaps)
-    model = model.to(device)
+    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.remaps).to(device)
     model.load_state_dict(state["generator"])
     model.eval()
     return model, state

@@ -64,8 +64,7 @@ class UNet(nn.Module):
             self.out = to_image(rev[-1] * 2, sub_pixel=light, channels=out_channels, tanh=tanh)
         self.bottleneck_channels = channels[-1]
 
-    def decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(what the output layer reads: the last decoder level and its skip, bottleneck features)."""
+    def forward(self, x: torch.Tensor, return_features: bool = False):
         skips = []
         for layer in self.downs:
             x = layer(x)
@@ -75,9 +74,5 @@ class UNet(nn.Module):
             if i > 0:
                 x = torch.cat([x, skips[-1 - i]], 1)
             x = layer(x)
-        return torch.cat([x, skips[-1 - len(self.ups)]], 1), features
-
-    def forward(self, x: torch.Tensor, return_features: bool = False):
-        last, features = self.decode(x)
-        x = self.out(last)
+        x = self.out(torch.cat([x, skips[-1 - len(self.ups)]], 1))
         return (x, features) if return_features else x

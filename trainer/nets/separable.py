@@ -23,8 +23,8 @@ student can be distilled from the teacher's fields (``run()`` returns them).
 ``remaps=False`` keeps every remap at the identity: the output is the crop and its mirror
 image blended per pixel, a learned soft symmetry.  Until the fix in ``interpolation_matrix``
 the remaps could not leave the identity, so the shipped separable models were trained, and
-are, exactly this; with working remaps the held-out identity scores fell (the README's
-training section has the numbers), so their configs keep ``remaps = false``.
+are, exactly this; with working remaps the held-out identity scores fell (README,
+"Heads"), so their configs keep ``remaps = false``.
 """
 from __future__ import annotations
 
@@ -58,8 +58,7 @@ class SeparableWarp(nn.Module):
 
     def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """(output, bottleneck features, fields: tanh of the three shift profiles, blend weight)."""
-        last, features = self.unet.decode(x)
-        raw = self.unet.out(last)
+        raw, features = self.unet(x, return_features=True)
         if not self.remaps:  # the crop and its mirror image, blended per pixel (the shift channels go unused)
             logit = raw[:, 3:4]
             weight = torch.sigmoid(self.upsample @ logit @ self.upsample.T if self.cell > 1 else logit)
