@@ -45,7 +45,8 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
 def architecture(cfg: dict) -> str:
     head = cfg.get("head", "image")
     blend = ", remaps off: the crop and its mirror image blended per pixel" if not cfg.get("remaps", True) else ""
-    return f"`{cfg['model']}`" + (f" (`{head}` head{blend})" if head != "image" else "")
+    cell = ", fields per pixel" if cfg.get("cell", 4) == 1 and cfg["model"] == "student" else ""
+    return f"`{cfg['model']}`" + (f" (`{head}` head{blend}{cell})" if head != "image" else "")
 
 
 def export(checkpoint: Path, out: Path, name: str = "", report: str | None = None, tolerance: float = 1e-3) -> dict:

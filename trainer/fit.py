@@ -51,7 +51,8 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     cfg = TrainConfig(**state["config"])
-    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.remaps).to(device)
+    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.remaps, cfg.cell)
+    model = model.to(device)
     model.load_state_dict(state["generator"])
     model.eval()
     return model, state
@@ -91,7 +92,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     # --- models (seeded first: the same config gives the same initial weights)
     torch.manual_seed(cfg.seed)
     size = cache.spec.size
-    generator = build_generator(cfg.model, size, cfg.width, cfg.head, cfg.remaps).to(device)
+    generator = build_generator(cfg.model, size, cfg.width, cfg.head, cfg.remaps, cfg.cell).to(device)
     discriminator = PatchDiscriminator().to(device)
     for key in ("init", "teacher"):
         if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():

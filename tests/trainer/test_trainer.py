@@ -35,6 +35,11 @@ def test_student_is_about_one_percent_of_the_teacher():
     teacher, student = build_generator("teacher", 64, 32), build_generator("student", 64, 8)
     ratio = parameters(student) / parameters(teacher)
     assert ratio <= 0.011, ratio
+    separable_teacher = build_generator("teacher", 64, 32, "separable", remaps=False)
+    for cell in (4, 1):  # the shipped student and the one with a blend weight per pixel
+        ratio = parameters(build_generator("student", 64, 8, "separable", remaps=False, cell=cell)) / \
+            parameters(separable_teacher)
+        assert ratio <= 0.011, (cell, ratio)
     x = torch.randn(2, 3, 64, 64)
     for name in ("teacher", "student", "autoencoder", "unet"):
         y = build_generator(name, 64, 8).eval()(x)
@@ -256,6 +261,11 @@ def test_separable_remap_is_the_per_pixel_sampler_with_row_and_column_shifts():
     assert torch.allclose(blend_only(x), model.eval()(x), atol=1e-6) and len(blend_only.run(x)[2]) == 1
     with pytest.raises(TrainConfigError, match="^remaps: only head = \"separable\""):
         load_train_config(None, ["head=warp", "remaps=false"])
+    per_pixel = build_generator("student", 32, 4, head="separable", remaps=False, cell=1)
+    assert per_pixel.run(x)[2][0].shape == (2, 1, 32, 32), "cell 1: a blend weight per pixel, like the teacher's"
+    for bad in (["model=student", "head=separable", "teacher=t.pt", "cell=2"], ["head=separable", "cell=1"]):
+        with pytest.raises(TrainConfigError, match="^cell: 4 or 1, and only the separable student"):
+            load_train_config(None, bad)
 
 
 

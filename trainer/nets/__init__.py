@@ -68,18 +68,20 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
     return UNet([min(8 * width, width * 2 ** i) for i in range(depth)])
 
 
-def build_generator(name: str, size: int, width: int, head: str = "image", remaps: bool = True) -> nn.Module:
+def build_generator(name: str, size: int, width: int, head: str = "image", remaps: bool = True,
+                    cell: int = 4) -> nn.Module:
     """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``);
     ``"separable"``: a horizontal and a vertical remap of the view and its mirror (``separable.py``);
-    ``remaps=False``: the separable head only blends the crop with its mirror image."""
+    ``remaps=False``: the separable head only blends the crop with its mirror image; ``cell``: the
+    separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel."""
     if not remaps and head != "separable":
         raise ValueError("remaps: only the separable head has remaps to switch off")
     if head == "separable":
         if name == "teacher":
             return SeparableWarp(teacher(width, out_channels=SEPARABLE_CHANNELS, tanh=False), size, remaps=remaps)
-        if name == "student":  # remaps per 4-pixel cell, straight from a shorter decoder
-            return SeparableWarp(student(width, out_channels=SEPARABLE_CHANNELS, tanh=False, stop=1), size, cell=4,
-                                 remaps=remaps)
+        if name == "student":  # cell 4: fields per 4-pixel cell, straight from a shorter decoder
+            unet = student(width, out_channels=SEPARABLE_CHANNELS, tanh=False, stop=1 if cell == 4 else 0)
+            return SeparableWarp(unet, size, cell=cell, remaps=remaps)
         raise ValueError(f"head: 'separable' is for the teacher and the student, not {name!r}")
     if head in FLOW_CHANNELS:
         if name not in ("teacher", "student"):
