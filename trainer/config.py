@@ -26,6 +26,7 @@ class TrainConfig:
     width: int = 32  # base channel count of the generator
     head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels: trainer/nets/)
     remaps: bool = True  # separable head: false keeps the remaps at the identity (crop and mirror, blended)
+    local_pathways: bool = False  # image-head teacher: TP-GAN's eye, nose and mouth pathways (trainer/nets/local.py)
     cell: int = 4  # separable student: remaps and blend per 4x4 pixels (decoder stops at 16x16) or per pixel (1)
     steps: int = 3000
     batch_size: int = 16
@@ -61,6 +62,9 @@ class TrainConfig:
                                    f"got {self.head!r}")
         if self.cell not in (1, 4) or (self.cell != 4 and not (self.model == "student" and self.head == "separable")):
             raise TrainConfigError(f"cell: 4 or 1, and only the separable student has a choice, got {self.cell}")
+        if self.local_pathways and not (self.model == "teacher" and self.head == "image"):
+            raise TrainConfigError(f"local_pathways: only for model = \"teacher\" with head = \"image\", "
+                                   f"got {self.model!r} with {self.head!r}")
         if not self.remaps and self.head != "separable":
             raise TrainConfigError(f"remaps: only head = \"separable\" has remaps to switch off, not {self.head!r}")
         if self.model == "student" and not self.teacher:

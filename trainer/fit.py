@@ -51,16 +51,21 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     cfg = TrainConfig(**state["config"])
-    model = build_generator(cfg.model, state["spec"]["size"], cfg.width, cfg.head, cfg.remaps, cfg.cell)
-    model = model.to(device)
+    model = make_generator(cfg, state["spec"]).to(device)
     model.load_state_dict(state["generator"])
     model.eval()
     return model, state
 
 
+def make_generator(cfg: TrainConfig, spec: dict) -> torch.nn.Module:
+    """The generator a config describes, for a cache's input spec (``size``, ``face_scale``)."""
+    return build_generator(cfg.model, spec["size"], cfg.width, cfg.head, remaps=cfg.remaps, cell=cfg.cell,
+                           local_pathways=cfg.local_pathways, face_scale=spec["face_scale"])
+
+
 def init_from(generator: torch.nn.Module, weights: dict, source: str) -> None:
     """Copy every tensor whose name and shape match; an image-head generator can seed a flow-head
-    one (its U-Net sits under ``unet.``), all but the output layer."""
+    one or a local-pathway teacher (their U-Net sits under ``unet.``), all but their own layers."""
     own = generator.state_dict()
     copied = {}
     for key, value in own.items():
@@ -91,8 +96,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
 
     # --- models (seeded first: the same config gives the same initial weights)
     torch.manual_seed(cfg.seed)
-    size = cache.spec.size
-    generator = build_generator(cfg.model, size, cfg.width, cfg.head, cfg.remaps, cfg.cell).to(device)
+    generator = make_generator(cfg, dataclasses.asdict(cache.spec)).to(device)
     discriminator = PatchDiscriminator().to(device)
     for key in ("init", "teacher"):
         if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():

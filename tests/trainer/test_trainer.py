@@ -311,3 +311,25 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
         assert result["max_abs_diff"] < 1e-3
         mugshot = OnnxGenerator(tmp_path / f"{head}.onnx").generate(astronaut, face.landmarks)
         assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5
+
+
+def test_local_pathways_teacher_trains_exports_and_runs_on_the_edge(tiny_cache, tmp_path, astronaut):
+    from edge.detect.yunet import YuNetDetector
+    from edge.generate import OnnxGenerator
+    from trainer.export import export
+    from trainer.nets.local import LocalPathways, part_windows
+    for size in (32, 64):
+        for top, left, h, w in part_windows(size, 0.7).values():
+            assert 0 <= top and top + h <= size and 0 <= left and left + w <= size and h % 4 == w % 4 == 0
+    eyes = part_windows(64, 0.7)
+    assert eyes["left_eye"][1] < eyes["right_eye"][1] and eyes["left_eye"][0] < eyes["mouth"][0]
+    cache, _ = tiny_cache
+    teacher = fit(tiny(cache, tmp_path / "local", "steps=2", "local_pathways=true"), progress=False)
+    model, _ = load_generator(teacher)
+    assert isinstance(model, LocalPathways) and set(model.parts) == {"left_eye", "right_eye", "nose", "mouth"}
+    assert export(teacher, tmp_path / "local.onnx", name="teacher")["max_abs_diff"] < 1e-3
+    face = YuNetDetector().detect(astronaut)[0]
+    mugshot = OnnxGenerator(tmp_path / "local.onnx").generate(astronaut, face.landmarks)
+    assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5, "one face input, as the camera box feeds it"
+    with pytest.raises(TrainConfigError, match="^local_pathways: only for model = \"teacher\" with head"):
+        load_train_config(None, ["local_pathways=true", "head=warp"])

@@ -8,6 +8,7 @@ from torch import nn
 from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
 from .flow import AppearanceFlow, CoarseWarp
+from .local import LocalPathways
 from .separable import CHANNELS as SEPARABLE_CHANNELS
 from .separable import SeparableWarp
 
@@ -69,11 +70,17 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
 
 
 def build_generator(name: str, size: int, width: int, head: str = "image", remaps: bool = True,
-                    cell: int = 4) -> nn.Module:
+                    cell: int = 4, local_pathways: bool = False, face_scale: float = 1.0) -> nn.Module:
     """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``);
     ``"separable"``: a horizontal and a vertical remap of the view and its mirror (``separable.py``);
     ``remaps=False``: the separable head only blends the crop with its mirror image; ``cell``: the
-    separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel."""
+    separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel;
+    ``local_pathways``: the image-head teacher gets TP-GAN's part pathways (``local.py``), placed
+    by the alignment template at ``face_scale``."""
+    if local_pathways:
+        if name != "teacher" or head != "image":
+            raise ValueError("local_pathways: only for the teacher with the image head")
+        return LocalPathways(teacher(width), size, face_scale)
     if not remaps and head != "separable":
         raise ValueError("remaps: only the separable head has remaps to switch off")
     if head == "separable":
