@@ -150,16 +150,19 @@ def markdown(report: dict) -> str:
                   "(Wilson): " + "; ".join(f"{group} {1 / n:.2f}, {wilson(0.2, n)[0]:.2f}..{wilson(0.2, n)[1]:.2f}"
                                            for group, n in probes.items()) + ".", ""]
     if report.get("paired"):
-        groups = [g for g in report["paired"][0] if g not in ("model", "reference")]
         lines += ["## Paired on the same probes", "",
                   "+ probes only the model identifies, - probes only the reference identifies, and the exact "
                   "McNemar p of that split (below 0.05: unlikely to be noise).", "",
-                  "| model | reference | " + " | ".join(groups) + " |", "|---" * (len(groups) + 2) + "|"]
-        for row in report["paired"]:
-            lines.append(f"| {row['model']} | {row['reference']} | " + " | ".join(split_text(row[g]) for g in groups)
-                         + " |")
-        lines.append("")
+                  *paired_table(report["paired"], ("model", "reference")), ""]
     return "\n".join(lines)
+
+
+def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
+    """Markdown rows of ``paired()`` results: the ``labels`` columns, then one per probe group."""
+    groups = [g for g in rows[0] if g not in ("model", "reference")]
+    lines = ["| " + " | ".join(labels + tuple(groups)) + " |", "|---" * (len(labels) + len(groups)) + "|"]
+    return lines + ["| " + " | ".join([row[k] for k in labels] + [split_text(row[g]) for g in groups]) + " |"
+                    for row in rows]
 
 
 def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> list[dict]:

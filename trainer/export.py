@@ -13,7 +13,7 @@ import torch
 
 from edge.align import ModelInputSpec
 
-from .evaluate import split_text
+from .evaluate import paired_table, split_text
 from .fit import load_generator
 from .nets import parameters
 
@@ -103,13 +103,8 @@ def paired_lines(report: dict, row_name: str) -> list[str]:
     rows = [r for r in report.get("paired", []) if r["reference"] == "raw input" and r["model"].startswith(row_name)]
     if not rows:
         return []
-    groups = [g for g in rows[0] if g not in ("model", "reference")]
-    lines = ["Against the raw aligned crop on the same probes: + probes only the model identifies, - probes only "
-             "the crop identifies, exact McNemar p.", "", "| model | " + " | ".join(groups) + " |",
-             "|---" * (len(groups) + 1) + "|"]
-    for row in rows:
-        lines.append(f"| {row['model']} | " + " | ".join(split_text(row[g]) for g in groups) + " |")
-    return lines + [""]
+    return ["Against the raw aligned crop on the same probes: + probes only the model identifies, - probes only "
+            "the crop identifies, exact McNemar p.", "", *paired_table(rows, ("model",)), ""]
 
 
 def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: dict | None, row_name: str) -> str:
