@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.align import ModelInputSpec, from_tensor, to_tensor
 from edge.config import DetectorConfig, GeneratorConfig
-from edge.metrics import DlibIdentity, identified, psnr, ssim
+from edge.metrics import DlibIdentity, identified, own_distance, psnr, ssim
 
 from .data import PairCache
 from .prepare import load_split
@@ -89,9 +89,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         candidates.append((name, run))
 
     hits: dict[str, dict[str, list[bool]]] = {}  # model -> group -> per probe: identified?
+    distances: dict[str, dict[str, list[float]]] = {}  # model -> group -> per probe: distance to own mugshot
 
     def score(made_by_index: dict, name: str) -> dict:
-        row, hits[name] = {}, {}
+        row, hits[name], distances[name] = {}, {}, {}
         targets = cache.frontals[cache.targets[studio]]
         made = np.stack([made_by_index[i] for i in studio])
         row["L1"] = float(np.mean(np.abs(made.astype(np.float32) - targets.astype(np.float32))) / 255.0)
@@ -104,6 +105,11 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
                 found = identified(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
                 row[f"rank-1 {group}"] = float(found.mean()) if len(found) else float("nan")
                 hits[name][group] = found.tolist()
+                apart = own_distance(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
+                distances[name][group] = apart.tolist()
+        if identity_model is not None:  # after every rank-1: the two kinds of column stay together
+            for group, apart_list in distances[name].items():
+                row[f"distance {group}"] = float(np.mean(apart_list)) if apart_list else float("nan")
         return row
 
     results, outputs = {}, {}
@@ -123,7 +129,8 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     out.mkdir(parents=True, exist_ok=True)
     references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
-              "models": [str(m) for m in models], "paired": paired(hits, references)}
+              "models": [str(m) for m in models], "paired": paired(hits, references),
+              "paired_distance": paired_distance(distances, references)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k and "score" not in k},
@@ -136,11 +143,11 @@ def markdown(report: dict) -> str:
     columns = list(next(iter(rows.values())).keys())
     lines = ["# Evaluation on held-out identities", "",
              f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}", "",
-             "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, row in rows.items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
-    lines += ["", "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
-                  "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+             *summary_tables(rows, list(rows)),
+             "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
+             "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+    if any(c.startswith("distance ") for c in columns):
+        lines += [DISTANCE_TEXT, ""]
     if any("score ≥" in c for c in columns):
         lines += ["\"surveillance, score ≥\": only the surveillance faces that the edge's default detector "
                   "settings keep (score_threshold and min_face); prepare finds faces at score 0.5.", ""]
@@ -154,7 +161,17 @@ def markdown(report: dict) -> str:
                   "+ probes only the model identifies, - probes only the reference identifies, and the exact "
                   "McNemar p of that split (below 0.05: unlikely to be noise).", "",
                   *paired_table(report["paired"], ("model", "reference")), ""]
+    if report.get("paired_distance"):
+        lines += [PAIRED_DISTANCE_TEXT, "", *paired_table(report["paired_distance"], ("model", "reference")), ""]
     return "\n".join(lines)
+
+
+DISTANCE_TEXT = ("\"distance\": the mean dlib embedding distance from the output to the person's own true "
+                 "frontal mugshot (lower is better; dlib calls two faces one person below 0.6). It moves with "
+                 "every probe, where rank-1 moves only when the nearest identity of the gallery changes.")
+PAIRED_DISTANCE_TEXT = ("The distance on the same probes: the mean change against the reference (negative: "
+                        "closer to the person's own mugshot), how many probes came closer and how many went "
+                        "farther, and the exact sign-test p of that split.")
 
 
 def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
@@ -165,30 +182,73 @@ def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
                     for row in rows]
 
 
+def comparisons(names, references: list[str]):
+    """(model, reference): every model against each reference, each pair once, none with itself."""
+    for i, reference in enumerate(references):
+        for name in names:
+            if name not in references[:i + 1]:
+                yield name, reference
+
+
 def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> list[dict]:
     """Every model against each reference on the same probes: how many only the model
     identifies (wins), how many only the reference (losses), and the exact two-sided McNemar p
     of that split (the chance of one at least as lopsided if both were equally good)."""
     rows = []
-    for i, reference in enumerate(references):
-        for name, groups in hits.items():
-            if name in references[:i + 1] or not groups:  # itself, or a pair already compared
-                continue
-            row = {"model": name, "reference": reference}
-            for group, found in groups.items():
-                theirs = hits[reference][group]
-                wins = sum(a and not b for a, b in zip(found, theirs))
-                losses = sum(b and not a for a, b in zip(found, theirs))
-                row[group] = {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
-            rows.append(row)
+    for name, reference in comparisons(hits, references):
+        if not hits[name]:
+            continue
+        row = {"model": name, "reference": reference}
+        for group, found in hits[name].items():
+            theirs = hits[reference][group]
+            wins = sum(a and not b for a, b in zip(found, theirs))
+            losses = sum(b and not a for a, b in zip(found, theirs))
+            row[group] = {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
+        rows.append(row)
+    return rows
+
+
+def paired_distance(distances: dict[str, dict[str, list[float]]], references: list[str]) -> list[dict]:
+    """Every model against each reference on the same probes: the mean change of the distance to
+    the person's own mugshot (negative: the model's output is closer), how many probes came
+    closer and how many went farther, and the exact two-sided sign-test p of that split (the
+    same binomial as McNemar's)."""
+    rows = []
+    for name, reference in comparisons(distances, references):
+        if not distances[name]:
+            continue
+        row = {"model": name, "reference": reference}
+        for group, ours in distances[name].items():
+            change = np.subtract(ours, distances[reference][group])
+            closer, farther = int((change < 0).sum()), int((change > 0).sum())
+            row[group] = {"change": float(change.mean()) if len(change) else float("nan"),
+                          "closer": closer, "farther": farther, "p": mcnemar_exact(closer, farther)}
+        rows.append(row)
     return rows
 
 
 def split_text(split: dict) -> str:
-    """``+wins -losses (p ...)`` of one paired comparison."""
+    """One paired comparison: ``+wins -losses (p ...)`` of rank-1, or ``change (closer/farther, p ...)``
+    of the distance."""
     p = split["p"]
-    return f"+{split['wins']} -{split['losses']} (" + ("p < 0.001" if p < 0.001 else f"p {p:.3f}" if p < 0.05
-                                                       else f"p {p:.2f}") + ")"
+    p_text = "p < 0.001" if p < 0.001 else f"p {p:.3f}" if p < 0.05 else f"p {p:.2f}"
+    if "change" in split:
+        return f"{split['change']:+.3f} ({split['closer']} closer, {split['farther']} farther, {p_text})"
+    return f"+{split['wins']} -{split['losses']} ({p_text})"
+
+
+def summary_tables(rows: dict[str, dict], names: list[str]) -> list[str]:
+    """Markdown of the summary rows ``names``: image quality and rank-1 in one table, the
+    distance to the person's own mugshot (if measured) in a second."""
+    columns = list(next(iter(rows.values())).keys())
+    lines = []
+    for chosen in ([c for c in columns if not c.startswith("distance ")],
+                   [c for c in columns if c.startswith("distance ")]):
+        if chosen:
+            lines += ["| model | " + " | ".join(chosen) + " |", "|---" * (len(chosen) + 1) + "|",
+                      *(f"| {name} | " + " | ".join(f"{rows[name][c]:.3f}" for c in chosen) + " |"
+                        for name in names), ""]
+    return lines
 
 
 def mcnemar_exact(wins: int, losses: int) -> float:

@@ -13,7 +13,7 @@ import torch
 
 from edge.align import ModelInputSpec
 
-from .evaluate import paired_table, split_text
+from .evaluate import DISTANCE_TEXT, PAIRED_DISTANCE_TEXT, paired_table, split_text, summary_tables
 from .fit import load_generator
 from .nets import parameters
 
@@ -99,12 +99,29 @@ CITATIONS = """- P. Contardo, P. Sernani, S. Tomassini, N. Falcionelli, M. Marta
 
 
 def paired_lines(report: dict, row_name: str) -> list[str]:
-    """The report's paired comparison of this model (and its gated row) with the raw crop."""
-    rows = [r for r in report.get("paired", []) if r["reference"] == "raw input" and r["model"].startswith(row_name)]
-    if not rows:
-        return []
-    return ["Against the raw aligned crop on the same probes: + probes only the model identifies, - probes only "
-            "the crop identifies, exact McNemar p.", "", *paired_table(rows, ("model",)), ""]
+    """The report's paired comparisons of this model (and its gated rows) with the raw crop."""
+    lines = []
+    for key, text in (("paired", "Against the raw aligned crop on the same probes: + probes only the model "
+                                 "identifies, - probes only the crop identifies, exact McNemar p."),
+                      ("paired_distance", PAIRED_DISTANCE_TEXT.replace("the reference", "the raw aligned crop"))):
+        rows = [r for r in report.get(key, []) if r["reference"] == "raw input" and r["model"].startswith(row_name)]
+        if rows:
+            lines += [text, "", *paired_table(rows, ("model",)), ""]
+    return lines
+
+
+def worse_than_crop(report: dict, row_name: str) -> list[str]:
+    """Groups where the model itself (not gated) does worse than the raw crop beyond noise (p < 0.05)."""
+    worse = []
+    for key in ("paired", "paired_distance"):
+        for row in report.get(key, []):
+            if row["reference"] != "raw input" or not row["model"].startswith(row_name) or "crop beyond" in row["model"]:
+                continue
+            for group, split in row.items():
+                if isinstance(split, dict) and split["p"] < 0.05 and \
+                        (split["farther"] > split["closer"] if "change" in split else split["losses"] > split["wins"]):
+                    worse.append(f"{'distance ' if 'change' in split else 'rank-1 '}{group} {split_text(split)}")
+    return worse
 
 
 def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: dict | None, row_name: str) -> str:
@@ -138,25 +155,19 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              "retrain on data you may use for anything else (`mugshot-train prepare --folder`).", ""]
     if report:
         rows = report["summary"]
-        columns = list(next(iter(rows.values())).keys())
         lines += ["## Metrics (held-out identities, `mugshot-train eval`)", "",
-                  "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-        for name, row in rows.items():
-            if name == "raw input" or name.startswith(row_name):
-                lines.append(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |")
-        lines += ["", f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}",
+                  *summary_tables(rows, [n for n in rows if n == "raw input" or n.startswith(row_name)]),
+                  f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}",
                   ""]
+        if any(c.startswith("distance ") for c in next(iter(rows.values()))):
+            lines += [DISTANCE_TEXT, ""]
         if any("crop beyond" in name for name in rows):
             lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
                       "yaw it estimates from the landmarks exceeds `generator.max_yaw`, the model elsewhere.", ""]
         lines += paired_lines(report, row_name)
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
-    worse = [f"{group} {split_text(split)}"
-             for row in (report or {}).get("paired", []) if row["reference"] == "raw input"
-             and row["model"].startswith(row_name) and "crop beyond" not in row["model"]
-             for group, split in row.items() if isinstance(split, dict) and split["p"] < 0.05
-             and split["losses"] > split["wins"]]
+    worse = worse_than_crop(report or {}, row_name)
     if cfg.get("head", "image") == "image":
         limits = ["- 64x64 output, soft: fine detail (eyes, hair texture) is averaged away.",
                   f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
@@ -173,7 +184,8 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   "- At yaw +-90 the hidden half is the mirror of the visible one: a symmetric face that is not "
                   f"quite the person's. Trained on {people} identities (see the metrics above)."]
     if worse:
-        limits.append("- Identified less often than the raw aligned crop, beyond noise (paired, exact McNemar): "
+        limits.append("- Worse than the raw aligned crop beyond noise (paired: exact McNemar for rank-1, sign test "
+                      "for the distance): "
                       + "; ".join(worse) + ". The events carry that crop beside the mugshot.")
     lines += ["## Known limits", "", *limits,
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",

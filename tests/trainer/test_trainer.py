@@ -155,6 +155,16 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
                 n = report["counts"][f"{group} probes"]
                 change = rows[row["model"]][f"rank-1 {group}"] - rows["raw input"][f"rank-1 {group}"]
                 assert split["wins"] - split["losses"] == round(change * n), (row["model"], group)
+    for row in report["paired_distance"]:  # the distance to the own mugshot, compared on the same probes
+        for group, split in row.items():
+            if group not in ("model", "reference"):
+                change = rows[row["model"]][f"distance {group}"] - rows[row["reference"]][f"distance {group}"]
+                assert split["change"] == pytest.approx(change, abs=1e-6), (row["model"], group)
+                assert split["closer"] + split["farther"] <= report["counts"][f"{group} probes"]
+    assert all(0 < row["distance yaw ±45"] < 2 for row in rows.values())
+    twin_distance = next(r for r in report["paired_distance"] if r["model"] == f"teacher [{teacher}]"
+                         and r["reference"] == "teacher")
+    assert twin_distance["yaw ±45"] == {"change": 0.0, "closer": 0, "farther": 0, "p": 1.0}
     assert (tmp_path / "eval" / "grid.png").is_file()
     assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
     assert "## Paired on the same probes" in (tmp_path / "eval" / "report.md").read_text()
@@ -168,7 +178,8 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
                  "--report", str(tmp_path / "report.json"), "--out", str(tmp_path / "teacher.md")]) == 0
     card = (tmp_path / "teacher.md").read_text()
     assert "| raw input |" in card and "Against the raw aligned crop on the same probes" in card
-    assert "beyond noise (paired, exact McNemar): yaw ±45 +0 -8 (p 0.008)" in card
+    assert "rank-1 yaw ±45 +0 -8 (p 0.008)" in card and "Worse than the raw aligned crop beyond noise" in card
+    assert "| model | distance yaw ±45 |" in card and "came closer" in card
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
 
 
@@ -333,3 +344,13 @@ def test_local_pathways_teacher_trains_exports_and_runs_on_the_edge(tiny_cache, 
     assert mugshot.shape == (32, 32, 3) and mugshot.std() > 5, "one face input, as the camera box feeds it"
     with pytest.raises(TrainConfigError, match="^local_pathways: only for model = \"teacher\" with head"):
         load_train_config(None, ["local_pathways=true", "head=warp"])
+
+
+def test_own_distance_is_to_the_probes_own_identity():
+    from edge.metrics import own_distance
+    gallery = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    ids = np.array(["a", "b", "a"])
+    probes = np.array([[0.9, 0.0], [4.0, 0.0]])
+    assert own_distance(probes, np.array(["a", "a"]), gallery, ids) == pytest.approx([0.9, 1.0])
+    with pytest.raises(ValueError, match="not in the gallery"):
+        own_distance(probes, np.array(["a", "c"]), gallery, ids)
