@@ -20,7 +20,7 @@ import numpy as np
 
 from edge.align import ModelInputSpec, from_tensor, to_tensor
 from edge.config import DetectorConfig, GeneratorConfig
-from edge.metrics import DlibIdentity, identified, own_distance, psnr, ssim
+from edge.metrics import DlibIdentity, identified, identity_margin, psnr, ssim
 
 from .data import PairCache
 from .prepare import load_split
@@ -89,10 +89,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         candidates.append((name, run))
 
     hits: dict[str, dict[str, list[bool]]] = {}  # model -> group -> per probe: identified?
-    distances: dict[str, dict[str, list[float]]] = {}  # model -> group -> per probe: distance to own mugshot
+    margins: dict[str, dict[str, list[float]]] = {}  # model -> group -> per probe: identity margin
 
     def score(made_by_index: dict, name: str) -> dict:
-        row, hits[name], distances[name] = {}, {}, {}
+        row, hits[name], margins[name] = {}, {}, {}
         targets = cache.frontals[cache.targets[studio]]
         made = np.stack([made_by_index[i] for i in studio])
         row["L1"] = float(np.mean(np.abs(made.astype(np.float32) - targets.astype(np.float32))) / 255.0)
@@ -105,11 +105,11 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
                 found = identified(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
                 row[f"rank-1 {group}"] = float(found.mean()) if len(found) else float("nan")
                 hits[name][group] = found.tolist()
-                apart = own_distance(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
-                distances[name][group] = apart.tolist()
+                margin = identity_margin(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
+                margins[name][group] = margin.tolist()
         if identity_model is not None:  # after every rank-1: the two kinds of column stay together
-            for group, apart_list in distances[name].items():
-                row[f"distance {group}"] = float(np.mean(apart_list)) if apart_list else float("nan")
+            for group, values in margins[name].items():
+                row[f"margin {group}"] = float(np.mean(values)) if values else float("nan")
         return row
 
     results, outputs = {}, {}
@@ -130,7 +130,7 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
               "models": [str(m) for m in models], "paired": paired(hits, references),
-              "paired_distance": paired_distance(distances, references)}
+              "paired_margin": paired_margin(margins, references)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k and "score" not in k},
@@ -146,8 +146,8 @@ def markdown(report: dict) -> str:
              *summary_tables(rows, list(rows)),
              "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
              "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
-    if any(c.startswith("distance ") for c in columns):
-        lines += [DISTANCE_TEXT, ""]
+    if any(c.startswith("margin ") for c in columns):
+        lines += [MARGIN_TEXT, ""]
     if any("score ≥" in c for c in columns):
         lines += ["\"surveillance, score ≥\": only the surveillance faces that the edge's default detector "
                   "settings keep (score_threshold and min_face); prepare finds faces at score 0.5.", ""]
@@ -161,17 +161,19 @@ def markdown(report: dict) -> str:
                   "+ probes only the model identifies, - probes only the reference identifies, and the exact "
                   "McNemar p of that split (below 0.05: unlikely to be noise).", "",
                   *paired_table(report["paired"], ("model", "reference")), ""]
-    if report.get("paired_distance"):
-        lines += [PAIRED_DISTANCE_TEXT, "", *paired_table(report["paired_distance"], ("model", "reference")), ""]
+    if report.get("paired_margin"):
+        lines += [PAIRED_MARGIN_TEXT, "", *paired_table(report["paired_margin"], ("model", "reference")), ""]
     return "\n".join(lines)
 
 
-DISTANCE_TEXT = ("\"distance\": the mean dlib embedding distance from the output to the person's own true "
-                 "frontal mugshot (lower is better; dlib calls two faces one person below 0.6). It moves with "
-                 "every probe, where rank-1 moves only when the nearest identity of the gallery changes.")
-PAIRED_DISTANCE_TEXT = ("The distance on the same probes: the mean change against the reference (negative: "
-                        "closer to the person's own mugshot), how many probes came closer and how many went "
-                        "farther, and the exact sign-test p of that split.")
+MARGIN_TEXT = ("\"margin\": per probe, the dlib embedding distance from the output to the nearest other "
+               "person's mugshot minus the distance to the person's own; the mean over the probes (positive: "
+               "identified; rank-1 is the share of positive margins). It moves with every probe, where "
+               "rank-1 moves only when the nearest identity changes, and unlike the distance to the own "
+               "mugshot alone it does not reward an average face.")
+PAIRED_MARGIN_TEXT = ("The margin on the same probes: the mean change against the reference (positive: more "
+                      "clearly the person), how many probes got better and how many worse, and the exact "
+                      "sign-test p of that split.")
 
 
 def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
@@ -208,42 +210,42 @@ def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> lis
     return rows
 
 
-def paired_distance(distances: dict[str, dict[str, list[float]]], references: list[str]) -> list[dict]:
-    """Every model against each reference on the same probes: the mean change of the distance to
-    the person's own mugshot (negative: the model's output is closer), how many probes came
-    closer and how many went farther, and the exact two-sided sign-test p of that split (the
-    same binomial as McNemar's)."""
+def paired_margin(margins: dict[str, dict[str, list[float]]], references: list[str]) -> list[dict]:
+    """Every model against each reference on the same probes: the mean change of the identity
+    margin (positive: the model's output is more clearly the person), how many probes got
+    better and how many worse, and the exact two-sided sign-test p of that split (the same
+    binomial as McNemar's)."""
     rows = []
-    for name, reference in comparisons(distances, references):
-        if not distances[name]:
+    for name, reference in comparisons(margins, references):
+        if not margins[name]:
             continue
         row = {"model": name, "reference": reference}
-        for group, ours in distances[name].items():
-            change = np.subtract(ours, distances[reference][group])
-            closer, farther = int((change < 0).sum()), int((change > 0).sum())
+        for group, ours in margins[name].items():
+            change = np.subtract(ours, margins[reference][group])
+            better, worse = int((change > 0).sum()), int((change < 0).sum())
             row[group] = {"change": float(change.mean()) if len(change) else float("nan"),
-                          "closer": closer, "farther": farther, "p": mcnemar_exact(closer, farther)}
+                          "better": better, "worse": worse, "p": mcnemar_exact(better, worse)}
         rows.append(row)
     return rows
 
 
 def split_text(split: dict) -> str:
-    """One paired comparison: ``+wins -losses (p ...)`` of rank-1, or ``change (closer/farther, p ...)``
-    of the distance."""
+    """One paired comparison: ``+wins -losses (p ...)`` of rank-1, or ``change (better/worse, p ...)``
+    of the margin."""
     p = split["p"]
     p_text = "p < 0.001" if p < 0.001 else f"p {p:.3f}" if p < 0.05 else f"p {p:.2f}"
     if "change" in split:
-        return f"{split['change']:+.3f} ({split['closer']} closer, {split['farther']} farther, {p_text})"
+        return f"{split['change']:+.3f} ({split['better']} better, {split['worse']} worse, {p_text})"
     return f"+{split['wins']} -{split['losses']} ({p_text})"
 
 
 def summary_tables(rows: dict[str, dict], names: list[str]) -> list[str]:
     """Markdown of the summary rows ``names``: image quality and rank-1 in one table, the
-    distance to the person's own mugshot (if measured) in a second."""
+    identity margins (if measured) in a second."""
     columns = list(next(iter(rows.values())).keys())
     lines = []
-    for chosen in ([c for c in columns if not c.startswith("distance ")],
-                   [c for c in columns if c.startswith("distance ")]):
+    for chosen in ([c for c in columns if not c.startswith("margin ")],
+                   [c for c in columns if c.startswith("margin ")]):
         if chosen:
             lines += ["| model | " + " | ".join(chosen) + " |", "|---" * (len(chosen) + 1) + "|",
                       *(f"| {name} | " + " | ".join(f"{rows[name][c]:.3f}" for c in chosen) + " |"

@@ -13,7 +13,7 @@ import torch
 
 from edge.align import ModelInputSpec
 
-from .evaluate import DISTANCE_TEXT, PAIRED_DISTANCE_TEXT, paired_table, split_text, summary_tables
+from .evaluate import MARGIN_TEXT, PAIRED_MARGIN_TEXT, paired_table, split_text, summary_tables
 from .fit import load_generator
 from .nets import parameters
 
@@ -103,7 +103,7 @@ def paired_lines(report: dict, row_name: str) -> list[str]:
     lines = []
     for key, text in (("paired", "Against the raw aligned crop on the same probes: + probes only the model "
                                  "identifies, - probes only the crop identifies, exact McNemar p."),
-                      ("paired_distance", PAIRED_DISTANCE_TEXT.replace("the reference", "the raw aligned crop"))):
+                      ("paired_margin", PAIRED_MARGIN_TEXT.replace("the reference", "the raw aligned crop"))):
         rows = [r for r in report.get(key, []) if r["reference"] == "raw input" and r["model"].startswith(row_name)]
         if rows:
             lines += [text, "", *paired_table(rows, ("model",)), ""]
@@ -113,14 +113,14 @@ def paired_lines(report: dict, row_name: str) -> list[str]:
 def worse_than_crop(report: dict, row_name: str) -> list[str]:
     """Groups where the model itself (not gated) does worse than the raw crop beyond noise (p < 0.05)."""
     worse = []
-    for key in ("paired", "paired_distance"):
+    for key in ("paired", "paired_margin"):
         for row in report.get(key, []):
             if row["reference"] != "raw input" or not row["model"].startswith(row_name) or "crop beyond" in row["model"]:
                 continue
             for group, split in row.items():
                 if isinstance(split, dict) and split["p"] < 0.05 and \
-                        (split["farther"] > split["closer"] if "change" in split else split["losses"] > split["wins"]):
-                    worse.append(f"{'distance ' if 'change' in split else 'rank-1 '}{group} {split_text(split)}")
+                        (split["worse"] > split["better"] if "change" in split else split["losses"] > split["wins"]):
+                    worse.append(f"{'margin ' if 'change' in split else 'rank-1 '}{group} {split_text(split)}")
     return worse
 
 
@@ -159,8 +159,8 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   *summary_tables(rows, [n for n in rows if n == "raw input" or n.startswith(row_name)]),
                   f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}",
                   ""]
-        if any(c.startswith("distance ") for c in next(iter(rows.values()))):
-            lines += [DISTANCE_TEXT, ""]
+        if any(c.startswith("margin ") for c in next(iter(rows.values()))):
+            lines += [MARGIN_TEXT, ""]
         if any("crop beyond" in name for name in rows):
             lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
                       "yaw it estimates from the landmarks exceeds `generator.max_yaw`, the model elsewhere.", ""]
@@ -185,7 +185,7 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   f"quite the person's. Trained on {people} identities (see the metrics above)."]
     if worse:
         limits.append("- Worse than the raw aligned crop beyond noise (paired: exact McNemar for rank-1, sign test "
-                      "for the distance): "
+                      "for the margin): "
                       + "; ".join(worse) + ". The events carry that crop beside the mugshot.")
     lines += ["## Known limits", "", *limits,
               "- Inputs come from YuNet landmarks: profile faces (yaw +-90) are aligned poorly, which limits the output.",

@@ -50,6 +50,9 @@ def save_atomic(obj: dict, path: Path) -> None:
 def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
     """A trained generator and its checkpoint (config, spec, metrics) from a checkpoint file."""
     state = torch.load(checkpoint, map_location=device, weights_only=False)
+    unknown = sorted(set(state["config"]) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:  # written by a version with options this one does not have
+        raise TrainConfigError(f"{checkpoint}: config key {unknown[0]!r} is unknown to this version of the trainer")
     cfg = TrainConfig(**state["config"])
     model = make_generator(cfg, state["spec"]).to(device)
     model.load_state_dict(state["generator"])

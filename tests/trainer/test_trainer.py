@@ -80,6 +80,10 @@ def test_fit_writes_artifacts_and_resumes_exactly(tiny_cache, tmp_path):
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[0].startswith("step,") and [int(l.split(",")[0]) for l in lines[1:]] == list(range(1, 7))
     assert b["split"] == sorted(load_split()) and b["spec"]["size"] == 32
+    b["config"]["retired_option"] = True  # a checkpoint from a version with another option
+    torch.save(b, tmp_path / "other_version.pt")
+    with pytest.raises(TrainConfigError, match="config key 'retired_option' is unknown"):
+        load_generator(tmp_path / "other_version.pt")
 
 
 
@@ -155,16 +159,16 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
                 n = report["counts"][f"{group} probes"]
                 change = rows[row["model"]][f"rank-1 {group}"] - rows["raw input"][f"rank-1 {group}"]
                 assert split["wins"] - split["losses"] == round(change * n), (row["model"], group)
-    for row in report["paired_distance"]:  # the distance to the own mugshot, compared on the same probes
+    for row in report["paired_margin"]:  # the identity margin, compared on the same probes
         for group, split in row.items():
             if group not in ("model", "reference"):
-                change = rows[row["model"]][f"distance {group}"] - rows[row["reference"]][f"distance {group}"]
+                change = rows[row["model"]][f"margin {group}"] - rows[row["reference"]][f"margin {group}"]
                 assert split["change"] == pytest.approx(change, abs=1e-6), (row["model"], group)
-                assert split["closer"] + split["farther"] <= report["counts"][f"{group} probes"]
-    assert all(0 < row["distance yaw ±45"] < 2 for row in rows.values())
-    twin_distance = next(r for r in report["paired_distance"] if r["model"] == f"teacher [{teacher}]"
-                         and r["reference"] == "teacher")
-    assert twin_distance["yaw ±45"] == {"change": 0.0, "closer": 0, "farther": 0, "p": 1.0}
+                assert split["better"] + split["worse"] <= report["counts"][f"{group} probes"]
+    assert all(-2 < row["margin yaw ±45"] < 2 for row in rows.values())
+    twin_margin = next(r for r in report["paired_margin"] if r["model"] == f"teacher [{teacher}]"
+                       and r["reference"] == "teacher")
+    assert twin_margin["yaw ±45"] == {"change": 0.0, "better": 0, "worse": 0, "p": 1.0}
     assert (tmp_path / "eval" / "grid.png").is_file()
     assert "| raw input |" in (tmp_path / "eval" / "report.md").read_text()
     assert "## Paired on the same probes" in (tmp_path / "eval" / "report.md").read_text()
@@ -179,7 +183,7 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     card = (tmp_path / "teacher.md").read_text()
     assert "| raw input |" in card and "Against the raw aligned crop on the same probes" in card
     assert "rank-1 yaw ±45 +0 -8 (p 0.008)" in card and "Worse than the raw aligned crop beyond noise" in card
-    assert "| model | distance yaw ±45 |" in card and "came closer" in card
+    assert "| model | margin yaw ±45 |" in card and "more clearly the person" in card
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
 
 
@@ -346,11 +350,13 @@ def test_local_pathways_teacher_trains_exports_and_runs_on_the_edge(tiny_cache, 
         load_train_config(None, ["local_pathways=true", "head=warp"])
 
 
-def test_own_distance_is_to_the_probes_own_identity():
-    from edge.metrics import own_distance
+def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
+    from edge.metrics import identified, identity_margin
     gallery = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
     ids = np.array(["a", "b", "a"])
-    probes = np.array([[0.9, 0.0], [4.0, 0.0]])
-    assert own_distance(probes, np.array(["a", "a"]), gallery, ids) == pytest.approx([0.9, 1.0])
-    with pytest.raises(ValueError, match="not in the gallery"):
-        own_distance(probes, np.array(["a", "c"]), gallery, ids)
+    probes = np.array([[0.2, 0.0], [4.0, 0.0], [0.9, 0.0]])
+    margin = identity_margin(probes, np.array(["a", "a", "a"]), gallery, ids)
+    assert margin == pytest.approx([0.6, 2.0, -0.8])  # own: the nearest of the person's two entries
+    assert ((margin > 0) == identified(probes, np.array(["a", "a", "a"]), gallery, ids)).all()
+    with pytest.raises(ValueError, match="own identity and another"):
+        identity_margin(probes, np.array(["a", "c", "a"]), gallery, ids)
