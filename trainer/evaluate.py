@@ -66,7 +66,8 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     frmdb = idx[cache.sources[idx] == "frmdb"]
     studio = idx[cache.kinds[idx] == "studio"]
     surveillance = frmdb[cache.kinds[frmdb] == "surveillance"]
-    groups = {"yaw ±45": frmdb[(np.abs(cache.yaws[frmdb]) == 45) & (cache.pitches[frmdb] == 0)],
+    groups = {"yaw 0, pitch ±30": frmdb[(cache.yaws[frmdb] == 0) & (np.abs(cache.pitches[frmdb]) == 30)],
+              "yaw ±45": frmdb[(np.abs(cache.yaws[frmdb]) == 45) & (cache.pitches[frmdb] == 0)],
               "yaw ±90": frmdb[(np.abs(cache.yaws[frmdb]) == 90) & (cache.pitches[frmdb] == 0)],
               "surveillance": surveillance,
               # the same yaws at every pitch (-30, 0, +30): three times the probes, so less noise
@@ -77,6 +78,7 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         kept = surveillance[(cache.scores[surveillance] >= detector.score_threshold)
                             & (cache.face_sizes[surveillance] >= detector.min_face)]
         groups[f"surveillance, score ≥ {detector.score_threshold:g}"] = kept
+    groups = {k: v for k, v in groups.items() if len(v)}  # an older cache has no yaw 0 views, say
     gallery_idx = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
     identity_model = DlibIdentity(cache.spec) if identity else None
     gallery = identity_model.embed(cache.frontals[gallery_idx]) if identity_model else None

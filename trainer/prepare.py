@@ -6,7 +6,8 @@ camera box feeds the model.  Sources:
 
 - a folder in the layout ``dataset/001.jpg`` (frontal) + ``dataset/001/*.jpg`` (other views);
 - FRMDB (``frmdb/manifest.csv``): ``Img_33`` (yaw 0, pitch 0) is the target; studio views at
-  yaw +-45/+-90 and pitch -30/0/+30 are inputs; surveillance frames are inputs for evaluation;
+  yaw 0/+-45/+-90 and pitch -30/0/+30 (but the target itself) are inputs; surveillance frames
+  are inputs for evaluation;
 - Pointing'04 (``pointing04/manifest.csv``): pan 0 / tilt 0 of each series is the target;
 - AT&T faces (``att_orl/sN/*.pgm``): ``1.pgm`` is the target, the other nine are inputs.
 
@@ -31,7 +32,7 @@ from edge.quality import head_pose
 log = logging.getLogger(__name__)
 
 SPLIT_FILE = Path(__file__).with_name("split.toml")
-FRMDB_INPUT_YAWS = {-90, -45, 45, 90}
+FRMDB_INPUT_YAWS = {-90, -45, 0, 45, 90}  # yaw 0 at pitch +-30: faces the box's yaw gate lets through
 FRMDB_INPUT_PITCHES = {-30, 0, 30}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm"}
 
@@ -64,7 +65,7 @@ def frmdb_source(root: Path, subjects: set[str] | None = None) -> Source:
         key = f"frmdb:{r['subject']}"
         if r["kind"] == "mugshot" and r["camera_yaw_deg"]:
             yaw, pitch = int(r["camera_yaw_deg"]), int(r["camera_pitch_deg"])
-            if yaw in FRMDB_INPUT_YAWS and pitch in FRMDB_INPUT_PITCHES:
+            if yaw in FRMDB_INPUT_YAWS and pitch in FRMDB_INPUT_PITCHES and (yaw, pitch) != (0, 0):
                 source.views.append((key, View(key, root / r["path"], yaw, pitch)))
         elif r["kind"] == "surveillance_frame":
             box = tuple(float(r[k]) for k in "xywh") if r["x"] else None
