@@ -183,7 +183,7 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     card = (tmp_path / "teacher.md").read_text()
     assert "| raw input |" in card and "Against the raw aligned crop on the same probes" in card
     assert "rank-1 yaw ±45 +0 -8 (p 0.008)" in card and "Worse than the raw aligned crop beyond noise" in card
-    assert "| model | margin yaw ±45 |" in card and "more clearly the person" in card
+    assert "| model | margin yaw 0, pitch ±30 | margin yaw ±45 |" in card and "more clearly the person" in card
     assert json.loads((tmp_path / "eval" / "report.json").read_text())["counts"]["studio pairs"] > 0
 
 
