@@ -44,6 +44,7 @@ class TrainConfig:
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
     degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
+    rotations: float = 0.0  # share of pairs whose input is the frontal itself, turned by a synthetic yaw
     validation: int = 0  # training identities held out to score L1/PSNR at every sample: validation.csv, best.pt
     init: str = ""  # start the generator from this checkpoint's weights (fine-tuning); empty: from scratch
     flip: bool = True  # augment with mirrored pairs (a left profile maps to the mirrored frontal)
@@ -71,8 +72,9 @@ class TrainConfig:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
             raise TrainConfigError("recognizer: identity > 0 needs a recogniser checkpoint (mugshot-train recognizer)")
-        if not 0 <= self.degrade <= 1:
-            raise TrainConfigError(f"degrade: must be within 0..1, got {self.degrade}")
+        for key in ("degrade", "rotations"):
+            if not 0 <= getattr(self, key) <= 1:
+                raise TrainConfigError(f"{key}: must be within 0..1, got {getattr(self, key)}")
         for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")

@@ -1,5 +1,6 @@
-"""The pair cache as tensors, split by identity, with mirrored pairs and surveillance-like
-degradation of the input views as augmentation."""
+"""The pair cache as tensors, split by identity, with mirrored pairs, synthetic yaw
+rotations of the frontals and surveillance-like degradation of the input views as
+augmentation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.align import ModelInputSpec, to_tensor
+from edge.align import ModelInputSpec, canonical_points, to_tensor
 
 
 @dataclass
@@ -44,12 +45,15 @@ class PairCache:
 class PairTensors:
     """Training pairs as normalised tensors in memory (small data: a few MB)."""
 
-    def __init__(self, cache: PairCache, indices: np.ndarray, flip: bool, degrade: float = 0.0):
+    def __init__(self, cache: PairCache, indices: np.ndarray, flip: bool, degrade: float = 0.0,
+                 rotations: float = 0.0):
         studio = indices[cache.kinds[indices] == "studio"]  # surveillance frames are for evaluation
         self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
         self.targets = torch.from_numpy(to_tensor(cache.frontals[cache.targets[studio]], cache.spec))
         self.flip = flip
         self.degrade = degrade
+        self.rotations = rotations
+        self.head = HeadCylinder.of(cache.spec)
 
     def __len__(self) -> int:
         return len(self.views)
@@ -61,7 +65,50 @@ class PairTensors:
             mirror = torch.rand(size, generator=generator) < 0.5
             views = torch.where(mirror[:, None, None, None], views.flip(-1), views)
             targets = torch.where(mirror[:, None, None, None], targets.flip(-1), targets)
+        if self.rotations > 0:  # Rotate-and-Render style: the frontal, turned, is one more input view
+            chosen = torch.rand(size, generator=generator) < self.rotations
+            yaws = (2 * torch.rand(size, generator=generator) - 1) * MAX_SYNTHETIC_YAW
+            views = torch.where(chosen[:, None, None, None], self.head.turn(targets, yaws), views)
         return degrade(views, self.degrade, generator), targets
+
+
+MAX_SYNTHETIC_YAW = 45.0  # degrees; beyond it the far half folds over (see HeadCylinder)
+
+
+@dataclass
+class HeadCylinder:
+    """The head in an aligned crop as a vertical cylinder (pixels): axis column, radius, and
+    the eyes' half distance.  Turning it by a yaw moves every column along the cylinder, so the
+    near half is stretched and the far half squeezed, as in a turned head; what turns out of
+    sight comes back from the other side of the cylinder, and beyond it the background shifts
+    with the cylinder's edge.  No nose occludes a cheek and no ear appears: a 2-D stand-in for
+    Rotate-and-Render's 3-D fit."""
+    centre: float
+    radius: float
+    eye_half: float
+
+    @classmethod
+    def of(cls, spec: ModelInputSpec) -> "HeadCylinder":
+        points = canonical_points(spec.size, spec.face_scale)
+        eyes = abs(float(points[1, 0] - points[0, 0]))
+        # a head with its hair is about 3.4 eye distances wide; the nose column is the axis
+        return cls(float(points[2, 0]), 1.7 * eyes, eyes / 2)
+
+    def turn(self, frontal: torch.Tensor, yaw_deg: torch.Tensor) -> torch.Tensor:
+        """(n, c, s, s) frontal faces turned by ``yaw_deg`` (n,) degrees (positive: the nose moves
+        to larger x), then shifted so that the eyes' midpoint stays where alignment puts it."""
+        n, _, _, size = frontal.shape
+        yaw = torch.deg2rad(yaw_deg.to(frontal.dtype))[:, None]  # (n, 1)
+        eyes = torch.tensor([-self.eye_half, self.eye_half], dtype=frontal.dtype) / self.radius
+        midpoint = torch.sin(torch.asin(eyes)[None] + yaw).mean(1, keepdim=True)  # in radii
+        u = (torch.arange(size, dtype=frontal.dtype)[None] - self.centre) / self.radius + midpoint  # turned view
+        inside = torch.sin(torch.asin(u.clamp(-1, 1)) - yaw)  # on the frontal; past 90 degrees sin folds back
+        outside = u - torch.sign(u) * (1 - torch.cos(yaw))  # the background follows the cylinder's edge
+        source = self.centre + self.radius * torch.where(u.abs() < 1, inside, outside)
+        x = (2 * source + 1) / size - 1  # grid_sample's coordinates (align_corners=False)
+        y = (2 * torch.arange(size, dtype=frontal.dtype) + 1) / size - 1
+        grid = torch.stack([x[:, None, :].expand(n, size, size), y[None, :, None].expand(n, size, size)], -1)
+        return F.grid_sample(frontal, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def degrade(batch: torch.Tensor, share: float, generator: torch.Generator) -> torch.Tensor:

@@ -92,7 +92,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     cache = PairCache.load(cfg.cache)
     test_ids = load_split()
     val_ids = validation_identities(cache, test_ids, cfg.validation)
-    train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade)
+    train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade,
+                        rotations=cfg.rotations)
     val = PairTensors(cache, cache.select(val_ids, test=True), flip=False) if val_ids else None
     log.info("training pairs: %d (from %s), held-out identities: %d, validation: %d identities, %d pairs",
              len(train), cfg.cache, len(test_ids), len(val_ids), len(val) if val else 0)

@@ -232,6 +232,31 @@ def test_degrade_changes_only_the_chosen_share():
     assert 16 < int(changed.sum()) < 48 and y.abs().max() <= 1
 
 
+def test_synthetic_yaw_turns_the_head_around_its_axis(tiny_cache):
+    from edge.align import ModelInputSpec
+    from trainer.data import HeadCylinder, PairTensors
+    head = HeadCylinder.of(ModelInputSpec(size=64, face_scale=0.7))
+
+    def column(x: int, yaw: float) -> float:  # where a bright line down column x ends up
+        face = torch.full((1, 1, 64, 64), -1.0)
+        face[..., x] = 1.0
+        weight = (head.turn(face, torch.tensor([yaw]))[0, 0, 0] + 1).clamp(min=0)
+        return float((weight * torch.arange(64.0)).sum() / weight.sum())
+    nose, eye = round(head.centre), round(head.centre - head.eye_half)
+    assert column(nose, 0) == pytest.approx(nose) and column(eye, 0) == pytest.approx(eye)
+    apart = {yaw: column(nose, yaw) - column(eye, yaw) for yaw in (0, 30, -30, 45, -45)}
+    assert apart[0] > apart[30] > apart[-30] > apart[-45], "foreshortened, most on the far side"
+    assert apart[30] > apart[45]
+    assert abs(column(nose, 30) - nose) < 1.5, "alignment keeps the eyes in place, so the nose stays near"
+    with pytest.raises(TrainConfigError, match="^rotations: must be within 0..1"):
+        load_train_config(None, ["rotations=2"])
+    cache = PairCache.load(tiny_cache[0])
+    pairs = PairTensors(cache, np.arange(len(cache.inputs)), flip=False, rotations=1.0)
+    views, targets = pairs.batch(8, torch.Generator().manual_seed(0))
+    assert not any(torch.equal(v, t) for v, t in zip(views, targets)), "turned frontals, not the frontals"
+    assert all(min((v - real).abs().mean() for real in pairs.views) > 0 for v in views), "not the real views"
+
+
 def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
     from edge.align import ModelInputSpec
     from trainer.prepare import Source, att_source
