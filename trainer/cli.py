@@ -15,7 +15,8 @@ log = logging.getLogger("trainer")
 def cmd_prepare(args: argparse.Namespace) -> int:
     from edge.align import ModelInputSpec
 
-    from .prepare import att_source, folder_source, frmdb_source, pointing04_source, prepare
+    from .prepare import (att_source, folder_source, frmdb_source, held_out_identities, load_split,
+                          pointing04_source, prepare)
 
     sources = []
     data = Path(args.data)
@@ -31,8 +32,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     if not sources:
         print(f"no datasets found (looked in {data}; give --folder DIR for your own)", file=sys.stderr)
         return 2
-    result = prepare(sources, ModelInputSpec(size=args.size, face_scale=args.face_scale), Path(args.out))
+    if args.test_every < 2:
+        print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
+        return 2
+    held_out = held_out_identities(sources, load_split(), args.test_every)
+    result = prepare(sources, ModelInputSpec(size=args.size, face_scale=args.face_scale), Path(args.out),
+                     test_identities=held_out)
     print(f"{result['pairs']} pairs, {result['frontals']} frontal targets -> {args.out}")
+    print(f"held out for eval, never trained on ({len(held_out)}): {', '.join(sorted(held_out))}")
     print(f"faces not found: {len(result['missing'])}")
     for path in result["missing"][: args.show_missing]:
         print(f"  {path}")
@@ -118,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with frmdb/, pointing04/ and att_orl/ (default: ../shared/data)")
     p.add_argument("--folder", action="append", help="your own dataset: DIR/001.jpg + DIR/001/*.jpg (repeatable)")
     p.add_argument("--with-shared", action="store_true", help="with --folder: also use FRMDB and Pointing'04")
+    p.add_argument("--test-every", type=int, default=5, metavar="N",
+                   help="hold out every N-th person of your own folders for eval (default 5); the shared "
+                        "datasets keep trainer/split.toml")
     p.add_argument("--no-att", action="store_true", help="leave out the AT&T faces (grey, near-frontal)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--face-scale", type=float, default=0.7)

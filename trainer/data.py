@@ -28,6 +28,7 @@ class PairCache:
     pose_yaws: np.ndarray | None = None  # yaw estimated from the landmarks, as the edge does (newer caches)
     scores: np.ndarray | None = None  # the detector's score of each input face (newer caches)
     face_sizes: np.ndarray | None = None  # the shorter side of its box in the source image, pixels
+    test_identities: np.ndarray | None = None  # the people held out, chosen by prepare (newer caches)
 
     @classmethod
     def load(cls, path: str | Path) -> "PairCache":
@@ -35,7 +36,15 @@ class PairCache:
         spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
         return cls(*(data[k] for k in ("inputs", "targets", "frontals", "frontal_ids", "identities", "yaws",
                                        "pitches", "kinds", "sources")), spec,
-                   *(data[k] if k in data else None for k in ("pose_yaws", "scores", "face_sizes")))
+                   *(data[k] if k in data else None for k in ("pose_yaws", "scores", "face_sizes", "test_identities")))
+
+    def held_out(self) -> set[str]:
+        """The identities never trained on: the split prepare stored, or trainer/split.toml for
+        an older cache."""
+        if self.test_identities is not None:
+            return {str(i) for i in self.test_identities}
+        from .prepare import load_split
+        return load_split()
 
     def select(self, test_identities: set[str], test: bool) -> np.ndarray:
         held_out = np.isin(self.identities, sorted(test_identities))

@@ -22,8 +22,8 @@ from edge.align import ModelInputSpec, from_tensor, to_tensor
 from edge.config import DetectorConfig, GeneratorConfig
 from edge.metrics import DlibIdentity, identified, identity_margin, psnr, ssim
 
+from .config import TrainConfigError
 from .data import PairCache
-from .prepare import load_split
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,14 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     """``max_yaws``: more values of ``generator.max_yaw`` to add "crop beyond" rows for, besides
     the edge's default."""
     cache = PairCache.load(cache_path)
-    test_ids = load_split()
+    test_ids = cache.held_out()
     idx = cache.select(test_ids, test=True)
     frmdb = idx[cache.sources[idx] == "frmdb"]
     studio = idx[cache.kinds[idx] == "studio"]
     surveillance = frmdb[cache.kinds[frmdb] == "surveillance"]
+    if not len(studio):
+        raise TrainConfigError(f"cache: {cache_path} holds no views of the people held out "
+                               f"({', '.join(sorted(test_ids)[:3]) or 'none'}...): nothing to score")
     groups = {"yaw 0, pitch ±30": frmdb[(cache.yaws[frmdb] == 0) & (np.abs(cache.pitches[frmdb]) == 30)],
               "yaw ±45": frmdb[(np.abs(cache.yaws[frmdb]) == 45) & (cache.pitches[frmdb] == 0)],
               "yaw ±90": frmdb[(np.abs(cache.yaws[frmdb]) == 90) & (cache.pitches[frmdb] == 0)],
@@ -78,10 +81,18 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         kept = surveillance[(cache.scores[surveillance] >= detector.score_threshold)
                             & (cache.face_sizes[surveillance] >= detector.min_face)]
         groups[f"surveillance, score ≥ {detector.score_threshold:g}"] = kept
+    frmdb_gallery = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
+    galleries = {group: frmdb_gallery for group in groups}  # group -> the frontals its probes are sought among
+    for source in sorted({s for s in cache.sources[idx].tolist() if s.startswith("folder:")}):  # your own data
+        members = idx[(cache.sources[idx] == source) & (cache.kinds[idx] == "studio")]
+        people = sorted(set(cache.identities[members].tolist()))
+        if len(people) >= 2:  # rank-1 among one person means nothing
+            groups[f"{source} views"] = members
+            galleries[f"{source} views"] = np.flatnonzero(np.isin(cache.frontal_ids, people))
     groups = {k: v for k, v in groups.items() if len(v)}  # an older cache has no yaw 0 views, say
-    gallery_idx = np.flatnonzero(np.isin(cache.frontal_ids, sorted(t for t in test_ids if t.startswith("frmdb:"))))
-    identity_model = DlibIdentity(cache.spec) if identity else None
-    gallery = identity_model.embed(cache.frontals[gallery_idx]) if identity_model else None
+    identity_model = DlibIdentity(cache.spec) if identity and groups else None
+    embedded = {group: identity_model.embed(cache.frontals[galleries[group]]) for group in groups} \
+        if identity_model else {}
 
     candidates: list[tuple[str, Generator]] = [("raw input", lambda crops: crops)]
     for path in models:
@@ -104,10 +115,11 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
             for group, members in groups.items():
                 probes = identity_model.embed(np.stack([made_by_index[i] for i in members])) if len(members) else \
                     np.zeros((0, 128), np.float32)
-                found = identified(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
+                gallery, gallery_ids = embedded[group], cache.frontal_ids[galleries[group]]
+                found = identified(probes, cache.identities[members], gallery, gallery_ids)
                 row[f"rank-1 {group}"] = float(found.mean()) if len(found) else float("nan")
                 hits[name][group] = found.tolist()
-                margin = identity_margin(probes, cache.identities[members], gallery, cache.frontal_ids[gallery_idx])
+                margin = identity_margin(probes, cache.identities[members], gallery, gallery_ids)
                 margins[name][group] = margin.tolist()
         if identity_model is not None:  # after every rank-1: the two kinds of column stay together
             for group, values in margins[name].items():
@@ -127,7 +139,9 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
             gated_name = f"{name}, crop beyond {max_yaw:g}°" + (" (edge default)" if max_yaw == default else "")
             results[gated_name] = score(gated, gated_name)
     counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
-              "gallery": int(len(gallery_idx)), "test identities": sorted(test_ids)}
+              "gallery": int(len(frmdb_gallery)),
+              **{f"{g} gallery": int(len(galleries[g])) for g in groups if g.startswith("folder:")},
+              "test identities": sorted(test_ids)}
     out.mkdir(parents=True, exist_ok=True)
     references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
@@ -147,7 +161,8 @@ def markdown(report: dict) -> str:
              f"Counts: {json.dumps({k: v for k, v in report['counts'].items() if k != 'test identities'})}", "",
              *summary_tables(rows, list(rows)),
              "L1 on 0..1 pixel values; PSNR in dB; rank-1 against the true frontal mugshots of all "
-             "FRMDB test identities (dlib ResNet embedding, not used in training).", ""]
+             "FRMDB test identities (your own folders: of that folder's held-out people; dlib ResNet "
+             "embedding, not used in training).", ""]
     if any(c.startswith("margin ") for c in columns):
         lines += [MARGIN_TEXT, ""]
     if any("score ≥" in c for c in columns):

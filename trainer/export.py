@@ -29,13 +29,12 @@ def training_data(checkpoint_config: dict) -> tuple[str, str]:
     """(the datasets a run trained on, the count of its training identities per dataset),
     read from the run's pair cache; the checkpoint names it."""
     from .data import PairCache
-    from .prepare import load_split
 
     try:
         cache = PairCache.load(checkpoint_config["cache"])
     except (OSError, KeyError, ValueError):
         return "the pair cache named in the checkpoint's config", "an unknown number of"
-    people = sorted(set(cache.identities[cache.select(load_split(), test=False)].tolist()))
+    people = sorted(set(cache.identities[cache.select(cache.held_out(), test=False)].tolist()))
     counts = {key: sum(p.startswith(f"{key}:") for p in people) for key in DATASETS}
     names = [DATASETS[k] for k, n in counts.items() if n]
     data = ", ".join(names) + "; split by identity, see trainer/split.toml"

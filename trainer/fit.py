@@ -27,7 +27,6 @@ from .data import PairCache, PairTensors
 from .identity import IdentityLoss
 from .losses import adversarial, fields_l1, generator_loss
 from .nets import PatchDiscriminator, build_generator, parameters
-from .prepare import load_split
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +89,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
 
     # --- data: split by identity, test identities never seen here
     cache = PairCache.load(cfg.cache)
-    test_ids = load_split()
+    test_ids = cache.held_out()
     val_ids = validation_identities(cache, test_ids, cfg.validation)
     train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade,
                         rotations=cfg.rotations)
@@ -107,7 +106,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             raise TrainConfigError(f"{key}: checkpoint {getattr(cfg, key)} not found")
     if cfg.init:  # fine-tuning: the generator starts from a trained one (optimisers start afresh)
         init_from(generator, torch.load(cfg.init, map_location=device, weights_only=False)["generator"], cfg.init)
-    identity = IdentityLoss(cfg.recognizer, device) if cfg.identity > 0 else None
+    identity = IdentityLoss(cfg.recognizer, device, test_ids) if cfg.identity > 0 else None
     teacher = None
     if cfg.model == "student":
         teacher, _ = load_generator(cfg.teacher, device)

@@ -99,7 +99,7 @@ class RecognizerConfig:
 
 def identity_images(cache: PairCache, test: bool) -> tuple[np.ndarray, np.ndarray]:
     """(images, identity strings) of one side of the split: studio views and frontals."""
-    held_out = load_split()
+    held_out = cache.held_out()
     idx = cache.select(held_out, test=test)
     idx = idx[cache.kinds[idx] == "studio"]
     frontal = np.isin(cache.frontal_ids, sorted(held_out)) == test
@@ -147,7 +147,7 @@ def train_recognizer(cfg: RecognizerConfig, progress: bool = True) -> Path:
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"kind": "mugshot-recognizer", "net": net.state_dict(), "config": dataclasses.asdict(cfg),
-                "identities": classes, "spec": dataclasses.asdict(cache.spec), "split": sorted(load_split()),
+                "identities": classes, "spec": dataclasses.asdict(cache.spec), "split": sorted(cache.held_out()),
                 "held_out_rank1": held_out}, out)
     return out
 
@@ -167,7 +167,7 @@ def jitter(batch: torch.Tensor, rng: torch.Generator, shift: float = 0.06, scale
 @torch.no_grad()
 def held_out_rank1(net: IdentityNet, cache: PairCache) -> float:
     """Rank-1 of held-out studio views against held-out frontals (a sanity check of generalisation)."""
-    held_out = load_split()
+    held_out = cache.held_out()
     idx = cache.select(held_out, test=True)
     idx = idx[(cache.kinds[idx] == "studio")]
     gallery = np.flatnonzero(np.isin(cache.frontal_ids, sorted(held_out)))
@@ -179,15 +179,19 @@ def held_out_rank1(net: IdentityNet, cache: PairCache) -> float:
     return rank1(probes, cache.identities[idx], refs, cache.frontal_ids[gallery])
 
 
-def load_recognizer(path: str | Path, device: torch.device | str = "cpu") -> IdentityNet:
+def load_recognizer(path: str | Path, device: torch.device | str = "cpu",
+                    held_out: set[str] | None = None) -> IdentityNet:
+    """The frozen recogniser; an error if it was trained on any of the ``held_out`` people
+    (default: trainer/split.toml's)."""
     if not Path(path).is_file():
         raise TrainConfigError(f"recognizer: {path} not found (train one: mugshot-train recognizer)")
     state = torch.load(path, map_location=device, weights_only=False)
     if not isinstance(state, dict) or state.get("kind") != "mugshot-recognizer":
         raise TrainConfigError(f"recognizer: {path} is not a checkpoint written by `mugshot-train recognizer`")
-    if state["split"] != sorted(load_split()):
-        raise TrainConfigError(f"recognizer: {path} was trained with another identity split than "
-                               "trainer/split.toml (it may have seen held-out people); retrain it")
+    seen = sorted(set(state["identities"]) & (load_split() if held_out is None else held_out))
+    if seen:
+        raise TrainConfigError(f"recognizer: {path} was trained on held-out people ({', '.join(seen[:3])}"
+                               f"{', ...' if len(seen) > 3 else ''}); retrain it on this cache's split")
     cfg = state["config"]
     net = IdentityNet(cfg["width"], cfg["dim"], state["spec"]["size"]).to(device)
     net.load_state_dict(state["net"])
@@ -200,9 +204,9 @@ def load_recognizer(path: str | Path, device: torch.device | str = "cpu") -> Ide
 class IdentityLoss(nn.Module):
     """1 - cosine similarity between the frozen recogniser's embeddings of output and target."""
 
-    def __init__(self, path: str | Path, device: torch.device | str = "cpu"):
+    def __init__(self, path: str | Path, device: torch.device | str = "cpu", held_out: set[str] | None = None):
         super().__init__()
-        self.net = load_recognizer(path, device)
+        self.net = load_recognizer(path, device, held_out)
 
     def train(self, mode: bool = True) -> "IdentityLoss":
         return super().train(False)  # BatchNorm statistics stay frozen

@@ -130,7 +130,25 @@ def find_face(detector: YuNetDetector, image: np.ndarray, hint: tuple | None = N
     return max(faces, key=lambda f: f.box[2] * f.box[3])
 
 
-def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: YuNetDetector | None = None) -> dict:
+def held_out_identities(sources: list[Source], split: set[str], every: int = 5) -> set[str]:
+    """The people to hold out: trainer/split.toml's for the shared datasets, and every
+    ``every``-th person in name order (the 3rd, 8th, ...) of your own folders, at least one of
+    each folder with two or more people."""
+    held = set()
+    for source in sources:
+        people = sorted(source.frontals)
+        if not source.name.startswith("folder:"):
+            held |= {p.rsplit(":", 1)[0] if p.startswith("p04:") else p for p in people} & split
+        elif len(people) >= 2:
+            held |= set(people[min(every, len(people)) // 2::every])
+    return held
+
+
+def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: YuNetDetector | None = None,
+            test_identities: set[str] | None = None) -> dict:
+    """Detect, align and store every pair; ``test_identities`` (default: held_out_identities())
+    go into the cache, and fit and eval keep to that split."""
+    test_identities = held_out_identities(sources, load_split()) if test_identities is None else test_identities
     detector = detector or YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
     frontal_index: dict[str, int] = {}
     frontals: list[np.ndarray] = []
@@ -174,5 +192,5 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
                         pitches=np.asarray(pitches, np.float32), kinds=np.asarray(kinds),
                         sources=np.asarray(names), pose_yaws=np.asarray(pose_yaws, np.float32),
                         scores=np.asarray(scores, np.float32), face_sizes=np.asarray(face_sizes, np.float32),
-                        spec=np.asarray(spec.to_json()))
-    return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing}
+                        test_identities=np.asarray(sorted(test_identities), dtype=str), spec=np.asarray(spec.to_json()))
+    return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing, "held_out": sorted(test_identities)}

@@ -79,7 +79,7 @@ def test_fit_writes_artifacts_and_resumes_exactly(tiny_cache, tmp_path):
     assert (out / "loss.png").is_file() and (out / "samples_000006.png").is_file()
     lines = (out / "log.csv").read_text().splitlines()
     assert lines[0].startswith("step,") and [int(l.split(",")[0]) for l in lines[1:]] == list(range(1, 7))
-    assert b["split"] == sorted(load_split()) and b["spec"]["size"] == 32
+    assert b["split"] == ["frmdb:001", "frmdb:006"] and b["spec"]["size"] == 32  # split.toml's people in the cache
     b["config"]["retired_option"] = True  # a checkpoint from a version with another option
     torch.save(b, tmp_path / "other_version.pt")
     with pytest.raises(TrainConfigError, match="config key 'retired_option' is unknown"):
@@ -385,3 +385,32 @@ def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
     assert ((margin > 0) == identified(probes, np.array(["a", "a", "a"]), gallery, ids)).all()
     with pytest.raises(ValueError, match="own identity and another"):
         identity_margin(probes, np.array(["a", "c", "a"]), gallery, ids)
+
+
+def test_your_own_folder_holds_people_out_and_eval_scores_only_them(shared_data, tmp_path, capsys):
+    """A dataset of your own (DIR/person.jpg + DIR/person/*.jpg): prepare holds every N-th
+    person out and stores that split in the cache; fit never trains on them; eval scores them
+    against their own frontals."""
+    import shutil
+
+    from trainer.cli import main
+    from trainer.evaluate import evaluate
+    folder = tmp_path / "mine"
+    for n in range(1, 7):  # six people, four views each (AT&T faces stand in for yours)
+        (folder / f"p{n}").mkdir(parents=True)
+        shutil.copy(shared_data / "att_orl" / f"s{n}" / "1.pgm", folder / f"p{n}.pgm")
+        for view in (2, 3, 4, 5):
+            shutil.copy(shared_data / "att_orl" / f"s{n}" / f"{view}.pgm", folder / f"p{n}" / f"{view}.pgm")
+    out = tmp_path / "mine.npz"
+    assert main(["prepare", "--folder", str(folder), "--test-every", "1", "--out", str(out)]) == 2
+    assert "--test-every: must be 2 or more" in capsys.readouterr().err
+    assert main(["prepare", "--folder", str(folder), "--test-every", "2", "--size", "32", "--out", str(out)]) == 0
+    assert "held out for eval, never trained on (3): mine:p2, mine:p4, mine:p6" in capsys.readouterr().out
+    cache = PairCache.load(out)
+    assert cache.held_out() == {"mine:p2", "mine:p4", "mine:p6"}
+    run = torch.load(fit(tiny(out, tmp_path / "run", "steps=2"), progress=False), weights_only=False)
+    assert run["split"] == ["mine:p2", "mine:p4", "mine:p6"]
+    report = evaluate(out, [], tmp_path / "eval")
+    assert report["counts"]["folder:mine views probes"] == 12 and report["counts"]["folder:mine views gallery"] == 3
+    assert 0 <= report["summary"]["raw input"]["rank-1 folder:mine views"] <= 1
+    assert report["counts"]["test identities"] == ["mine:p2", "mine:p4", "mine:p6"]
