@@ -41,6 +41,7 @@ class TrainConfig:
     distill: float = 1.0  # student only: L1 to the teacher's output
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
     distill_fields: float = 0.0  # student only: L1 to the teacher's flows and blend weights (same head)
+    field_tv: float = 0.0  # flow/warp/separable: total variation of the predicted maps (blend weights, flows)
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
     degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
@@ -63,6 +64,8 @@ class TrainConfig:
                                    f"got {self.head!r}")
         if self.cell not in (1, 4) or (self.cell != 4 and not (self.model == "student" and self.head == "separable")):
             raise TrainConfigError(f"cell: 4 or 1, and only the separable student has a choice, got {self.cell}")
+        if self.field_tv and self.head == "image":
+            raise TrainConfigError("field_tv: only for the flow, warp and separable heads (they predict maps)")
         if self.local_pathways and not (self.model == "teacher" and self.head == "image"):
             raise TrainConfigError(f"local_pathways: only for model = \"teacher\" with head = \"image\", "
                                    f"got {self.model!r} with {self.head!r}")

@@ -25,7 +25,7 @@ from edge.align import from_tensor
 from .config import TrainConfig, TrainConfigError
 from .data import PairCache, PairTensors
 from .identity import IdentityLoss
-from .losses import adversarial, fields_l1, generator_loss
+from .losses import adversarial, fields_l1, generator_loss, total_variation
 from .nets import PatchDiscriminator, build_generator, parameters
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     while step < cfg.steps:
         views, targets = (t.to(device) for t in train.batch(cfg.batch_size, rng))
         features = fields = None
-        if cfg.distill_fields > 0:
+        if cfg.distill_fields > 0 or cfg.field_tv > 0:
             fake, features, fields = generator.run(views)
         elif project is not None:
             fake, features = generator(views, return_features=True)
@@ -183,12 +183,15 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         fake_logits = discriminator(views, fake) if cfg.alpha > 0 else None
         terms = generator_loss(fake, targets, fake_logits, cfg)
         loss = terms["total"]
+        if cfg.field_tv > 0:  # smooth maps: fewer seams, and a small student can follow them
+            terms["field_tv"] = sum(total_variation(f) for f in fields if f.dim() == 4)
+            loss = loss + cfg.field_tv * terms["field_tv"]
         if identity is not None:
             terms["identity"] = identity(fake, targets)
             loss = loss + cfg.identity * terms["identity"]
         if teacher is not None:  # distillation: follow the teacher's output (and features)
             with torch.no_grad():
-                teacher_out, teacher_features, teacher_fields = teacher.run(views) if fields is not None else \
+                teacher_out, teacher_features, teacher_fields = teacher.run(views) if cfg.distill_fields > 0 else \
                     (*teacher(views, return_features=True), None)
             terms["distill"] = F.l1_loss(fake, teacher_out)
             loss = loss + cfg.distill * terms["distill"]
@@ -197,7 +200,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
                 assert projected.shape == teacher_features.shape, "feature distillation: shapes differ"
                 terms["features"] = F.mse_loss(projected, teacher_features)
                 loss = loss + cfg.distill_features * terms["features"]
-            if fields is not None:  # the same head: follow the teacher's flows and blend weights too
+            if cfg.distill_fields > 0:  # the same head: follow the teacher's flows and blend weights too
                 terms["fields"] = fields_l1(fields, teacher_fields)
                 loss = loss + cfg.distill_fields * terms["fields"]
         opt_g.zero_grad(set_to_none=True)
