@@ -145,8 +145,8 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     out.mkdir(parents=True, exist_ok=True)
     references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
-              "models": [str(m) for m in models], "paired": paired(hits, references),
-              "paired_margin": paired_margin(margins, references)}
+              "models": [str(m) for m in models], "paired": paired(hits, references, rank1_split),
+              "paired_margin": paired(margins, references, margin_split)}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k and "score" not in k},
@@ -201,49 +201,35 @@ def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
                     for row in rows]
 
 
-def comparisons(names, references: list[str]):
-    """(model, reference): every model against each reference, each pair once, none with itself."""
+def paired(per_probe: dict[str, dict[str, list]], references: list[str], split) -> list[dict]:
+    """Every model against each reference (each pair once, none with itself) on the same
+    probes: ``split(model's values, reference's values)`` per group."""
+    rows = []
     for i, reference in enumerate(references):
-        for name in names:
-            if name not in references[:i + 1]:
-                yield name, reference
-
-
-def paired(hits: dict[str, dict[str, list[bool]]], references: list[str]) -> list[dict]:
-    """Every model against each reference on the same probes: how many only the model
-    identifies (wins), how many only the reference (losses), and the exact two-sided McNemar p
-    of that split (the chance of one at least as lopsided if both were equally good)."""
-    rows = []
-    for name, reference in comparisons(hits, references):
-        if not hits[name]:
-            continue
-        row = {"model": name, "reference": reference}
-        for group, found in hits[name].items():
-            theirs = hits[reference][group]
-            wins = sum(a and not b for a, b in zip(found, theirs))
-            losses = sum(b and not a for a, b in zip(found, theirs))
-            row[group] = {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
-        rows.append(row)
+        for name, groups in per_probe.items():
+            if name not in references[:i + 1] and groups:
+                rows.append({"model": name, "reference": reference,
+                             **{group: split(ours, per_probe[reference][group]) for group, ours in groups.items()}})
     return rows
 
 
-def paired_margin(margins: dict[str, dict[str, list[float]]], references: list[str]) -> list[dict]:
-    """Every model against each reference on the same probes: the mean change of the identity
-    margin (positive: the model's output is more clearly the person), how many probes got
-    better and how many worse, and the exact two-sided sign-test p of that split (the same
-    binomial as McNemar's)."""
-    rows = []
-    for name, reference in comparisons(margins, references):
-        if not margins[name]:
-            continue
-        row = {"model": name, "reference": reference}
-        for group, ours in margins[name].items():
-            change = np.subtract(ours, margins[reference][group])
-            better, worse = int((change > 0).sum()), int((change < 0).sum())
-            row[group] = {"change": float(change.mean()) if len(change) else float("nan"),
-                          "better": better, "worse": worse, "p": mcnemar_exact(better, worse)}
-        rows.append(row)
-    return rows
+def rank1_split(found: list[bool], theirs: list[bool]) -> dict:
+    """How many probes only the model identifies (wins), how many only the reference (losses),
+    and the exact two-sided McNemar p of that split (the chance of one at least as lopsided if
+    both were equally good)."""
+    wins = sum(a and not b for a, b in zip(found, theirs))
+    losses = sum(b and not a for a, b in zip(found, theirs))
+    return {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
+
+
+def margin_split(ours: list[float], theirs: list[float]) -> dict:
+    """The mean change of the identity margin (positive: the model's output is more clearly the
+    person), how many probes got better and how many worse, and the exact two-sided sign-test
+    p of that split (the same binomial as McNemar's)."""
+    change = np.subtract(ours, theirs)
+    better, worse = int((change > 0).sum()), int((change < 0).sum())
+    return {"change": float(change.mean()) if len(change) else float("nan"),
+            "better": better, "worse": worse, "p": mcnemar_exact(better, worse)}
 
 
 def split_text(split: dict) -> str:
