@@ -217,6 +217,8 @@ def test_identity_loss_from_a_recogniser_of_the_training_identities(tiny_cache, 
         load_train_config(None, ["identity=1"])
     with pytest.raises(ValueError, match="^recognizer: .* is not a checkpoint"):
         IdentityLoss(start)
+    with pytest.raises(TrainConfigError, match=r"trained on held-out people \(frmdb:002\); retrain"):
+        IdentityLoss(path, held_out={"frmdb:002", "frmdb:099"})  # a cache that holds out one of its people
     with pytest.raises(TrainConfigError, match="^recognizer: .* not found"):
         IdentityLoss(tmp_path / "missing.pt")
     with pytest.raises(TrainConfigError, match="^init: checkpoint .* not found"):
