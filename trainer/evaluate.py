@@ -91,8 +91,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
             galleries[f"{source} views"] = np.flatnonzero(np.isin(cache.frontal_ids, people))
     groups = {k: v for k, v in groups.items() if len(v)}  # an older cache has no yaw 0 views, say
     identity_model = DlibIdentity(cache.spec) if identity and groups else None
-    embedded = {group: identity_model.embed(cache.frontals[galleries[group]]) for group in groups} \
-        if identity_model else {}
+    embedded: dict[str, np.ndarray] = {}  # group -> its gallery's embeddings, each distinct gallery embedded once
+    for group in groups if identity_model else ():
+        same = next((g for g in embedded if np.array_equal(galleries[g], galleries[group])), None)
+        embedded[group] = embedded[same] if same else identity_model.embed(cache.frontals[galleries[group]])
 
     candidates: list[tuple[str, Generator]] = [("raw input", lambda crops: crops)]
     for path in models:
