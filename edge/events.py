@@ -61,6 +61,7 @@ class Event:
     mugshot: np.ndarray  # BGR, generated frontal mugshot (the aligned crop when generator is none)
     crop: np.ndarray  # BGR, the aligned original crop
     models: dict = field(default_factory=dict)  # role -> {"name", "version", "sha256"}
+    sequence: int = 0  # the box's event number (edge/sequence.py); 0: not numbered (tests, tools)
 
     def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
         images, described = {}, {}
@@ -73,6 +74,7 @@ class Event:
             "schema": SCHEMA_VERSION,
             "event_id": self.event_id,
             "revision": self.revision,
+            "sequence": self.sequence,
             "final": self.final,
             "camera": self.camera,
             "device": self.device,

@@ -19,6 +19,7 @@ from .events import Event
 from .generate import NoGenerator
 from .motion import MotionDetector, union_box
 from .publish import Publisher
+from .sequence import SequenceCounter, default_state_dir
 from .sources.base import Frame
 from .sources.resilient import ResilientSource
 from .stats import PipelineStats
@@ -38,6 +39,7 @@ class Pipeline:
     generator: object  # NoGenerator | OnnxGenerator
     publishers: list[Publisher]
     stop: threading.Event
+    sequence: SequenceCounter | None = None  # numbers every event (None: events carry sequence 0)
 
     def __post_init__(self) -> None:
         self.motion = MotionDetector(self.cfg.motion)
@@ -70,7 +72,7 @@ class Pipeline:
                 if self.on_frame is not None:
                     self.on_frame(frame, self.stats)
                 if time.monotonic() >= next_summary:
-                    log.info("summary: %s", self.stats.summary())
+                    log.info("summary: %s%s", self.stats.summary(), self.publisher_summary())
                     next_summary += self.cfg.log.summary_seconds
                 if self.stop.is_set():
                     break
@@ -79,6 +81,15 @@ class Pipeline:
                 self._emit(due)
             self.stats.corrupt_frames = self.source.corrupt_frames
         return self.stats
+
+    def publisher_summary(self) -> str:
+        """`` | mqtt spool=3 dropped=0 spool_write_failed=0 ...``: what each publisher counted."""
+        parts = []
+        for publisher in self.publishers:
+            counts = {k: v for k, v in publisher.status().items() if isinstance(v, int) and not isinstance(v, bool)}
+            if counts:
+                parts.append(f" | {publisher.name} " + " ".join(f"{k}={v}" for k, v in counts.items()))
+        return "".join(parts)
 
     def close(self) -> None:
         """Close the publishers (the MQTT one keeps undelivered events in its spool)."""
@@ -153,17 +164,21 @@ class Pipeline:
             event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
             device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
-            shot_score=shot.score, mugshot=mugshot, crop=crop, models=models)
+            shot_score=shot.score, mugshot=mugshot, crop=crop, models=models,
+            sequence=self.sequence.next() if self.sequence is not None else 0)
         self.stats.events += 1
-        log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
-                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,
-                 shot.quality.sharpness, shot.score, " final" if due.final else "")
+        # Spooling publishers (MQTT) first: an event is durable once it is in the spool, so nothing
+        # else (a directory write) stands between the event and its commit.  The event's log line
+        # comes after, so an event that was logged is in the spool.
         with self.stats.timed("publish"):
-            for publisher in self.publishers:
+            for publisher in sorted(self.publishers, key=lambda p: not getattr(p, "spooled", False)):
                 try:
                     publisher.publish(event)
                 except Exception:  # one broken sink must not stop the others or the camera
                     log.exception("publisher %s failed on event %s", publisher.name, event.event_id)
+        log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
+                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,
+                 shot.quality.sharpness, shot.score, " final" if due.final else "")
 
 
 def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
@@ -184,4 +199,5 @@ def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
     publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
                                  key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
-    return Pipeline(cfg, source, detector, generator, publishers, stop)
+    sequence = SequenceCounter(default_state_dir() / "sequence")
+    return Pipeline(cfg, source, detector, generator, publishers, stop, sequence)

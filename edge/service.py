@@ -80,8 +80,11 @@ class ServiceMonitor:
         parts = [f"fps {stats.fps():.1f}", f"events {stats.events}"]
         for name, values in self.status().items():
             if "spool" in values:
-                parts.append(f"spool {values['spool']} (dropped {values['dropped']})")
+                parts.append(f"spool {values['spool']} (dropped {values['dropped']}, "
+                             f"write failed {values.get('spool_write_failed', 0)})")
                 parts.append(f"broker {values['broker']}")
+                if values.get("sender_error"):
+                    parts.append(f"sender failing: {values['sender_error']}")
         return ", ".join(parts)
 
 

@@ -12,13 +12,18 @@ Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained.
 
 A spooled event is deleted only when the broker has acknowledged all its messages; while
-the broker is away, ``publish`` still returns at once (frame processing never waits).
+the broker is away, ``publish`` still returns at once (frame processing never waits).  An
+event is durable once ``publish`` has returned: it is committed to the spool.  A spool that
+cannot take an event (a full disk) is counted (``spool_write_failed``), never raised into the
+frame loop; the sender thread survives any error (logged, retried with backoff), so delivery
+resumes by itself once the disk has room again.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -32,6 +37,8 @@ from .spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
 
+POISON_ATTEMPTS = 3  # the connection fell this many times in a row while one event was in flight: refused
+
 
 def default_spool_path() -> Path:
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
@@ -41,6 +48,7 @@ def default_spool_path() -> Path:
 
 class MqttPublisher(Publisher):
     name = "mqtt"
+    spooled = True  # publish() returns once the event is committed to the on-disk spool
 
     def __init__(self, cfg: MqttPublisherConfig, *, device_id: str, cameras: list[str], version: str = "",
                  key: str = "publishers[0]"):
@@ -57,6 +65,12 @@ class MqttPublisher(Publisher):
                                          on_connected=self._on_connected, on_message=self._on_message)
         self.delivered = 0
         self.rejected = 0
+        self.spool_write_failed = 0  # events the spool could not take (full disk): lost, and counted
+        self.sender_errors = 0
+        self.sender_error = ""  # the sender's last error while it is failing, for STATUS
+        self._in_flight_seq: int | None = None  # the event in flight when the connection last fell
+        self._in_flight_drops = 0
+        self._infos: list = []  # the messages of the event in flight
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._motion: dict[str, bool] = {}
@@ -67,7 +81,13 @@ class MqttPublisher(Publisher):
     # --- Publisher interface ----------------------------------------------------------
     def publish(self, event: Event) -> None:
         encoded = event.encode(self.cfg.jpeg_quality, self.cfg.max_side)
-        self.spool.put(encoded, event.camera)
+        try:
+            self.spool.put(encoded, event.camera)
+        except sqlite3.Error as exc:
+            self.spool_write_failed += 1
+            log.error("spool %s cannot take event %s: %s (%d events lost so far: spool_write_failed)",
+                      self.spool.path, event.event_id, exc, self.spool_write_failed)
+            return
         self._wake.set()
 
     def motion(self, camera: str, moving: bool) -> None:
@@ -79,7 +99,8 @@ class MqttPublisher(Publisher):
         depth, size = self.spool.depth()
         return {"broker": "connected" if self.connection.connected.is_set() else "disconnected",
                 "spool": depth, "spool_bytes": size, "dropped": self.spool.dropped,
-                "delivered": self.delivered, "rejected": self.rejected}
+                "spool_write_failed": self.spool_write_failed,
+                "delivered": self.delivered, "rejected": self.rejected, "sender_error": self.sender_error}
 
     def close(self, drain_seconds: float = 2.0) -> None:
         """Stop sending (the spool keeps what is left), publish ``stopped``, disconnect."""
@@ -118,39 +139,74 @@ class MqttPublisher(Publisher):
 
     # --- sender thread ------------------------------------------------------------------
     def _send_loop(self) -> None:
+        """Never dies: an error (a full disk on remove, a locked spool) is logged, then retried with backoff."""
+        backoff = 0.5
         while not self._stopping.is_set():
-            if not self.connection.connected.wait(0.5):
-                continue
-            spooled = self.spool.oldest()
-            if spooled is None:
-                self._wake.wait(1.0)
-                self._wake.clear()
-                continue
-            outcome = self._deliver(spooled)
-            if outcome is True:
-                self.spool.remove(spooled.seq)
-                self.delivered += 1
-                if self.spool.depth()[0] == 0:
-                    self._publish_latest(spooled)
-            elif outcome is False:
-                # The broker refused it (an ACL, a packet too large): retrying cannot help.
-                self.spool.remove(spooled.seq)
-                self.rejected += 1
-                log.error("broker rejected event %s on %s/%s: dropped from the spool (check the ACL and the "
-                          "broker's message size limit)", spooled.encoded.event_id, self.prefix, spooled.camera)
-            # None: timeout or disconnect; the same event is sent again after the reconnect.
+            try:
+                self._send_one()
+                backoff, self.sender_error = 0.5, ""
+            except Exception as exc:
+                self.sender_errors += 1
+                self.sender_error = f"{type(exc).__name__}: {exc}"
+                if self.sender_errors == 1 or self.sender_errors % 100 == 0:
+                    log.exception("mqtt sender: %s (error %d); retrying in %.1f s", exc, self.sender_errors, backoff)
+                else:
+                    log.error("mqtt sender: %s (error %d); retrying in %.1f s", exc, self.sender_errors, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(30.0, backoff * 2)
+
+    def _send_one(self) -> None:
+        if not self.connection.connected.wait(0.5):
+            return
+        spooled = self.spool.oldest()
+        if spooled is None:
+            self._wake.wait(1.0)
+            self._wake.clear()
+            return
+        outcome = self._deliver(spooled)
+        if outcome is None and not self.connection.connected.is_set():
+            # The connection fell while this event was in flight.  A broker that drops the connection
+            # on a message (a topic it refuses, a packet over its limit) does so every time: after
+            # POISON_ATTEMPTS in a row it is refused, so it cannot block the events behind it.
+            self._in_flight_drops = self._in_flight_drops + 1 if self._in_flight_seq == spooled.seq else 1
+            self._in_flight_seq = spooled.seq
+            if self._in_flight_drops >= POISON_ATTEMPTS:
+                outcome = False
+                self.connection.last_error = ""
+        elif outcome is not None:
+            self._in_flight_seq, self._in_flight_drops = None, 0
+        if outcome is not True:
+            self.connection.forget(self._infos)  # we send it again ourselves, or not at all
+        if outcome is True:
+            self.spool.remove(spooled.seq)
+            self.delivered += 1
+            if self.spool.depth()[0] == 0:
+                self._publish_latest(spooled)
+        elif outcome is False:
+            # The broker refused it (an ACL, a packet too large, a topic it cannot take): retrying cannot help.
+            self.spool.remove(spooled.seq)
+            self.rejected += 1
+            self._in_flight_seq, self._in_flight_drops = None, 0
+            log.error("broker rejected event %s (sequence %s) on %s/%s: dropped from the spool and counted "
+                      "(check the ACL and the broker's message size limit)", spooled.encoded.event_id,
+                      spooled.encoded.metadata.get("sequence"), self.prefix, spooled.camera)
+        # None: timeout or disconnect; the same event is sent again after the reconnect.
 
     def _deliver(self, spooled: SpooledEvent) -> bool | None:
         encoded, camera = spooled.encoded, spooled.camera
         props = {"event_id": encoded.event_id, "revision": str(encoded.metadata.get("revision", 1))}
-        infos = []
-        for name, data in encoded.images.items():
-            infos.append(self.connection.publish(f"{self.prefix}/{camera}/images/{encoded.event_id}/{name}", data,
-                                                 qos=self.cfg.qos, content_type="image/jpeg",
-                                                 user_properties=props | {"image": name}))
-        infos.append(self.connection.publish(f"{self.prefix}/{camera}/event", json.dumps(encoded.metadata).encode(),
-                                             qos=self.cfg.qos, content_type="application/json",
-                                             user_properties=props))
+        infos = self._infos = []
+        try:
+            for name, data in encoded.images.items():
+                infos.append(self.connection.publish(f"{self.prefix}/{camera}/images/{encoded.event_id}/{name}",
+                                                     data, qos=self.cfg.qos, content_type="image/jpeg",
+                                                     user_properties=props | {"image": name}))
+            infos.append(self.connection.publish(f"{self.prefix}/{camera}/event",
+                                                 json.dumps(encoded.metadata).encode(), qos=self.cfg.qos,
+                                                 content_type="application/json", user_properties=props))
+        except ValueError as exc:  # paho refuses the topic (a wildcard in it) before it is sent
+            log.error("event %s cannot be published on %s/%s: %s", encoded.event_id, self.prefix, camera, exc)
+            return False
         if self.cfg.qos == 0:
             return True
         return self.connection.wait_for_acks(infos, self.cfg.ack_timeout)

@@ -142,6 +142,19 @@ class MqttConnection:
             timer.cancel()
         return all(code < 128 for code in codes)
 
+    def forget(self, infos: list[mqtt.MQTTMessageInfo]) -> None:
+        """Drop these messages from paho's own queue, which would otherwise send them again after a
+        reconnect: the caller keeps what is undelivered (the spool) and re-sends it itself, and a
+        message the broker refuses must not be retried behind the caller's back."""
+        mids = {info.mid for info in infos}
+        with self.client._out_message_mutex:  # paho has no public call for this
+            for mid in mids:
+                if self.client._out_messages.pop(mid, None) is not None:
+                    self.client._inflight_messages = max(0, self.client._inflight_messages - 1)
+        with self._ack_cond:
+            for mid in mids:
+                self._acks.pop(mid, None)
+
     def _connect_properties(self):
         if not self.settings.persistent_session:
             return None

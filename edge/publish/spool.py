@@ -63,17 +63,26 @@ class Spool:
             log.info("spool %s holds %d undelivered events (%d bytes) from before", self.path, count, size)
 
     def put(self, encoded: EncodedEvent, camera: str) -> int:
-        """Commit an event; returns its sequence number. Drops the oldest when over the bounds."""
+        """Commit an event; returns its row number. Drops the oldest when over the bounds.  A write
+        that fails (a full disk) raises ``sqlite3.Error`` and leaves the spool as it was."""
         size = len(encoded.images["mugshot"]) + len(encoded.images["crop"])
         metadata = json.dumps(encoded.metadata, separators=(",", ":"))
         size += len(metadata)
         with self._lock:
-            cur = self._db.execute(
-                "INSERT INTO events (event_id, camera, spooled, metadata, mugshot, crop, size) VALUES (?,?,?,?,?,?,?)",
-                (encoded.event_id, camera, time.time(), metadata, encoded.images["mugshot"],
-                 encoded.images["crop"], size))
-            seq = int(cur.lastrowid)
-            dropped = self._enforce_bounds()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                cur = self._db.execute(
+                    "INSERT INTO events (event_id, camera, spooled, metadata, mugshot, crop, size) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (encoded.event_id, camera, time.time(), metadata, encoded.images["mugshot"],
+                     encoded.images["crop"], size))
+                seq = int(cur.lastrowid)
+                dropped = self._enforce_bounds()
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
         if dropped:
             log.warning("spool full (%d events / %d bytes max): dropped the %d oldest undelivered events",
                         self.max_events, self.max_bytes, dropped)
