@@ -1,13 +1,26 @@
 """Directory sink: each event as ``<event_id>.json`` with its JPEG images beside it.
 
-Files are written to a temporary name and renamed, so a reader never sees half an
-image; a later revision of the same event replaces the earlier files.
+Files are written to a temporary name and renamed, so a reader never sees half an image; a
+later revision of the same event replaces the earlier files; the JSON is renamed last, so a
+JSON on disk always has its images.  Nothing planted in the folder is followed: temporary
+files are created with ``O_EXCL | O_NOFOLLOW`` and renamed over whatever sits at the final
+name (a symlink is replaced, never written through).  Files are 0640, folders 0750.
+
+The frame thread only writes the bytes (into the page cache); a writer thread fsyncs them,
+renames them into place and fsyncs the folder.  A process killed in between leaves complete
+temporary files, which the next start checks (sha256 of each image against its JSON) and
+moves into place, so an event is as durable once ``publish`` has returned as it was when the
+frame thread waited for the disk; ``close`` (and ``flush``) wait for the writer.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import queue
+import threading
+import uuid
 from pathlib import Path
 
 from ..events import Event
@@ -15,14 +28,59 @@ from .base import Publisher
 
 log = logging.getLogger(__name__)
 
+FILE_MODE, FOLDER_MODE = 0o640, 0o750
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+
+def _tmp_name(path: Path, token: str = "") -> Path:
+    return path.with_name(f".{path.name}.{token}.tmp" if token else f".{path.name}.tmp")
+
+
+def write_file(path: Path, data: bytes, mode: int = FILE_MODE, token: str = "") -> Path:
+    """Write ``data`` to the temporary name beside ``path`` without following links; returns that name."""
+    tmp = _tmp_name(path, token)
+    try:
+        os.unlink(tmp)  # a stale or planted entry: removes a symlink itself, never its target
+    except FileNotFoundError:
+        pass
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    return tmp
+
+
+def commit_file(tmp: Path, path: Path) -> None:
+    """fsync the temporary file and rename it over ``path`` (a symlink there is replaced, not followed)."""
+    fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     os.replace(tmp, path)
+
+
+def fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
+    """Write, fsync and rename in one go (no links followed, ``mode`` exactly)."""
+    commit_file(write_file(path, data, mode), path)
+
+
+def make_folder(path: Path, mode: int = FOLDER_MODE) -> None:
+    """Create the folder (and parents) with ``mode``; one we created is chmod'ed to exactly that."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+        os.chmod(path, mode)
 
 
 class DirectoryPublisher(Publisher):
@@ -30,17 +88,74 @@ class DirectoryPublisher(Publisher):
 
     def __init__(self, path: str | Path, jpeg_quality: int = 90, max_side: int = 512):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path)
         self.jpeg_quality, self.max_side = jpeg_quality, max_side
         self.written = 0
+        self.failed = 0
+        self._queue: queue.Queue = queue.Queue()
+        self._recover()
+        self._writer = threading.Thread(target=self._write_loop, name="directory-writer", daemon=True)
+        self._writer.start()
 
     def publish(self, event: Event) -> None:
         encoded = event.encode(self.jpeg_quality, self.max_side)
-        for name, data in encoded.images.items():
-            write_atomic(self.path / f"{event.event_id}_{name}.jpg", data)
-        write_atomic(self.path / f"{event.event_id}.json",
-                     json.dumps(encoded.metadata, indent=2).encode("utf-8"))
-        self.written += 1
+        parts = [(self.path / f"{event.event_id}_{name}.jpg", data) for name, data in encoded.images.items()]
+        parts.append((self.path / f"{event.event_id}.json", json.dumps(encoded.metadata, indent=2).encode("utf-8")))
+        # the bytes reach the kernel here (they survive the process being killed); the disk, in the writer
+        token = uuid.uuid4().hex[:12]  # one per publication: a revision never touches an earlier one's files
+        self._queue.put((event.event_id, [(write_file(path, data, token=token), path) for path, data in parts]))
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                event_id, files = item
+                try:
+                    for tmp, path in files:  # images first, the JSON last
+                        commit_file(tmp, path)
+                    fsync_folder(self.path)
+                    self.written += 1
+                except OSError as exc:
+                    self.failed += 1
+                    log.error("directory %s: cannot write event %s: %s", self.path, event_id, exc)
+            finally:
+                self._queue.task_done()
+
+    def flush(self) -> None:
+        """Wait until every published event is on disk."""
+        self._queue.join()
+
+    def _recover(self) -> None:
+        """Events a killed process wrote but had not yet renamed into place; leftovers are removed."""
+        for meta_tmp in sorted(self.path.glob(".*.json.*.tmp")):
+            final_name, token = meta_tmp.name[1:-4].rsplit(".", 1)
+            try:
+                if meta_tmp.is_symlink():
+                    raise ValueError("a symlink")
+                metadata = json.loads(meta_tmp.read_bytes())
+                images = []
+                for name, described in metadata["images"].items():
+                    path = self.path / f"{metadata['event_id']}_{name}.jpg"
+                    tmp = _tmp_name(path, token)
+                    if tmp.is_symlink() or hashlib.sha256(tmp.read_bytes()).hexdigest() != described["sha256"]:
+                        raise ValueError(f"{tmp.name} does not match its sha256")
+                    images.append((tmp, path))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning("directory %s: an unfinished event %s from before is incomplete (%s): removed",
+                            self.path, final_name, exc)
+                continue
+            for tmp, path in images + [(meta_tmp, self.path / final_name)]:
+                commit_file(tmp, path)
+            fsync_folder(self.path)
+            log.info("directory %s: completed event %s written before a restart", self.path, final_name)
+        for leftover in self.path.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)  # a link is removed itself, never followed
 
     def status(self) -> dict:
-        return {"written": self.written}
+        return {"written": self.written, "failed": self.failed}
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._writer.join()

@@ -13,7 +13,7 @@ import random
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -36,7 +36,7 @@ class ConnectionSettings:
     cert_file: str = ""
     key_file: str = ""
     username: str = ""
-    password: str | None = None  # already read from a file or the environment
+    password: str | None = field(default=None, repr=False)  # already read from a file or the environment
     reconnect_max: float = 60.0
     persistent_session: bool = False  # the broker keeps our subscriptions and queues QoS>0 messages for us
 
@@ -83,6 +83,10 @@ class MqttConnection:
                                   clean_session=clean_session)
         if settings.username:
             self.client.username_pw_set(settings.username, settings.password)
+            if not settings.tls:  # once per connection, not at every reconnect
+                log.warning("mqtt: username %r%s goes to %s without TLS: anyone on the network can read it "
+                            "(set tls = true)", settings.username, " and its password" if settings.password else "",
+                            settings.address)
         if settings.tls:
             self.client.tls_set(ca_certs=settings.ca_file or None, certfile=settings.cert_file or None,
                                 keyfile=settings.key_file or None, cert_reqs=ssl.CERT_REQUIRED)

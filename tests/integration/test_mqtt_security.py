@@ -125,3 +125,43 @@ def test_password_comes_from_env_or_file_never_config(tmp_path, monkeypatch):
     cfg = MqttPublisherConfig(password_env="MUGSHOT_PW", spool_path=str(tmp_path / "s.sqlite"))
     with pytest.raises(ConfigError, match="publishers\\[0\\].password_env: environment variable MUGSHOT_PW is not set"):
         MqttPublisher(cfg, device_id="box1", cameras=["door"])
+
+
+def test_password_hidden_from_repr_and_plaintext_credentials_warned_once(tmp_path, pki, caplog):
+    broker = Broker(tmp_path / "plain", passwords={"box1": "right-password"}).start()
+    (tmp_path / "password").write_text("right-password\n")
+    cfg = MqttPublisherConfig(host="127.0.0.1", port=broker.port, username="box1", reconnect_max=1.0,
+                              password_file=str(tmp_path / "password"), spool_path=str(tmp_path / "spool.sqlite"),
+                              discovery=False)
+    try:
+        publisher = MqttPublisher(cfg, device_id="box1", cameras=["door"])
+        assert publisher.connection.connected.wait(10), publisher.connection.last_error
+        assert "right-password" not in repr(publisher.connection.settings)
+        assert "right-password" not in repr(publisher.connection)
+        broker.stop()
+        assert wait_until(lambda: not publisher.connection.connected.is_set())
+        broker.start()
+        assert publisher.connection.connected.wait(15), "reconnected"
+        warnings = [r for r in caplog.records if "without TLS" in r.getMessage()]
+        assert len(warnings) == 1 and "right-password" not in warnings[0].getMessage()
+        publisher.close()
+    finally:
+        broker.stop()
+    caplog.clear()
+    secure = Broker(tmp_path / "secure", tls={"ca": pki / "ca.crt", "cert": pki / "server.crt",
+                                              "key": pki / "server.key"},
+                    passwords={"box1": "right-password"}).start()
+    try:
+        publisher = secure_publisher(secure, tmp_path, pki, "right-password")
+        assert publisher.connection.connected.wait(10), publisher.connection.last_error
+        assert not [r for r in caplog.records if "without TLS" in r.getMessage()]
+        publisher.close()
+    finally:
+        secure.stop()
+
+
+def wait_until(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        time.sleep(0.05)
+    return predicate()

@@ -58,6 +58,7 @@ def test_directory_publisher_writes_atomically_and_replaces_revisions(tmp_path):
     publisher.publish(event)
     from dataclasses import replace
     publisher.publish(replace(event, revision=2))
+    publisher.flush()
     assert json.loads((tmp_path / f"{event.event_id}.json").read_text())["revision"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"{event.event_id}.json", f"{event.event_id}_mugshot.jpg", f"{event.event_id}_crop.jpg"])
