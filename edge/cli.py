@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .config import Config, ConfigError, DirectoryPublisherConfig, load_config
+from .config import Config, ConfigError, DirectoryPublisherConfig, MissingInputError, load_config
 from .models import ModelError
 from .sources.base import SourceError
 
@@ -64,7 +64,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     clip, out = Path(args.clip), Path(args.out)
     if not clip.exists():
-        raise ConfigError("clip", f"not found: {clip}")
+        raise MissingInputError("clip", f"not found: {clip}")
     base = load_config(args.config) if args.config else None
     cfg = _replay_config(clip, out, base, args.camera or clip.stem)
     stop = threading.Event()
@@ -81,8 +81,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    """Config, models and camera only: no publisher is started, so a running daemon's MQTT
-    session (same client id) is left alone."""
+    """Config, writable folders, models, camera, and whether each broker answers (a warning, not a
+    failure); no publisher is started, so a running daemon's MQTT session (its client id) is left alone."""
     from models import MODELS_DIR
 
     from .detect import make_detector
@@ -90,6 +90,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .sources import make_source
 
     cfg = load_config(args.config)
+    for key, folder in writable_folders(cfg):
+        check_writable(key, folder)
     detector = make_detector(cfg.detector)
     generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
                                cfg.generator.int8_model)
@@ -107,7 +109,64 @@ def cmd_check(args: argparse.Namespace) -> int:
         frame.release()
     finally:
         source.close()
+    for i, pub in enumerate(cfg.publishers):
+        if pub.type == "mqtt":
+            print(f"publishers[{i}]: {probe_broker(pub, f'publishers[{i}]')}")
     return EXIT_OK
+
+
+def writable_folders(cfg: Config) -> list[tuple[str, Path]]:
+    """(config key, folder) for every folder the daemon writes to."""
+    from .publish.mqtt import default_spool_path
+    from .sequence import default_state_dir
+
+    folders = [("STATE_DIRECTORY", default_state_dir())]
+    for i, pub in enumerate(cfg.publishers):
+        if isinstance(pub, DirectoryPublisherConfig):
+            folders.append((f"publishers[{i}].path", Path(pub.path)))
+        else:
+            folders.append((f"publishers[{i}].spool_path", Path(pub.spool_path or default_spool_path()).parent))
+    if cfg.calibration.save_frames and cfg.calibration.path:
+        folders.append(("calibration.path", Path(cfg.calibration.path)))
+    return folders
+
+
+def check_writable(key: str, folder: Path) -> None:
+    """A real write into the folder, or into the nearest folder above it that exists (run creates the rest)."""
+    import tempfile
+
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(key, f"cannot create {folder}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(key, f"{folder} is not writable ({existing}: {exc.strerror or exc})") from None
+
+
+def probe_broker(pub, key: str, timeout: float = 5.0) -> str:
+    """Whether the broker answers, with its own client id (a running daemon's session is left alone)."""
+    import os
+
+    from .publish.mqtt_connection import ConnectionSettings, MqttConnection, read_password
+
+    settings = ConnectionSettings(host=pub.host, port=pub.port, protocol=pub.protocol,
+                                  client_id=f"mugshot-check-{os.getpid()}", keepalive=pub.keepalive, tls=pub.tls,
+                                  ca_file=pub.ca_file, cert_file=pub.cert_file, key_file=pub.key_file,
+                                  username=pub.username, password=read_password(pub.password_file, pub.password_env,
+                                                                                key), reconnect_max=timeout)
+    connection = MqttConnection(settings)
+    connection.start()
+    try:
+        if connection.connected.wait(timeout):
+            return f"broker {settings.address} answered (MQTT {settings.protocol})"
+        return f"broker {settings.address} did not answer within {timeout:g} s: " \
+               f"{connection.last_error or 'no reply'} (the daemon keeps trying; events wait in the spool)"
+    finally:
+        connection.stop()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -167,6 +226,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         return args.func(args)
+    except MissingInputError as exc:  # a camera, clip or model that is not there: 69, as the README says
+        log.error("%s", exc)
+        return EXIT_UNAVAILABLE
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return EXIT_CONFIG

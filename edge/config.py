@@ -8,6 +8,7 @@ checked for existence.
 from __future__ import annotations
 
 import dataclasses
+import math
 import socket
 import tomllib
 import types
@@ -23,6 +24,11 @@ class ConfigError(ValueError):
     def __init__(self, key: str, message: str):
         super().__init__(f"{key}: {message}" if key else message)
         self.key = key
+
+
+class MissingInputError(ConfigError):
+    """The config is well formed but names a camera, clip or model file that is not there (exit 69:
+    it may appear later; a restart can help)."""
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,43 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
 
 
+# Every number in the config has a range: values far outside it crash (an 11 GiB detector input, a
+# hundred thousand threads) or silently never work (a track that needs 1e20 hits).
+RANGES: dict[type, dict[str, tuple[float, float]]] = {
+    CameraConfig: {"width": (1, 8192), "height": (1, 8192), "fps": (0, 240), "lores_width": (1, 4096),
+                   "lores_height": (1, 4096), "stall_timeout": (0.1, 3600), "reopen_backoff_max": (0.1, 3600)},
+    MotionConfig: {"width": (16, 1280), "blur": (0, 99), "threshold": (1, 254), "dilate": (0, 20),
+                   "min_area": (0, 1), "alpha": (0, 1), "recalibrate_fraction": (0, 1), "hold_seconds": (0, 600)},
+    DetectorConfig: {"input_width": (32, 1920), "input_height": (32, 1920), "score_threshold": (0, 1),
+                     "nms_threshold": (0, 1), "min_face": (0, 4096), "threads": (1, 64)},
+    TrackerConfig: {"iou_threshold": (0, 1), "max_missed_seconds": (0.01, 60), "min_hits": (1, 1000),
+                    "publish_after_seconds": (0.01, 3600), "update_gain": (1, 100), "crop_size": (32, 1024)},
+    GeneratorConfig: {"threads": (1, 64), "max_yaw": (0, 90)},
+    DirectoryPublisherConfig: {"jpeg_quality": (1, 100), "max_side": (32, 4096)},
+    MqttPublisherConfig: {"port": (0, 65535), "keepalive": (5, 65535), "qos": (0, 2),
+                          "spool_max_events": (1, 1_000_000), "spool_max_bytes": (1, 100_000_000_000),
+                          "ack_timeout": (0.1, 600), "reconnect_max": (0.1, 3600), "jpeg_quality": (1, 100),
+                          "max_side": (32, 4096)},
+    CalibrationConfig: {"max_frames": (1, 100_000), "min_interval_seconds": (0, 86400)},
+    LogConfig: {"summary_seconds": (1, 86400)},
+}
+
+
+def _check_ranges(section: Any, prefix: str) -> None:
+    for name, (low, high) in RANGES.get(type(section), {}).items():
+        value = getattr(section, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{prefix}.{name}", f"must be between {low:g} and {high:g}, got {value:g}")
+
+
+def check_topic_name(key: str, value: str) -> None:
+    """A name that becomes an MQTT topic level: printable, no '/', '+', '#', at most 64 characters."""
+    bad = [ch for ch in value if ch in "/+#" or not ch.isprintable()]
+    if not value or bad or len(value) > 64:
+        raise ConfigError(key, "must be 1 to 64 printable characters without '/', '+' or '#' (it is an MQTT "
+                               f"topic level), got {value!r}")
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a TOML file; raises ConfigError naming the bad key."""
     path = Path(path)
@@ -175,6 +218,10 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError("", f"config file not found: {path}") from None
+    except OSError as exc:  # permission denied, a folder, an I/O error: one line, exit 78
+        raise ConfigError("", f"config file {path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"config file {path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{path}: not valid TOML: {exc}") from None
     return config_from_dict(raw, base_dir=path.parent)
@@ -263,6 +310,8 @@ def _coerce(expected: Any, value: Any, key: str) -> Any:
     if expected is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(key, f"expected a finite number, got {value!r}")
         return float(value)
     if expected is str:
         if not isinstance(value, str):
@@ -287,26 +336,30 @@ def _fraction(key: str, value: float) -> None:
         raise ConfigError(key, f"must be between 0 and 1, got {value}")
 
 
-def _existing_file(key: str, value: str) -> None:
+def _existing_file(key: str, value: str, missing: type[ConfigError] = ConfigError) -> None:
     if not Path(value).is_file():
-        raise ConfigError(key, f"file not found: {value}")
+        raise missing(key, f"file not found: {value}")
 
 
 def _check(c: Config) -> None:
     """Range checks and cross-field rules that the types alone cannot express."""
     cam, mot, det, trk = c.camera, c.motion, c.detector, c.tracker
-    if c.device.id == "" or "/" in c.device.id or "+" in c.device.id or "#" in c.device.id:
-        raise ConfigError("device.id", f"must be non-empty without '/', '+' or '#', got {c.device.id!r}")
+    check_topic_name("device.id", c.device.id)
+    check_topic_name("camera.name", cam.name)
+    for name in ("camera", "motion", "detector", "tracker", "generator", "calibration", "log"):
+        _check_ranges(getattr(c, name), name)
+    for i, pub in enumerate(c.publishers):
+        _check_ranges(pub, f"publishers[{i}]")
     for key in ("width", "height", "lores_width", "lores_height"):
         _positive(f"camera.{key}", getattr(cam, key))
     _positive("camera.fps", cam.fps, allow_zero=True)
     _positive("camera.stall_timeout", cam.stall_timeout)
     _positive("camera.reopen_backoff_max", cam.reopen_backoff_max)
     if cam.type == "images" and not Path(cam.uri).is_dir():
-        raise ConfigError("camera.uri", f"folder not found: {cam.uri}")
+        raise MissingInputError("camera.uri", f"folder not found: {cam.uri}")
     if cam.type == "opencv" and "://" not in cam.uri and not cam.uri.isdigit() \
             and not cam.uri.startswith("/dev/") and not Path(cam.uri).is_file():
-        raise ConfigError("camera.uri", f"not a device index, URL, /dev path or existing file: {cam.uri}")
+        raise MissingInputError("camera.uri", f"not a device index, URL, /dev path or existing file: {cam.uri}")
     if not 16 <= mot.width <= 1280:
         raise ConfigError("motion.width", f"must be between 16 and 1280, got {mot.width}")
     if mot.blur and (mot.blur < 0 or mot.blur % 2 == 0):
@@ -332,9 +385,9 @@ def _check(c: Config) -> None:
     _positive("detector.min_face", det.min_face, allow_zero=True)
     _positive("detector.threads", det.threads)
     if det.model:
-        _existing_file("detector.model", det.model)
+        _existing_file("detector.model", det.model, MissingInputError)
     if det.int8_model and det.precision == "int8":
-        _existing_file("detector.int8_model", det.int8_model)
+        _existing_file("detector.int8_model", det.int8_model, MissingInputError)
     _fraction("tracker.iou_threshold", trk.iou_threshold)
     _positive("tracker.max_missed_seconds", trk.max_missed_seconds)
     _positive("tracker.min_hits", trk.min_hits)
@@ -344,7 +397,7 @@ def _check(c: Config) -> None:
     if not 32 <= trk.crop_size <= 1024:
         raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
     if c.generator.model not in ("auto", "none"):
-        _existing_file("generator.model", c.generator.model)
+        _existing_file("generator.model", c.generator.model, MissingInputError)
     _positive("generator.threads", c.generator.threads)
     if not 0 <= c.generator.max_yaw <= 90:
         raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")

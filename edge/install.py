@@ -56,6 +56,29 @@ def _write(path: Path, text: str, mode: int = 0o644) -> Callable[[], None]:
     return write
 
 
+def resolve_group(group: str) -> int | None:
+    """The gid of a group name or number; None if no such group exists (yet)."""
+    if group.isdigit():
+        return int(group)
+    import grp
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        return None
+
+
+def _share_with_group(paths: list[tuple[Path, int]], group: str) -> Callable[[], None]:
+    """root:<group> with the given modes: the service's dynamic user reads them through the group."""
+    def share() -> None:
+        gid = resolve_group(group)
+        if gid is None:
+            raise OSError(f"group {group} does not exist")
+        for path, mode in paths:
+            os.chown(path, 0, gid)
+            path.chmod(mode)
+    return share
+
+
 def unit_text(exec_path: str) -> str:
     text = UNIT_SOURCE.read_text()
     return text.replace(DEFAULT_EXEC, exec_path)
@@ -89,11 +112,23 @@ def install_steps(args: argparse.Namespace) -> list[Step]:
         Step(f"copy README to {root / prefix.relative_to('/') / 'README.md'}",
              _write(root / prefix.relative_to("/") / "README.md", (CHECKOUT / "README.md").read_text())),
     ]
+    group = args.group
+    steps.append(Step(f"create the system group {group} (groupadd --system {group})",
+                      _run("groupadd", "--system", group) if live and resolve_group(group) is None else None,
+                      skipped=not live))
     if config.exists():
         steps.append(Step(f"keep the existing config {config}"))
     else:
         steps.append(Step(f"write the default config {config} (camera {'picamera2' if pi else 'opencv'})",
                           _write(config, default_config(pi), 0o640)))
+    shared = [(config.parent, 0o750), (config, 0o640)]
+    shared += [(p, 0o640) for p in sorted(config.parent.iterdir()) if p.is_file() and p != config] \
+        if config.parent.is_dir() else []
+    sharing = f"let the service read its config: {config.parent} root:{group} 0750, its files 0640"
+    if live or resolve_group(group) is not None:
+        steps.append(Step(sharing, _share_with_group(shared, group)))
+    else:
+        steps.append(Step(f"{sharing} (no group {group} under --root: pass --group GID)", None, skipped=True))
     steps.append(Step(f"install the unit {unit} (ExecStart {venv / 'bin' / SERVICE})",
                       _write(unit, unit_text(str(venv / "bin" / SERVICE)))))
     for cmd in (["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", SERVICE]):
@@ -130,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--not-pi", dest="pi", action="store_false")
     parser.add_argument("--system-site-packages", action="store_true",
                         help="let the virtualenv see the OS's Python packages (e.g. python3-opencv)")
+    parser.add_argument("--group", default=SERVICE,
+                        help="the group (name or gid) whose members may read /etc/mugshot-edge (the unit's "
+                             "SupplementaryGroups=); created if missing")
     parser.add_argument("--no-deps", action="store_true",
                         help="install only this package; its dependencies come from the OS packages")
     return parser

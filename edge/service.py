@@ -122,22 +122,36 @@ class Daemon:
         self._pipeline_stop.set()
 
     def run(self) -> PipelineStats:
+        from .models import ModelError
         from .pipeline import build_pipeline
+        from .sources.base import SourceError
 
+        previous: Config | None = None  # after a reload: the configuration to go back to if the new one fails
         while True:
             self._pipeline_stop = threading.Event()
             if self._terminate.is_set():
                 self._pipeline_stop.set()
-            pipeline = build_pipeline(self.config, self._pipeline_stop)
-            monitor = ServiceMonitor(self.notifier, status=lambda p=pipeline: {
-                pub.name: pub.status() for pub in p.publishers})
-            pipeline.on_frame = monitor.on_frame
+            pipeline = None
             try:
+                pipeline = build_pipeline(self.config, self._pipeline_stop)
+                monitor = ServiceMonitor(self.notifier, status=lambda p=pipeline: {
+                    pub.name: pub.status() for pub in p.publishers})
+                pipeline.on_frame = monitor.on_frame
                 stats = pipeline.run()
+            except (ConfigError, ModelError, SourceError, OSError) as exc:
+                # a reloaded config whose model will not load or whose camera will not open before its first
+                # frame: the old configuration keeps running, as a broken config file would
+                if previous is None or (pipeline is not None and pipeline.stats.frames):
+                    raise
+                log.error("reload rejected, keeping the running configuration: %s", exc)
+                self.config, previous = previous, None
+                continue
             finally:
-                pipeline.close()
+                if pipeline is not None:
+                    pipeline.close()
+            previous = None
             if self._pending is not None and not self._terminate.is_set():
-                self.config, self._pending = self._pending, None
+                previous, self.config, self._pending = self.config, self._pending, None
                 continue
             self.notifier.notify("STOPPING=1")
             return stats
