@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -39,6 +40,7 @@ class ConnectionSettings:
     password: str | None = field(default=None, repr=False)  # already read from a file or the environment
     reconnect_max: float = 60.0
     persistent_session: bool = False  # the broker keeps our subscriptions and queues QoS>0 messages for us
+    tcp_nodelay: bool = True  # no Nagle: an event's small messages go out at once, not after a delayed ACK
 
     @property
     def effective_port(self) -> int:
@@ -206,6 +208,14 @@ class MqttConnection:
             log.error("mqtt: %s", error)
         self.last_error = error
 
+    def _set_nodelay(self) -> None:
+        sock = self.client.socket()
+        if sock is not None and self.settings.tcp_nodelay:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError as exc:  # not a TCP socket (a unix socket, a websocket wrapper)
+                log.debug("TCP_NODELAY not set: %s", exc)
+
     # --- network thread ---------------------------------------------------------------
     def _run(self) -> None:
         backoff = 1.0
@@ -224,6 +234,7 @@ class MqttConnection:
             except OSError as exc:
                 self._report(f"cannot reach broker {s.address}: {exc.strerror or exc}")
             else:
+                self._set_nodelay()
                 while not self._stop.is_set():
                     rc = self.client.loop(timeout=0.2)
                     if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:

@@ -172,3 +172,13 @@ def test_a_message_the_broker_refuses_does_not_block_the_queue(broker, tmp_path)
     assert publisher.status()["rejected"] == 2
     publisher.close()
     recorder.stop()
+
+
+def test_the_client_socket_has_nagle_off(broker, tmp_path):
+    import socket
+
+    publisher = publisher_for(broker, tmp_path)
+    assert publisher.connection.connected.wait(10)
+    sock = publisher.connection.client.socket()
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    publisher.close()
