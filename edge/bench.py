@@ -39,10 +39,10 @@ def load_frames(clip: str | Path | None, count: int = 120, size: tuple[int, int]
 
 def bench_motion_vs_detector(frames: list[np.ndarray], rounds: int = 7,
                              motion_cfg: MotionConfig | None = None,
-                             detector_cfg: DetectorConfig | None = None) -> dict:
+                             detector_cfg: DetectorConfig | None = None, detector=None) -> dict:
     cv2.setNumThreads(1)
     motion_cfg = motion_cfg or MotionConfig()
-    detector = make_detector(detector_cfg or DetectorConfig(threads=1))
+    detector = detector or make_detector(detector_cfg or DetectorConfig(threads=1))
     gate_ms, detect_ms = [], []
     for _ in range(rounds):
         gate = MotionDetector(motion_cfg)

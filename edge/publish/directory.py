@@ -86,8 +86,9 @@ def make_folder(path: Path, mode: int = FOLDER_MODE) -> None:
 class DirectoryPublisher(Publisher):
     name = "directory"
 
-    def __init__(self, path: str | Path, jpeg_quality: int = 90, max_side: int = 512):
+    def __init__(self, path: str | Path, jpeg_quality: int = 90, max_side: int = 512, synchronous: bool = False):
         self.path = Path(path)
+        self.synchronous = synchronous  # True: fsync on the caller's thread (the old way; benchmarks compare)
         make_folder(self.path)
         self.jpeg_quality, self.max_side = jpeg_quality, max_side
         self.written = 0
@@ -104,6 +105,8 @@ class DirectoryPublisher(Publisher):
         # the bytes reach the kernel here (they survive the process being killed); the disk, in the writer
         token = uuid.uuid4().hex[:12]  # one per publication: a revision never touches an earlier one's files
         self._queue.put((event.event_id, [(write_file(path, data, token=token), path) for path, data in parts]))
+        if self.synchronous:
+            self.flush()
 
     def _write_loop(self) -> None:
         while True:
