@@ -177,7 +177,7 @@ def test_sighup_reloads_a_good_config_and_rejects_a_broken_one(tmp_path, frames_
 
 
 @pytest.mark.parametrize("case, expected", [("bad-config", 78), ("missing-camera", 69), ("broken-model", 69),
-                                            ("other", 1)])
+                                            ("unwritable-events", 78), ("other", 1)])
 def test_exit_codes(tmp_path, case, expected, frames_dir):
     config = tmp_path / "config.toml"
     if case == "bad-config":
@@ -188,14 +188,20 @@ def test_exit_codes(tmp_path, case, expected, frames_dir):
         (tmp_path / "detector.onnx").write_text("not a model")
         write_config(config, frames_dir)
         config.write_text(config.read_text() + '[detector]\nmodel = "detector.onnx"\n')
-    else:
+    elif case == "unwritable-events":
         (tmp_path / "a-file").write_text("x")
         write_config(config, frames_dir)
         config.write_text(config.read_text().replace('path = "events"', 'path = "a-file/events"'))
+    else:  # a spool file that is not a database
+        (tmp_path / "spool.sqlite").write_text("not a database, " * 100)
+        write_config(config, frames_dir, extra='[[publishers]]\ntype = "mqtt"\nspool_path = "spool.sqlite"\n')
     result = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config)], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == expected, result.stderr
     assert "Traceback" not in result.stderr or expected == 1
+    if case == "unwritable-events":
+        assert result.stderr.strip().endswith("publishers[0].path: cannot write events to "
+                                              f"{tmp_path / 'a-file/events'}: Not a directory")
 
 
 def test_unit_passes_systemd_analyze_verify_and_security(tmp_path, capsys):
