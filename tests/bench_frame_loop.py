@@ -179,7 +179,7 @@ def qos0_latency(events: int = 20) -> dict:
                                       spool_path=str(folder / f"{nodelay}.sqlite"), client_id=f"bench-{nodelay}")
             publisher = MqttPublisher(cfg, device_id="bench", cameras=["door"])
             assert publisher.connection.connected.wait(10)
-            if not nodelay:  # Nagle back on, as before the fix
+            if not nodelay:  # Nagle back on, as before the fix (the publisher sets TCP_NODELAY for QoS 0)
                 publisher.connection.client.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
             sent = {}
             for i in range(events):

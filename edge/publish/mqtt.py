@@ -59,7 +59,8 @@ class MqttPublisher(Publisher):
             host=cfg.host, port=cfg.port, protocol=cfg.protocol, client_id=cfg.client_id or f"mugshot-{device_id}",
             keepalive=cfg.keepalive, tls=cfg.tls, ca_file=cfg.ca_file, cert_file=cfg.cert_file,
             key_file=cfg.key_file, username=cfg.username,
-            password=read_password(cfg.password_file, cfg.password_env, key), reconnect_max=cfg.reconnect_max)
+            password=read_password(cfg.password_file, cfg.password_env, key), reconnect_max=cfg.reconnect_max,
+            tcp_nodelay=cfg.qos == 0)
         self.spool = Spool(cfg.spool_path or default_spool_path(), cfg.spool_max_events, cfg.spool_max_bytes)
         self.connection = MqttConnection(settings, will=(f"{self.prefix}/status", b"offline"),
                                          on_connected=self._on_connected, on_message=self._on_message)
