@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.log_level)
     try:
         return args.func(args)
-    except MissingInputError as exc:  # a camera, clip or model that is not there: 69, as the README says
+    except MissingInputError as exc:  # a camera or clip that is not there: 69, as the README says
         log.error("%s", exc)
         return EXIT_UNAVAILABLE
     except ConfigError as exc:

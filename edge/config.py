@@ -27,8 +27,9 @@ class ConfigError(ValueError):
 
 
 class MissingInputError(ConfigError):
-    """The config is well formed but names a camera, clip or model file that is not there (exit 69:
-    it may appear later; a restart can help)."""
+    """The config is well formed but its camera (a clip, a folder of pictures) is not there: exit 69,
+    like a camera device that is absent, since it may appear later and a restart can help.  A model
+    file that does not exist is plain bad configuration (78)."""
 
 
 @dataclass(frozen=True)
@@ -385,9 +386,9 @@ def _check(c: Config) -> None:
     _positive("detector.min_face", det.min_face, allow_zero=True)
     _positive("detector.threads", det.threads)
     if det.model:
-        _existing_file("detector.model", det.model, MissingInputError)
+        _existing_file("detector.model", det.model)
     if det.int8_model and det.precision == "int8":
-        _existing_file("detector.int8_model", det.int8_model, MissingInputError)
+        _existing_file("detector.int8_model", det.int8_model)
     _fraction("tracker.iou_threshold", trk.iou_threshold)
     _positive("tracker.max_missed_seconds", trk.max_missed_seconds)
     _positive("tracker.min_hits", trk.min_hits)
@@ -397,7 +398,7 @@ def _check(c: Config) -> None:
     if not 32 <= trk.crop_size <= 1024:
         raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
     if c.generator.model not in ("auto", "none"):
-        _existing_file("generator.model", c.generator.model, MissingInputError)
+        _existing_file("generator.model", c.generator.model)
     _positive("generator.threads", c.generator.threads)
     if not 0 <= c.generator.max_yaw <= 90:
         raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")

@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from .events import Event
 from .generate import NoGenerator
 from .motion import MotionDetector, union_box
 from .publish import Publisher
-from .sequence import SequenceCounter, default_state_dir
+from .sequence import SequenceCounter
 from .sources.base import Frame
 from .sources.resilient import ResilientSource
 from .stats import PipelineStats
@@ -54,8 +55,6 @@ class Pipeline:
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self.calibration = None
         if self.cfg.calibration.save_frames:
-            from pathlib import Path
-
             from .calibration_frames import CalibrationFrameSaver, default_calibration_dir
             c = self.cfg.calibration
             self.calibration = CalibrationFrameSaver(Path(c.path) if c.path else default_calibration_dir(),
@@ -181,8 +180,9 @@ class Pipeline:
                  shot.quality.sharpness, shot.score, " final" if due.final else "")
 
 
-def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
-    """Load models, build the source and publishers: everything that can fail at start-up."""
+def build_pipeline(cfg: Config, stop: threading.Event, sequence_path: Path | None = None) -> Pipeline:
+    """Load models, build the source and publishers: everything that can fail at start-up.
+    ``sequence_path``: the box's persistent event counter (the daemon's); None numbers from 1."""
     from models import MODELS_DIR
 
     from . import __version__
@@ -199,5 +199,5 @@ def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
     publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
                                  key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
-    sequence = SequenceCounter(default_state_dir() / "sequence")
+    sequence = SequenceCounter(sequence_path)
     return Pipeline(cfg, source, detector, generator, publishers, stop, sequence)

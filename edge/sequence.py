@@ -5,7 +5,8 @@ that sees a gap in one box's numbers knows events were lost on the way: a full s
 the broker refused, or a broker that dropped messages for a slow subscriber.  The counter lives
 in the state directory (``$STATE_DIRECTORY/sequence``) and is written (atomically, fsync'd)
 before the event it numbers is published, so a number is never used twice, across restarts
-and power cuts alike.
+and power cuts alike.  Without a path (``replay``, ``demo``) the numbers start at 1 and live in
+memory only.
 """
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ def default_state_dir() -> Path:
 
 
 class SequenceCounter:
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None):
+        self.path = Path(path) if path is not None else None
         self._lock = threading.Lock()
         self.last = self._read()
 
     def _read(self) -> int:
+        if self.path is None:
+            return 0
         try:
             text = self.path.read_text(encoding="ascii").strip()
         except FileNotFoundError:
@@ -44,6 +47,8 @@ class SequenceCounter:
         write (full) does not hold the event up: the number is used anyway and the failure logged."""
         with self._lock:
             value = self.last = self.last + 1
+            if self.path is None:
+                return value
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = self.path.with_name(f".{self.path.name}.tmp")

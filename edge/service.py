@@ -124,6 +124,7 @@ class Daemon:
     def run(self) -> PipelineStats:
         from .models import ModelError
         from .pipeline import build_pipeline
+        from .sequence import default_state_dir
         from .sources.base import SourceError
 
         previous: Config | None = None  # after a reload: the configuration to go back to if the new one fails
@@ -133,7 +134,7 @@ class Daemon:
                 self._pipeline_stop.set()
             pipeline = None
             try:
-                pipeline = build_pipeline(self.config, self._pipeline_stop)
+                pipeline = build_pipeline(self.config, self._pipeline_stop, default_state_dir() / "sequence")
                 monitor = ServiceMonitor(self.notifier, status=lambda p=pipeline: {
                     pub.name: pub.status() for pub in p.publishers})
                 pipeline.on_frame = monitor.on_frame

@@ -105,13 +105,12 @@ def replay_pipeline(clip, tmp_path, broker_port):
         "publishers": [{"type": "directory", "path": str(tmp_path / "local")},
                        {"type": "mqtt", "host": "127.0.0.1", "port": broker_port, "discovery": False,
                         "reconnect_max": 1.0, "spool_path": str(tmp_path / "spool.sqlite")}]})
-    return build_pipeline(cfg, threading.Event())
+    return build_pipeline(cfg, threading.Event(), tmp_path / "state" / "sequence")  # as the daemon does
 
 
 def test_every_event_is_numbered_across_restarts_and_spooled_before_it_is_logged(broker, tmp_path, shared_data,
-                                                                                monkeypatch, caplog):
+                                                                                caplog):
     caplog.set_level(logging.INFO, logger="edge.pipeline")
-    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
     recorder = Recorder(broker.port, topics=["mugshot/+/+/event"], client_id="rec-seq")
     broker.stop()
     clip = shared_data / "video" / "single_face.mp4"

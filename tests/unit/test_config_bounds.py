@@ -80,14 +80,17 @@ def test_a_config_that_cannot_be_read_is_one_line_and_exit_78(tmp_path, capsys, 
     assert str(path) in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
 
 
-def test_a_missing_model_or_clip_exits_69_as_the_readme_says(tmp_path, capsys):
+def test_a_missing_clip_exits_69_and_a_missing_model_file_78_as_the_readme_says(tmp_path, capsys):
     from tests.conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    assert "69 camera or model missing" in readme
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "a model file the config names that does not exist), 69 camera missing or model unusable" in readme
+    assert "stream, clip or folder that is not there" in readme
     path = tmp_path / "config.toml"
     path.write_text('[detector]\nmodel = "no-such-model.onnx"\n')
-    assert main(["run", "--config", str(path)]) == EXIT_UNAVAILABLE
+    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
     assert "detector.model: file not found" in capsys.readouterr().err
     assert main(["replay", str(tmp_path / "no-such-clip.mp4"), "--out", str(tmp_path / "out")]) == EXIT_UNAVAILABLE
     assert "clip: not found" in capsys.readouterr().err
+    path.write_text(f'[camera]\ntype = "images"\nuri = "{tmp_path / "no-such-folder"}"\n')
+    assert main(["run", "--config", str(path)]) == EXIT_UNAVAILABLE
