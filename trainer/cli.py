@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | manifest."""
+"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | pose | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -109,6 +109,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pose(args: argparse.Namespace) -> int:
+    from .pose_table import measure, table
+
+    print(table(measure(Path(args.data), args.limit)))
+    return 0
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from edge.models import write_manifest
 
@@ -174,6 +181,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
     b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")
     b.set_defaults(func=cmd_bench, threads=None)
+    q = sub.add_parser("pose", help="yaw error per pose bin: mesh pose against the 5-point fit (FRMDB, Pointing'04)")
+    q.add_argument("--data", default="../shared/data")
+    q.add_argument("--limit", type=int, default=0, help="score about this many images (0: all)")
+    q.set_defaults(func=cmd_pose)
     m = sub.add_parser("manifest", help="write models/manifest.toml (sha256 of every shipped model)")
     m.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
     m.set_defaults(func=cmd_manifest)

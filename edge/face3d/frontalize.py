@@ -1,0 +1,3 @@
+"""placeholder"""
+class Frontalized: pass
+class FrontalRenderer: pass
