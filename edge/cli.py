@@ -1,4 +1,4 @@
-"""``mugshot-edge``: run the daemon, replay a clip, check a config, or run the demo.
+"""``mugshot-edge``: run the daemon, replay a clip, make mugshots of photos, check a config, or run the demo.
 
 The only place that maps failures to exit codes: 0 clean stop, 78 bad configuration,
 69 camera or model missing, 1 anything else.
@@ -80,6 +80,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mugshot(args: argparse.Namespace) -> int:
+    from .stills import run_stills
+
+    cfg = load_config(args.config) if args.config else Config()
+    out = Path(args.out)
+    result = run_stills([Path(p) for p in args.photos], out, cfg)
+    for line in result.skipped:
+        print(line)
+    print(f"{len(result.done)} of {len(args.photos)} photos -> {out} (<photo>_mugshot.jpg, <photo>_crop.jpg, "
+          "<photo>.json)")
+    return EXIT_OK if result.done or not args.photos else EXIT_FAILURE
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Config, models and camera only: no publisher is started, so a running daemon's MQTT
     session (same client id) is left alone."""
@@ -141,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help="TOML configuration for the stages (camera and publishers are replaced)")
     replay.add_argument("--camera", help="camera name in the events (default: the clip's name)")
     replay.set_defaults(func=cmd_replay)
+    mugshot = sub.add_parser("mugshot", help="what the box would publish for still photos (same code as events)")
+    mugshot.add_argument("photos", nargs="+", metavar="PHOTO")
+    mugshot.add_argument("--out", required=True, help="folder for <photo>_mugshot.jpg, <photo>_crop.jpg, <photo>.json")
+    mugshot.add_argument("--config", help="TOML configuration (generator, mesh, detector, tracker sections)")
+    mugshot.set_defaults(func=cmd_mugshot)
     check = sub.add_parser("check", help="validate config, models and camera, then exit")
     check.add_argument("--config", required=True)
     check.set_defaults(func=cmd_check)

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 
+GENERATOR_NAMES = ("auto", "none", "frontalize")  # generator.model values that are not paths
+
+
 class ConfigError(ValueError):
     """A configuration problem; ``str()`` is ``key: message``."""
 
@@ -91,7 +94,8 @@ class TrackerConfig:
 @dataclass(frozen=True)
 class GeneratorConfig:
     # "auto": the shipped student (models/manifest.toml; the aligned crop when none is shipped); "none":
-    # publish the aligned crop as the mugshot; or a path (.onnx/.tflite).  Events carry the crop either way.
+    # publish the aligned crop as the mugshot; "frontalize": the face's own mesh turned frontal and pasted
+    # onto the aligned crop (needs [mesh]); or a path (.onnx/.tflite).  Events carry the crop either way.
     model: str = "auto"
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
@@ -99,6 +103,20 @@ class GeneratorConfig:
     # beyond this estimated |yaw| (degrees) the crop is the mugshot: the shipped student blends a face with its
     # mirror image, which held-out people's ±45° views survive worse than the crop (models/student.md)
     max_yaw: float = 30.0
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    # MediaPipe's dense face mesh (models/face_landmark.*): true head pose for the best shot and events,
+    # and the geometry of generator.model = "frontalize".  Off: the 5-point pose only.
+    enabled: bool = True
+    runtime: Literal["auto", "onnxruntime", "litert"] = "auto"  # auto: LiteRT when ai-edge-litert is installed
+    threads: int = 1
+    min_presence: float = 0.5  # the network's face-presence probability below which there is no mesh
+    # the mesh's eyes, nose tip and mouth corners must lie within this share of the face box of YuNet's
+    # (a profile beyond the network's range gets a confident mesh pasted on the cheek)
+    max_disagreement: float = 0.12
+    render_size: int = 128  # the frontalized face, pixels (same framing as the published crop)
 
 
 @dataclass(frozen=True)
@@ -163,6 +181,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
     publishers: tuple[DirectoryPublisherConfig | MqttPublisherConfig, ...] = (DirectoryPublisherConfig(),)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -208,7 +227,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     if camera.type == "images" or ("://" not in camera.uri and not camera.uri.isdigit()):
         camera = dataclasses.replace(camera, uri=resolve(camera.uri))
     generator = c.generator
-    if generator.model not in ("auto", "none"):
+    if generator.model not in GENERATOR_NAMES:
         generator = dataclasses.replace(generator, model=resolve(generator.model))
     generator = dataclasses.replace(generator, int8_model=resolve(generator.int8_model))
     calibration = dataclasses.replace(c.calibration, path=resolve(c.calibration.path))
@@ -343,8 +362,17 @@ def _check(c: Config) -> None:
         raise ConfigError("tracker.update_gain", f"must be >= 1.0, got {trk.update_gain}")
     if not 32 <= trk.crop_size <= 1024:
         raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
-    if c.generator.model not in ("auto", "none"):
+    if c.generator.model not in GENERATOR_NAMES:
         _existing_file("generator.model", c.generator.model)
+    if c.generator.model == "frontalize" and not c.mesh.enabled:
+        raise ConfigError("generator.model", "'frontalize' needs the face mesh: set mesh.enabled = true")
+    if not 1 <= c.mesh.threads <= 64:
+        raise ConfigError("mesh.threads", f"must be between 1 and 64, got {c.mesh.threads}")
+    _fraction("mesh.min_presence", c.mesh.min_presence)
+    if not 0 < c.mesh.max_disagreement <= 1:
+        raise ConfigError("mesh.max_disagreement", f"must be in (0, 1], got {c.mesh.max_disagreement}")
+    if not 32 <= c.mesh.render_size <= 1024:
+        raise ConfigError("mesh.render_size", f"must be between 32 and 1024, got {c.mesh.render_size}")
     _positive("generator.threads", c.generator.threads)
     if not 0 <= c.generator.max_yaw <= 90:
         raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")

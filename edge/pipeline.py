@@ -38,6 +38,7 @@ class Pipeline:
     generator: object  # NoGenerator | OnnxGenerator
     publishers: list[Publisher]
     stop: threading.Event
+    mesher: object | None = None  # edge.face3d.FaceMesher, or None with mesh.enabled = false
 
     def __post_init__(self) -> None:
         self.motion = MotionDetector(self.cfg.motion)
@@ -49,6 +50,8 @@ class Pipeline:
                                      "sha256": getattr(self.detector, "sha256", ""),
                                      "precision": self.detector.precision},
                         "generator": self.generator.describe()}
+        if self.mesher is not None:
+            self._models["mesh"] = self.mesher.describe()
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self.calibration = None
         if self.cfg.calibration.save_frames:
@@ -116,8 +119,12 @@ class Pipeline:
             stats.faces += len(detections)
             if self.calibration is not None:
                 self.calibration.offer(image, len(detections), now)
+        geometry = None
+        if detections and self.mesher is not None:
+            with stats.timed("mesh"):
+                geometry = [self._geometry(image, d) for d in detections]
         with stats.timed("track"):
-            due = self.tracker.update(detections, image, now)
+            due = self.tracker.update(detections, image, now, geometry)
         stats.tracks = self.tracker.created
         for shot in due:
             self._emit(shot)
@@ -137,13 +144,40 @@ class Pipeline:
             return self.detector.detect(image)
         return [d.shifted(x0, y0) for d in self.detector.detect(image[y0:y1, x0:x1])]
 
+    def best_shot(self, image: np.ndarray, now: float) -> DueShot | None:
+        """A still photo: its best face as the daemon would publish it (detector on the whole photo,
+        mesh, pose, best-shot score), or None when it has no face.  ``emit`` then publishes it."""
+        import dataclasses
+
+        detections = self.detector.detect(image)
+        geometry = [self._geometry(image, d) for d in detections] if self.mesher is not None else None
+        tracker = Tracker(dataclasses.replace(self.cfg.tracker, min_hits=1))
+        tracker.update(detections, image, now, geometry)
+        return max(tracker.flush(), key=lambda d: d.shot.score, default=None)
+
+    def emit(self, due: DueShot) -> None:
+        self._emit(due)
+
+    def _geometry(self, image: np.ndarray, detection: Detection):
+        """The detection's face mesh and, where the mesh passed its gates, its head pose."""
+        from .face3d import procrustes_pose
+
+        mesh = self.mesher.run(image, detection.box, detection.landmarks)
+        return mesh, (procrustes_pose(mesh.points, self.mesher.canonical) if mesh.accepted else None)
+
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
         models = self._models
         with self.stats.timed("generate"):
             crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
-            if abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
-                mugshot = self.generator.generate(shot.patch, shot.landmarks)
+            if self.generator.needs_mesh and shot.mesh is None:  # a profile beyond the mesh's range
+                mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
+                models = models | {"generator": {
+                    "name": "none", "skipped": self.generator.name,
+                    "reason": f"no face mesh (presence {shot.quality.mesh_presence:.2f}, or it disagreed with "
+                              "the detector's landmarks)"}}
+            elif abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
+                mugshot = self.generator.generate(shot.patch, shot.landmarks, shot.mesh)
             else:  # a profile: show the face as the camera saw it, and say why
                 mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
                 models = models | {"generator": {
@@ -155,8 +189,9 @@ class Pipeline:
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
             shot_score=shot.score, mugshot=mugshot, crop=crop, models=models)
         self.stats.events += 1
-        log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
-                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,
+        log.info("event %s rev %d camera=%s yaw=%+.0f (%s) generator=%s size=%.0f sharpness=%.0f score=%.2f%s",
+                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.pose_source,
+                 models["generator"].get("name", "none"), shot.quality.size,
                  shot.quality.sharpness, shot.score, " final" if due.final else "")
         with self.stats.timed("publish"):
             for publisher in self.publishers:
@@ -166,22 +201,34 @@ class Pipeline:
                     log.exception("publisher %s failed on event %s", publisher.name, event.event_id)
 
 
-def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
-    """Load models, build the source and publishers: everything that can fail at start-up."""
+def build_models(cfg: Config):
+    """The detector, the generator and the face mesher (None with mesh.enabled = false)."""
     from models import MODELS_DIR
 
-    from . import __version__
     from .detect import make_detector
     from .generate import make_generator
-    from .publish import make_publisher
-    from .sources import make_source
 
     detector = make_detector(cfg.detector)
     generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
-                               cfg.generator.int8_model)
+                               cfg.generator.int8_model, cfg.mesh.render_size)
+    mesher = None
+    if cfg.mesh.enabled:
+        from .face3d import make_mesher
+        mesher = make_mesher(cfg.mesh.runtime, cfg.mesh.threads, MODELS_DIR, cfg.mesh.min_presence,
+                             cfg.mesh.max_disagreement)
+    return detector, generator, mesher
+
+
+def build_pipeline(cfg: Config, stop: threading.Event) -> Pipeline:
+    """Load models, build the source and publishers: everything that can fail at start-up."""
+    from . import __version__
+    from .publish import make_publisher
+    from .sources import make_source
+
+    detector, generator, mesher = build_models(cfg)
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
     publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
                                  key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
-    return Pipeline(cfg, source, detector, generator, publishers, stop)
+    return Pipeline(cfg, source, detector, generator, publishers, stop, mesher)

@@ -34,6 +34,10 @@ class FaceMesh:
     points: np.ndarray  # (468, 3) float32, image pixels; z towards the camera
     presence: float  # 0..1, the network's face-presence probability
     agreement: float  # mean distance of the mesh's five points to YuNet's, in shares of the box size
+    accepted: bool = True  # presence and agreement passed the mesher's gates: a mesh the box may use
+
+    def shifted(self, dx: float, dy: float) -> "FaceMesh":
+        return FaceMesh(self.points - np.float32([dx, dy, 0.0]), self.presence, self.agreement, self.accepted)
 
     def five_points(self, canonical: CanonicalFace) -> np.ndarray:
         return canonical.five_points(self.points[:, :2])
@@ -103,8 +107,8 @@ class FaceMesher:
         return {"name": "mediapipe-face-landmark", "version": "0.10.21", "sha256": self.sha256,
                 "runtime": self.runtime}
 
-    def raw(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh:
-        """The mesh whatever its presence (for measurements); ``mesh`` is what the box uses."""
+    def run(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh:
+        """The mesh whatever its presence, with ``accepted`` saying whether it passed the gates."""
         matrix = crop_matrix(box, landmarks)
         crop = cv2.warpAffine(image, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
@@ -120,14 +124,13 @@ class FaceMesher:
         five = self.canonical.five_points(points[:, :2])
         size = max(1.0, float(max(box[2], box[3])))
         agreement = float(np.linalg.norm(five - np.asarray(landmarks, np.float32), axis=1).mean() / size)
-        return FaceMesh(points.astype(np.float32), presence, agreement)
+        accepted = presence >= self.min_presence and agreement <= self.max_disagreement
+        return FaceMesh(points.astype(np.float32), presence, agreement, accepted)
 
     def mesh(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh | None:
         """The face's mesh, or None when the network does not see a face there or disagrees with YuNet."""
-        result = self.raw(image, box, landmarks)
-        if result.presence < self.min_presence or result.agreement > self.max_disagreement:
-            return None
-        return result
+        result = self.run(image, box, landmarks)
+        return result if result.accepted else None
 
 
 def make_mesher(runtime: str = "auto", threads: int = 1, models_dir: Path | None = None,
