@@ -11,8 +11,9 @@
    far cheek behind the nose, is hidden).  Per pixel it is interpolated like the texture.
 4. Soft symmetry: a pixel is ``v * own + (1 - v) * v' * mirrored``, normalised, where the mirrored
    sample is the same barycentric point on the mirror-partner vertices (the other side of the face)
-   and ``v'`` its visibility.  The visibility map says how much of each pixel was seen, own or
-   mirrored; outside the mesh (hair, ears, neck) the image holds ``fill`` and the map is 0.
+   and ``v'`` its visibility (where neither was seen, the own sample).  The visibility map says how
+   much of each pixel was seen, own or mirrored; outside the mesh (hair, ears, neck) the image
+   holds ``fill`` and the map is 0.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .canonical import CanonicalFace
 from .pose import HeadPose, to_camera_frame
 
 SUBPIXEL_BITS = 4  # fixed-point precision of the rasteriser
+OWN_FLOOR = 1e-3  # weight of the own sample where neither side was seen
 
 
 @dataclass(frozen=True)
@@ -152,11 +154,12 @@ class FrontalRenderer:
             return cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)[inside].astype(np.float32)
 
-        a = v_own
+        # a small floor on the own side: where neither side was seen well (the face's rim, foreshortened in any
+        # view) the photo's own pixel is still the best guess; the map says how little was seen there
+        a = v_own + OWN_FLOOR
         b = (1.0 - v_own) * v_mirror
-        total = a + b
-        blend = (a[:, None] * sample(own_xy) + b[:, None] * sample(mirror_xy)) / np.maximum(total, 1e-6)[:, None]
-        blend[total < 1e-6] = self.fill
+        total = v_own + b
+        blend = (a[:, None] * sample(own_xy) + b[:, None] * sample(mirror_xy)) / (a + b)[:, None]
         out = np.full((size * size, 3), self.fill, np.uint8)
         out[inside] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
         vis = np.zeros(size * size, np.float32)

@@ -38,8 +38,9 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
                 "name": f"{camera} last mugshot", "device_class": "timestamp",
                 "state_topic": f"{base}/latest/event", "value_template": "{{ value_json.best_seen }}",
                 "json_attributes_topic": f"{base}/latest/event",
-                "json_attributes_template": "{{ {'event_id': value_json.event_id, 'yaw': value_json.pose.yaw} "
-                                            "| tojson }}"},
+                "json_attributes_template": "{{ {'event_id': value_json.event_id, 'yaw': value_json.pose.yaw, "
+                                            "'pose_source': value_json.pose.source, "
+                                            "'generator': value_json.generator} | tojson }}"},
             ("binary_sensor", f"{uid}_motion"): {
                 "name": f"{camera} motion", "device_class": "motion", "state_topic": f"{base}/motion",
                 "payload_on": "ON", "payload_off": "OFF"},
