@@ -141,6 +141,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_face(args: argparse.Namespace) -> int:
+    from .bench import load_frames
+    from .face3d.bench import bench_face, format_face_report
+
+    frames = load_frames(args.clip, count=args.frames)
+    print(format_face_report(bench_face(frames, rounds=args.rounds)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -173,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=7)
     bench.add_argument("--int8-detector", help="INT8 YuNet (default: <cache>/yunet_int8.onnx)")
     bench.set_defaults(func=cmd_bench)
+    bench_face = sub.add_parser("bench-face", help="face mesh, pose and renderer per face against the frame cost")
+    bench_face.add_argument("--clip", help="video with a face (default: the generated demo clip)")
+    bench_face.add_argument("--frames", type=int, default=40)
+    bench_face.add_argument("--rounds", type=int, default=5)
+    bench_face.set_defaults(func=cmd_bench_face)
     return parser
 
 

@@ -8,9 +8,9 @@ Inputs (each checked by sha256 before use; nothing is downloaded at run time on 
   canonical face model inside ``face_mesh_solution_packed_assets.data``.
 
 Outputs in ``--out``: ``face_landmark.tflite`` (the wheel's file, unchanged),
-``face_landmark.onnx`` (converted by ``models.recipes.tflite_to_onnx``) and
+``face_landmark.onnx`` (converted by ``models.recipes.tflite_to_onnx``),
 ``face_mesh_canonical.json`` (468 vertices with UVs, 898 triangles, the weighted
-Procrustes landmarks).  ``--check`` rebuilds into a temporary folder and compares the
+Procrustes landmarks) and ``LICENSE.mediapipe`` (the wheel's Apache-2.0 licence text).  ``--check`` rebuilds into a temporary folder and compares the
 bytes with ``--out`` instead of writing.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ NPM_TARBALL_SHA256 = "c08a7e0742a326285da666cf81d77c8b6f3a181a2ee948cadaf166008e
 PACKED_MEMBER = "package/face_mesh_solution_packed_assets.data"
 GEOMETRY_RANGE = (3737848, 3757224)  # geometry_pipeline_metadata_landmarks.binarypb, per the loader .js
 OUTPUT_NAMES = {"conv2d_21": "landmarks", "conv2d_31": "presence_logit"}
-FILES = ("face_landmark.tflite", "face_landmark.onnx", "face_mesh_canonical.json")
+LICENSE_MEMBER = "mediapipe-0.10.21.dist-info/LICENSE"  # Apache-2.0, shipped beside the files as LICENSE.mediapipe
 
 
 class RecipeError(RuntimeError):
@@ -49,7 +49,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def fetch_landmark_tflite(cache: Path) -> bytes:
+def _mediapipe_wheel(cache: Path) -> Path:
     wheels = sorted(cache.glob("mediapipe-0.10.21-*.whl"))
     if not wheels:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", MEDIAPIPE_WHEEL,
@@ -57,10 +57,16 @@ def fetch_landmark_tflite(cache: Path) -> bytes:
         wheels = sorted(cache.glob("mediapipe-0.10.21-*.whl"))
     if not wheels:
         raise RecipeError(f"pip download {MEDIAPIPE_WHEEL} left no wheel in {cache}")
-    data = zipfile.ZipFile(wheels[0]).read(LANDMARK_MEMBER)  # the same file in every platform's wheel
+    return wheels[0]
+
+
+def fetch_landmark_tflite(cache: Path) -> tuple[bytes, bytes]:
+    """The network and the wheel's licence text."""
+    wheel = zipfile.ZipFile(_mediapipe_wheel(cache))
+    data = wheel.read(LANDMARK_MEMBER)  # the same file in every platform's wheel
     if sha256(data) != LANDMARK_SHA256:
-        raise RecipeError(f"{wheels[0].name}:{LANDMARK_MEMBER} has sha256 {sha256(data)}, expected {LANDMARK_SHA256}")
-    return data
+        raise RecipeError(f"{wheel.filename}:{LANDMARK_MEMBER} has sha256 {sha256(data)}, expected {LANDMARK_SHA256}")
+    return data, wheel.read(LICENSE_MEMBER)
 
 
 def fetch_geometry_metadata(cache: Path) -> bytes:
@@ -167,12 +173,13 @@ def build(cache: Path) -> dict[str, bytes]:
     from .tflite_to_onnx import convert
 
     cache.mkdir(parents=True, exist_ok=True)
-    tflite_bytes = fetch_landmark_tflite(cache)
+    tflite_bytes, licence = fetch_landmark_tflite(cache)
     onnx_model = convert(tflite_bytes, OUTPUT_NAMES, producer="mugshot-edge models.recipes.tflite_to_onnx")
     canonical = canonical_model(fetch_geometry_metadata(cache))
     return {"face_landmark.tflite": tflite_bytes,
             "face_landmark.onnx": onnx_model.SerializeToString(),
-            "face_mesh_canonical.json": (json.dumps(canonical, separators=(",", ":")) + "\n").encode()}
+            "face_mesh_canonical.json": (json.dumps(canonical, separators=(",", ":")) + "\n").encode(),
+            "LICENSE.mediapipe": licence}
 
 
 def main(argv: list[str] | None = None) -> int:
