@@ -116,6 +116,9 @@ class MeshConfig:
     # the mesh's eyes, nose tip and mouth corners must lie within this share of the face box of YuNet's
     # (a profile beyond the network's range gets a confident mesh pasted on the cheek)
     max_disagreement: float = 0.12
+    # no mesh where the 5-point estimate puts the face beyond this yaw: near profiles the mesh still fits the five
+    # points but reads the yaw 35-40° short (FRMDB ±90: mesh 37-41° error, 5-point 20-23°; `mugshot-train pose`)
+    max_landmark_yaw: float = 60.0
     render_size: int = 128  # the frontalized face, pixels (same framing as the published crop)
 
 
@@ -371,6 +374,8 @@ def _check(c: Config) -> None:
     _fraction("mesh.min_presence", c.mesh.min_presence)
     if not 0 < c.mesh.max_disagreement <= 1:
         raise ConfigError("mesh.max_disagreement", f"must be in (0, 1], got {c.mesh.max_disagreement}")
+    if not 0 <= c.mesh.max_landmark_yaw <= 90:
+        raise ConfigError("mesh.max_landmark_yaw", f"must be between 0 and 90 degrees, got {c.mesh.max_landmark_yaw}")
     if not 32 <= c.mesh.render_size <= 1024:
         raise ConfigError("mesh.render_size", f"must be between 32 and 1024, got {c.mesh.render_size}")
     _positive("generator.threads", c.generator.threads)

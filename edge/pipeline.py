@@ -215,7 +215,7 @@ def build_models(cfg: Config):
     if cfg.mesh.enabled:
         from .face3d import make_mesher
         mesher = make_mesher(cfg.mesh.runtime, cfg.mesh.threads, MODELS_DIR, cfg.mesh.min_presence,
-                             cfg.mesh.max_disagreement)
+                             cfg.mesh.max_disagreement, cfg.mesh.max_landmark_yaw)
     return detector, generator, mesher
 
 

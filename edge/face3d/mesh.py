@@ -5,9 +5,11 @@ The crop is a square about the detection box's centre, ``CROP_SCALE`` times its 
 rotated upright by the eye line, resized to 192x192, RGB in 0..1.  Points come back as
 (468, 3) float32 in image pixels: x right, y down, z towards the camera in the same pixel
 units (MediaPipe's z grows away from the camera; it is negated here so the points form a
-right-handed frame with the canonical model after flipping y).  A mesh is returned only when
-the network's face-presence score reaches ``min_presence`` *and* its five points agree with
-YuNet's (a profile beyond the network's range gets a confident but wrong mesh).
+right-handed frame with the canonical model after flipping y).  A mesh is accepted only when
+the network's face-presence score reaches ``min_presence``, its five points agree with YuNet's,
+and the 5-point yaw estimate is within ``max_landmark_yaw``: a profile beyond the network's
+range gets a confident mesh that fits the five points but reads the yaw 35-40° short
+(``mugshot-train pose``).
 """
 from __future__ import annotations
 
@@ -92,12 +94,13 @@ def litert_available() -> bool:
 
 class FaceMesher:
     def __init__(self, runner, canonical: CanonicalFace, sha256: str, min_presence: float = 0.5,
-                 max_disagreement: float = 0.12):
+                 max_disagreement: float = 0.12, max_landmark_yaw: float = 60.0):
         self.runner = runner
         self.canonical = canonical
         self.sha256 = sha256
         self.min_presence = min_presence
         self.max_disagreement = max_disagreement
+        self.max_landmark_yaw = max_landmark_yaw
 
     @property
     def runtime(self) -> str:
@@ -124,7 +127,11 @@ class FaceMesher:
         five = self.canonical.five_points(points[:, :2])
         size = max(1.0, float(max(box[2], box[3])))
         agreement = float(np.linalg.norm(five - np.asarray(landmarks, np.float32), axis=1).mean() / size)
-        accepted = presence >= self.min_presence and agreement <= self.max_disagreement
+        from ..quality import head_pose
+
+        landmark_yaw = head_pose(np.asarray(landmarks, np.float32), (image.shape[1], image.shape[0]))[0]
+        accepted = (presence >= self.min_presence and agreement <= self.max_disagreement
+                    and abs(landmark_yaw) <= self.max_landmark_yaw)
         return FaceMesh(points.astype(np.float32), presence, agreement, accepted)
 
     def mesh(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh | None:
@@ -134,7 +141,8 @@ class FaceMesher:
 
 
 def make_mesher(runtime: str = "auto", threads: int = 1, models_dir: Path | None = None,
-                min_presence: float = 0.5, max_disagreement: float = 0.12) -> FaceMesher:
+                min_presence: float = 0.5, max_disagreement: float = 0.12, max_landmark_yaw: float = 60.0
+                ) -> FaceMesher:
     """The shipped face-landmark network on LiteRT (``auto`` when ai-edge-litert is installed: several
     times faster here) or onnxruntime (always installed), hash-checked."""
     if models_dir is None:
@@ -156,4 +164,4 @@ def make_mesher(runtime: str = "auto", threads: int = 1, models_dir: Path | None
     if path is None:
         raise ModelError(f"mesh.model: {models_dir}/manifest.toml lists no face-mesh model for {runtime}")
     return FaceMesher(runner_cls(path, threads), load_canonical(models_dir), sha256_file(path),
-                      min_presence, max_disagreement)
+                      min_presence, max_disagreement, max_landmark_yaw)
