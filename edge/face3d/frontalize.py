@@ -27,6 +27,7 @@ from .canonical import CanonicalFace
 from .pose import HeadPose, to_camera_frame
 
 SUBPIXEL_BITS = 4  # fixed-point precision of the rasteriser
+ZBUFFER_SIZE = 128.0  # the photo's z-buffer, pixels across the face
 OWN_FLOOR = 1e-3  # weight of the own sample where neither side was seen
 
 
@@ -72,16 +73,16 @@ def vertex_visibility(points: np.ndarray, canonical: CanonicalFace, shape: tuple
     normals = np.cross(camera[tri[:, 1]] - camera[tri[:, 0]], camera[tri[:, 2]] - camera[tri[:, 0]])
     if _winding(canonical) < 0:
         normals = -normals
-    vertex_normals = np.zeros_like(camera)
-    for k in range(3):
-        np.add.at(vertex_normals, tri[:, k], normals)
+    corners = tri.ravel()
+    repeated = np.repeat(normals, 3, axis=0)
+    vertex_normals = np.stack([np.bincount(corners, repeated[:, d], minlength=len(camera)) for d in range(3)], 1)
     vertex_normals /= np.maximum(np.linalg.norm(vertex_normals, axis=1, keepdims=True), 1e-9)
     facing = np.clip(vertex_normals[:, 2], 0.0, 1.0)
 
-    # depth test against the photo's own z-buffer, drawn at about 128 px across the face for speed
+    # depth test against the photo's own z-buffer, drawn at about ZBUFFER_SIZE px across the face for speed
     xy, z = points[:, :2].astype(np.float64), points[:, 2].astype(np.float64)
     origin = xy.min(0) - 2
-    scale = 128.0 / max(1.0, float((xy.max(0) - xy.min(0)).max()))
+    scale = ZBUFFER_SIZE / max(1.0, float((xy.max(0) - xy.min(0)).max()))
     local = (xy - origin) * scale
     grid = (int(local[:, 1].max()) + 3, int(local[:, 0].max()) + 3)
     ids = np.full(grid, -1, np.int32)
@@ -147,19 +148,19 @@ class FrontalRenderer:
         v_own = np.clip((bary * visible[corners]).sum(1), 0.0, 1.0)
         v_mirror = np.clip((bary * visible[mirror[corners]]).sum(1), 0.0, 1.0)
 
-        def sample(xy: np.ndarray) -> np.ndarray:
-            maps = np.full((size * size, 2), -1.0, np.float32)
-            maps[inside] = xy
-            maps = maps.reshape(size, size, 2)
-            return cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)[inside].astype(np.float32)
+        maps = np.full((2, size * size, 2), -1.0, np.float32)  # own and mirrored samples in one remap
+        maps[0, inside], maps[1, inside] = own_xy, mirror_xy
+        maps = maps.reshape(2 * size, size, 2)
+        sampled = cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        sampled = sampled.reshape(2, size * size, 3)
+        own_rgb, mirror_rgb = sampled[0, inside].astype(np.float32), sampled[1, inside].astype(np.float32)
 
         # a small floor on the own side: where neither side was seen well (the face's rim, foreshortened in any
         # view) the photo's own pixel is still the best guess; the map says how little was seen there
         a = v_own + OWN_FLOOR
         b = (1.0 - v_own) * v_mirror
         total = v_own + b
-        blend = (a[:, None] * sample(own_xy) + b[:, None] * sample(mirror_xy)) / (a + b)[:, None]
+        blend = (a[:, None] * own_rgb + b[:, None] * mirror_rgb) / (a + b)[:, None]
         out = np.full((size * size, 3), self.fill, np.uint8)
         out[inside] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
         vis = np.zeros(size * size, np.float32)
