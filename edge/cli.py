@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import __version__
 from .config import Config, ConfigError, DirectoryPublisherConfig, load_config
 from .models import ModelError
 from .sources.base import SourceError
@@ -130,6 +131,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the camera daemon")
