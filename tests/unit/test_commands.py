@@ -54,3 +54,19 @@ def test_quantize_identity_without_dlib_names_the_extra_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr, result.stderr
     assert errors == ["ERROR quantize: dlib is not installed: the identity metric needs the 'eval' extra "
                       "(.venv/bin/pip install -e '.[eval]')"]
+
+
+def test_bench_prints_the_ratio_it_measured(capsys):
+    import re
+
+    from edge.cli import main
+
+    assert main(["bench", "--frames", "12", "--rounds", "3"]) == 0
+    out = capsys.readouterr().out
+    gate = float(re.search(r"motion gate per frame: +([\d.]+) ms", out).group(1))
+    detect = float(re.search(r"always-detect per frame: +([\d.]+) ms", out).group(1))
+    ratio, low, high = map(float, re.search(
+        r"ratio always-detect / motion gate: ([\d.]+)x \(target >= 10x; per round ([\d.]+)x to ([\d.]+)x\)",
+        out).groups())
+    assert abs(ratio - detect / gate) <= 0.05 * ratio + 0.2  # the printed ratio is the printed times' ratio
+    assert low <= high and low > 0
