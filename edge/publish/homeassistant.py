@@ -85,7 +85,7 @@ HEALTH_SENSORS = {
 def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: str, cameras: list[str],
                        version: str, configuration_url: str = "") -> list[tuple[str, bytes]]:
     """(topic, payload) pairs to publish retained."""
-    device = {"identifiers": [f"mugshot_edge_{_slug(device_id)}"], "name": f"Mugshot {device_id}",
+    device = {"identifiers": [device_identifier(device_id)], "name": f"Mugshot {device_id}",
               "manufacturer": "mugshot-edge", "model": "camera box", "sw_version": version}
     if configuration_url:
         device["configuration_url"] = configuration_url
@@ -138,6 +138,36 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
     return messages
 
 
+def device_identifier(device_id: str) -> str:
+    return f"mugshot_edge_{_slug(device_id)}"
+
+
+class DiscoveryScan:
+    """Without a record (first start with this version, a wiped state directory), the retained
+    configs under the discovery prefix that name this box's device are what it published before."""
+
+    SECONDS = 2.0  # how long the box listens for retained configs after subscribing
+
+    def __init__(self, discovery_prefix: str, device_id: str):
+        self.topic_filter = f"{discovery_prefix}/+/+/config"
+        self.identifier = device_identifier(device_id)
+        self.found: set[str] = set()
+
+    def offer(self, topic: str, payload: bytes, retained: bool) -> None:
+        if not retained or not topic.endswith("/config"):
+            return  # live copies of what the box publishes now are not history
+        try:
+            device = json.loads(payload).get("device") or {}
+            ids = device.get("identifiers") or []
+        except (ValueError, AttributeError):
+            return
+        if self.identifier in ([ids] if isinstance(ids, str) else ids):
+            self.found.add(topic)
+
+    def stale(self, current: set[str]) -> list[str]:
+        return sorted(self.found - current)
+
+
 class DiscoveryRecord:
     """The discovery topics this box published last time, kept beside its spool.
 
@@ -161,6 +191,9 @@ class DiscoveryRecord:
 
     def stale(self, current: set[str]) -> list[str]:
         return sorted(self.load() - current)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
 
     def save(self, current: set[str]) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")

@@ -29,7 +29,7 @@ from ..config import MqttPublisherConfig
 from ..events import Event
 from .base import Publisher
 from .health import publisher_fields
-from .homeassistant import DiscoveryRecord, discovery_messages
+from .homeassistant import DiscoveryRecord, DiscoveryScan, discovery_messages
 from .mqtt_connection import ConnectionSettings, MqttConnection, read_password
 from .spool import Spool, SpooledEvent
 
@@ -66,6 +66,7 @@ class MqttPublisher(Publisher):
         self._stopping = threading.Event()
         self._motion: dict[str, bool] = {camera: False for camera in cameras}  # nothing moves before frames
         self._health: dict | None = None
+        self._scan: DiscoveryScan | None = None
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self.connection.start()
         self._sender.start()
@@ -115,6 +116,8 @@ class MqttPublisher(Publisher):
         self.connection.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
         if self.cfg.discovery:
             client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
+        if not self.discovery_record.exists() and self._scan is None:
+            self._start_discovery_scan(client)
         self._send_discovery()  # with discovery = false this clears what an earlier run announced
         for camera, moving in self._motion.items():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=1, retain=True)
@@ -123,6 +126,10 @@ class MqttPublisher(Publisher):
         self._wake.set()
 
     def _on_message(self, message) -> None:
+        if self._scan is not None and message.topic.startswith(f"{self.cfg.discovery_prefix}/") \
+                and message.topic.endswith("/config"):
+            self._scan.offer(message.topic, message.payload, bool(message.retain))
+            return
         if message.topic == f"{self.cfg.discovery_prefix}/status" and message.payload == b"online":
             log.info("Home Assistant came online: re-sending discovery")
             self._send_discovery()
@@ -139,6 +146,22 @@ class MqttPublisher(Publisher):
         for topic, payload in messages:
             self.connection.publish(topic, payload, qos=1, retain=True)
         self.discovery_record.save(current)
+
+    def _start_discovery_scan(self, client) -> None:
+        scan = self._scan = DiscoveryScan(self.cfg.discovery_prefix, self.device_id)
+        client.subscribe(scan.topic_filter, qos=0)
+
+        def finish() -> None:
+            self._scan = None
+            client.unsubscribe(scan.topic_filter)
+            current = self.discovery_record.load()
+            for topic in scan.stale(current):
+                log.info("clearing Home Assistant discovery %s (published before, no longer configured)", topic)
+                self.connection.publish(topic, b"", qos=1, retain=True)
+
+        timer = threading.Timer(DiscoveryScan.SECONDS, finish)
+        timer.daemon = True
+        timer.start()
 
     def _publish_health(self):
         payload = self._health | publisher_fields(self.status())

@@ -220,3 +220,29 @@ def test_daemon_replay_publishes_retained_box_health(broker, tmp_path, shared_da
     assert final["frames"] > 0 and final["spool_depth"] == 0 and final["broker"] == "connected"
     assert final["version"] and final["uptime_s"] > 0 and final["camera"] == "single_face"
     assert [s["frames"] for s in stats] == sorted(s["frames"] for s in stats)
+
+
+def test_without_a_record_the_box_finds_its_old_configs_on_the_broker(broker, tmp_path):
+    # What an earlier version (object_id, no record file) left retained: a camera since removed,
+    # and another box's entity, which must stay.
+    old = {"name": "garage mugshot", "image_topic": "mugshot/box1/garage/latest/mugshot",
+           "unique_id": "mugshot_box1_garage_mugshot", "object_id": "mugshot_box1_garage_mugshot",
+           "device": {"identifiers": ["mugshot_edge_box1"], "name": "Mugshot box1"}}
+    other = old | {"device": {"identifiers": ["mugshot_edge_box2"]}, "unique_id": "mugshot_box2_garage_mugshot"}
+    seed = Recorder(broker.port, topics=[])
+    seed.connection.wait_for_acks([
+        seed.connection.publish("homeassistant/image/mugshot_box1_garage_mugshot/config", json.dumps(old).encode(),
+                                retain=True),
+        seed.connection.publish("homeassistant/image/mugshot_box2_garage_mugshot/config",
+                                json.dumps(other).encode(), retain=True)], 5)
+    seed.stop()
+    publisher = publisher_for(broker, tmp_path, cameras=("door",))
+    cleared = Recorder(broker.port, topics=["homeassistant/image/+/config"])
+    assert cleared.wait_for(lambda r: b"" in r.payloads("homeassistant/image/mugshot_box1_garage_mugshot/config"),
+                            timeout=10)
+    publisher.close()
+    cleared.stop()
+    left = retained_configs(broker.port)
+    assert "homeassistant/image/mugshot_box1_garage_mugshot/config" not in left
+    assert "homeassistant/image/mugshot_box2_garage_mugshot/config" in left
+    assert "homeassistant/image/mugshot_box1_door_mugshot/config" in left
