@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import __version__
 from .config import Config, ConfigError, DirectoryPublisherConfig, load_config
 from .models import ModelError
 from .sources.base import SourceError
@@ -152,6 +153,7 @@ def cmd_bench_face(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the camera daemon")

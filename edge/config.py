@@ -154,6 +154,7 @@ class MqttPublisherConfig:
     reconnect_max: float = 60.0  # longest reconnect backoff, seconds
     discovery: bool = True  # Home Assistant MQTT discovery
     discovery_prefix: str = "homeassistant"
+    configuration_url: str = ""  # Home Assistant's "visit" link for the box (e.g. the receiver's gallery)
     jpeg_quality: int = 90
     max_side: int = 512
 
@@ -417,6 +418,9 @@ def _check_mqtt(m: MqttPublisherConfig, key: str) -> None:
         raise ConfigError(f"{key}.tls", "ca_file/cert_file are set but tls = false; set tls = true")
     if m.password_file and m.password_env:
         raise ConfigError(f"{key}.password_env", "set password_file or password_env, not both")
+    if m.configuration_url and not m.configuration_url.startswith(("http://", "https://", "homeassistant://")):
+        raise ConfigError(f"{key}.configuration_url",
+                          f"must start with http://, https:// or homeassistant://, got {m.configuration_url!r}")
     _positive(f"{key}.spool_max_events", m.spool_max_events)
     _positive(f"{key}.spool_max_bytes", m.spool_max_bytes)
     _positive(f"{key}.ack_timeout", m.ack_timeout)

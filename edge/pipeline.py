@@ -63,7 +63,14 @@ class Pipeline:
                                                      c.max_frames, c.min_interval_seconds)
 
     def run(self) -> PipelineStats:
+        from . import __version__
+        from .publish.health import HealthReporter
+
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
+        health = HealthReporter(self.publishers, self.stats, device_id=self.cfg.device.id,
+                                camera=self.cfg.camera.name, version=__version__,
+                                interval=self.cfg.log.summary_seconds)
+        health.start()
         try:
             for frame in self.source.frames():
                 try:
@@ -81,6 +88,7 @@ class Pipeline:
             for due in self.tracker.flush():
                 self._emit(due)
             self.stats.corrupt_frames = self.source.corrupt_frames
+            health.stop()
         return self.stats
 
     def close(self) -> None:

