@@ -6,7 +6,8 @@
 2. Each output pixel takes its triangle from a depth-ordered rasterisation (a z-buffer at triangle
    granularity: nearer triangles are drawn last, so a hidden triangle never paints over a visible
    one) and its place in the photo from that triangle's barycentric coordinates.
-3. Visibility per vertex in the photo: the normal's component towards the camera, times a depth
+3. Visibility per vertex in the photo: the normal's component towards the camera (full from 60° on
+   towards the camera, so only strongly foreshortened parts take the mirror's texture), times a depth
    test against the photo's own z-buffer (a vertex behind a nearer part of the face, such as the
    far cheek behind the nose, is hidden).  Per pixel it is interpolated like the texture.
 4. Soft symmetry: a pixel is ``v * own + (1 - v) * v' * mirrored``, normalised, where the mirrored
@@ -28,6 +29,7 @@ from .pose import HeadPose, to_camera_frame
 
 SUBPIXEL_BITS = 4  # fixed-point precision of the rasteriser
 ZBUFFER_SIZE = 128.0  # the photo's z-buffer, pixels across the face
+FACING_FULL = 0.5  # a surface turned less than 60° from the camera (cos 60° = 0.5) counts as fully seen
 OWN_FLOOR = 1e-3  # weight of the own sample where neither side was seen
 
 
@@ -77,7 +79,7 @@ def vertex_visibility(points: np.ndarray, canonical: CanonicalFace, shape: tuple
     repeated = np.repeat(normals, 3, axis=0)
     vertex_normals = np.stack([np.bincount(corners, repeated[:, d], minlength=len(camera)) for d in range(3)], 1)
     vertex_normals /= np.maximum(np.linalg.norm(vertex_normals, axis=1, keepdims=True), 1e-9)
-    facing = np.clip(vertex_normals[:, 2], 0.0, 1.0)
+    facing = np.clip(vertex_normals[:, 2] / FACING_FULL, 0.0, 1.0)
 
     # depth test against the photo's own z-buffer, drawn at about ZBUFFER_SIZE px across the face for speed
     xy, z = points[:, :2].astype(np.float64), points[:, 2].astype(np.float64)
@@ -111,6 +113,52 @@ def _winding(canonical: CanonicalFace) -> float:
     return _WINDING[key]
 
 
+def render_view(image: np.ndarray, points: np.ndarray, dest: np.ndarray, depth: np.ndarray,
+                shape: tuple[int, int], canonical: CanonicalFace, fill: int = 128,
+                pixels: np.ndarray | None = None) -> Frontalized:
+    """The face textured from ``image`` (where its mesh is ``points``) drawn where the same mesh lies at
+    ``dest`` (N, 2 output pixels) with ``depth`` (larger = nearer), in an output of ``shape``."""
+    h, w = shape
+    tri, mirror = canonical.triangles, canonical.mirror
+    if pixels is None:
+        ys, xs = np.mgrid[0:h, 0:w]
+        pixels = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    ids = rasterize(dest, depth, tri, shape).ravel()
+    inside = ids >= 0
+    face_width = float(np.ptp(points[:, 0]))
+    visible = vertex_visibility(points, canonical, image.shape[:2], tolerance=0.03 * max(face_width, 1.0))
+
+    t = ids[inside]
+    bary = barycentric(dest, tri, t, pixels[inside])
+    corners = tri[t]  # (P, 3)
+    src = points[:, :2].astype(np.float64)
+    own_xy = np.einsum("pk,pkd->pd", bary, src[corners])
+    mirror_xy = np.einsum("pk,pkd->pd", bary, src[mirror[corners]])
+    v_own = np.clip((bary * visible[corners]).sum(1), 0.0, 1.0)
+    v_mirror = np.clip((bary * visible[mirror[corners]]).sum(1), 0.0, 1.0)
+
+    maps = np.full((2, h * w, 2), -1.0, np.float32)  # own and mirrored samples in one remap
+    maps[0, inside], maps[1, inside] = own_xy, mirror_xy
+    maps = maps.reshape(2 * h, w, 2)
+    sampled = cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    sampled = sampled.reshape(2, h * w, 3)
+    own_rgb, mirror_rgb = sampled[0, inside].astype(np.float32), sampled[1, inside].astype(np.float32)
+
+    # a small floor on the own side: where neither side was seen well (the face's rim, foreshortened in any
+    # view) the photo's own pixel is still the best guess; the map says how little was seen there
+    a = v_own + OWN_FLOOR
+    b = (1.0 - v_own) * v_mirror
+    total = v_own + b
+    blend = (a[:, None] * own_rgb + b[:, None] * mirror_rgb) / (a + b)[:, None]
+    out = np.full((h * w, 3), fill, np.uint8)
+    out[inside] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
+    vis = np.zeros(h * w, np.float32)
+    vis[inside] = np.clip(total, 0.0, 1.0)
+    source = np.full((h * w, 2), -1.0, np.float32)
+    source[inside] = own_xy
+    return Frontalized(out.reshape(h, w, 3), vis.reshape(h, w), inside.reshape(h, w), source.reshape(h, w, 2))
+
+
 class FrontalRenderer:
     """Frontalizes faces into the ``size`` x ``size`` mugshot frame of ``edge.align``."""
 
@@ -132,43 +180,9 @@ class FrontalRenderer:
 
     def render(self, image: np.ndarray, points: np.ndarray, pose: HeadPose) -> Frontalized:
         """``points`` (468, 3): the mesh in ``image`` pixels (z towards the camera), as from ``FaceMesher``."""
-        size, tri, mirror = self.size, self.canonical.triangles, self.canonical.mirror
         dest, depth = self.frontal_points(points, pose)
-        ids = rasterize(dest, depth, tri, (size, size)).ravel()
-        inside = ids >= 0
-        face_width = float(np.ptp(points[:, 0]))
-        visible = vertex_visibility(points, self.canonical, image.shape[:2], tolerance=0.03 * max(face_width, 1.0))
-
-        t = ids[inside]
-        bary = barycentric(dest, tri, t, self._pixels[inside])
-        corners = tri[t]  # (P, 3)
-        src = points[:, :2].astype(np.float64)
-        own_xy = np.einsum("pk,pkd->pd", bary, src[corners])
-        mirror_xy = np.einsum("pk,pkd->pd", bary, src[mirror[corners]])
-        v_own = np.clip((bary * visible[corners]).sum(1), 0.0, 1.0)
-        v_mirror = np.clip((bary * visible[mirror[corners]]).sum(1), 0.0, 1.0)
-
-        maps = np.full((2, size * size, 2), -1.0, np.float32)  # own and mirrored samples in one remap
-        maps[0, inside], maps[1, inside] = own_xy, mirror_xy
-        maps = maps.reshape(2 * size, size, 2)
-        sampled = cv2.remap(image, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        sampled = sampled.reshape(2, size * size, 3)
-        own_rgb, mirror_rgb = sampled[0, inside].astype(np.float32), sampled[1, inside].astype(np.float32)
-
-        # a small floor on the own side: where neither side was seen well (the face's rim, foreshortened in any
-        # view) the photo's own pixel is still the best guess; the map says how little was seen there
-        a = v_own + OWN_FLOOR
-        b = (1.0 - v_own) * v_mirror
-        total = v_own + b
-        blend = (a[:, None] * own_rgb + b[:, None] * mirror_rgb) / (a + b)[:, None]
-        out = np.full((size * size, 3), self.fill, np.uint8)
-        out[inside] = np.clip(blend + 0.5, 0, 255).astype(np.uint8)
-        vis = np.zeros(size * size, np.float32)
-        vis[inside] = np.clip(total, 0.0, 1.0)
-        source = np.full((size * size, 2), -1.0, np.float32)
-        source[inside] = own_xy
-        return Frontalized(out.reshape(size, size, 3), vis.reshape(size, size), inside.reshape(size, size),
-                           source.reshape(size, size, 2))
+        return render_view(image, points, dest, depth, (self.size, self.size), self.canonical, self.fill,
+                           self._pixels)
 
     def composite(self, crop: np.ndarray, frontal: Frontalized, feather: float = 0.06) -> np.ndarray:
         """The frontalized face pasted onto the aligned crop (same frame), feathered at the mesh's edge and

@@ -186,3 +186,24 @@ def test_canonical_model_is_what_the_recipe_describes(canonical):
     data = json.loads((MODELS_DIR / "face_mesh_canonical.json").read_text())
     assert len(data["vertices"]) == 468 and len(data["triangles"]) == 898 and len(data["procrustes_ids"]) == 33
     assert (canonical.mirror[canonical.mirror] == np.arange(468)).mean() > 0.95  # mirror partners pair up
+
+
+def test_rotate_and_render_pairs_from_one_photo(astronaut, yunet, canonical):
+    from edge.face3d.rerender import rotate_and_render, turned_mesh
+
+    mesher = make_mesher("onnxruntime")
+    face = yunet.detect(astronaut)[0]
+    mesh = mesher.mesh(astronaut, face.box, face.landmarks)
+    pose = procrustes_pose(mesh.points, canonical)
+    still = rotate_and_render(astronaut, mesh.points, pose, canonical, yaw=0.0)
+    region = still.rendered.inside
+    assert np.abs(turned_mesh(mesh.points, pose, 0.0) - mesh.points).max() < 1e-3
+    assert np.median(np.abs(still.rotated.astype(int) - astronaut)[region]) <= 2
+    pair = rotate_and_render(astronaut, mesh.points, pose, canonical, yaw=35.0)
+    turned_pose = procrustes_pose(pair.rotated_points, canonical)
+    assert turned_pose.yaw == pytest.approx(pose.yaw + 35.0, abs=1.0)
+    assert pair.rotated.shape == pair.twice.shape == astronaut.shape
+    # turned away, the rotated view changed; turned back, the face is the photo again, less what the turn hid
+    changed = np.abs(pair.rotated.astype(int) - astronaut)[pair.rendered.inside].mean()
+    back = np.abs(pair.twice.astype(int) - astronaut)[pair.twice_rendered.inside].mean()
+    assert changed > 2 * back and back < 20
