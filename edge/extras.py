@@ -34,3 +34,20 @@ def missing_extra(exc: ModuleNotFoundError) -> MissingExtra | None:
     """The MissingExtra for a ModuleNotFoundError of an optional module, or None for any other module."""
     top = (exc.name or "").split(".")[0]
     return MissingExtra(top) if top in EXTRA_FOR_MODULE else None
+
+
+EXIT_MISSING_EXTRA = 69  # EX_UNAVAILABLE, as mugshot-edge uses for a missing model
+
+
+def run_naming_extras(command, log) -> int:
+    """``command()``; a missing optional module becomes one logged line naming its extra, and exit 69."""
+    try:
+        return command()
+    except MissingExtra as exc:
+        log.error("%s", exc)
+        return EXIT_MISSING_EXTRA
+    except ModuleNotFoundError as exc:
+        if (extra := missing_extra(exc)) is None:
+            raise
+        log.error("%s", extra)
+        return EXIT_MISSING_EXTRA

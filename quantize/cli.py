@@ -15,12 +15,11 @@ from pathlib import Path
 
 from edge import __version__
 from edge.bench import onnx_latency
-from edge.extras import MissingExtra, missing_extra
+from edge.extras import run_naming_extras
 
 log = logging.getLogger("quantize")
 
 EXIT_GATE = 3
-EXIT_MISSING_EXTRA = 69  # EX_UNAVAILABLE, as mugshot-edge uses for a missing model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,16 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return _quantize(args)
-    except MissingExtra as exc:
-        log.error("%s", exc)
-        return EXIT_MISSING_EXTRA
-    except ModuleNotFoundError as exc:
-        if (extra := missing_extra(exc)) is None:
-            raise
-        log.error("%s", extra)
-        return EXIT_MISSING_EXTRA
+    return run_naming_extras(lambda: _quantize(args), log)
 
 
 def _quantize(args: argparse.Namespace) -> int:

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.extras import MissingExtra, missing_extra
+from edge.extras import run_naming_extras
 
 from .config import TrainConfigError, load_train_config
 
 log = logging.getLogger("trainer")
-EXIT_MISSING_EXTRA = 69  # EX_UNAVAILABLE, as mugshot-edge uses for a missing model
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -200,18 +199,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        return run_naming_extras(lambda: args.func(args), log)
     except TrainConfigError as exc:
         log.error("configuration error: %s", exc)
         return 78
-    except MissingExtra as exc:
-        log.error("%s", exc)
-        return EXIT_MISSING_EXTRA
-    except ModuleNotFoundError as exc:
-        if (extra := missing_extra(exc)) is None:
-            raise
-        log.error("%s", extra)
-        return EXIT_MISSING_EXTRA
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ import struct
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
