@@ -10,8 +10,8 @@ Inputs (each checked by sha256 before use; nothing is downloaded at run time on 
 Outputs in ``--out``: ``face_landmark.tflite`` (the wheel's file, unchanged),
 ``face_landmark.onnx`` (converted by ``models.recipes.tflite_to_onnx``),
 ``face_mesh_canonical.json`` (468 vertices with UVs, 898 triangles, the weighted
-Procrustes landmarks) and ``LICENSE.mediapipe`` (the wheel's Apache-2.0 licence text).  ``--check`` rebuilds into a temporary folder and compares the
-bytes with ``--out`` instead of writing.
+Procrustes landmarks) and ``LICENSE.mediapipe`` (the wheel's Apache-2.0 licence text).
+``--check`` rebuilds in memory and compares the bytes with ``--out`` instead of writing.
 """
 from __future__ import annotations
 
