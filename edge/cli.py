@@ -1,4 +1,4 @@
-"""``mugshot-edge``: run the daemon, replay a clip, check a config, or run the demo.
+"""``mugshot-edge``: run the daemon, replay a clip, make mugshots of photos, check a config, or run the demo.
 
 The only place that maps failures to exit codes: 0 clean stop, 78 bad configuration,
 69 camera or model missing, 1 anything else.
@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import __version__
 from .config import Config, ConfigError, DirectoryPublisherConfig, MissingInputError, load_config
 from .models import ModelError
 from .sources.base import SourceError
@@ -78,6 +79,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(f"replay {clip.name}: {stats.summary()}")
     print(f"{stats.events} events in {out}, contact sheet with {shown}: {out / 'contact_sheet.jpg'}")
     return EXIT_OK
+
+
+def cmd_mugshot(args: argparse.Namespace) -> int:
+    from .stills import run_stills
+
+    cfg = load_config(args.config) if args.config else Config()
+    out = Path(args.out)
+    result = run_stills([Path(p) for p in args.photos], out, cfg)
+    for line in result.skipped:
+        print(line)
+    print(f"{len(result.done)} of {len(args.photos)} photos -> {out} (<photo>_mugshot.jpg, <photo>_crop.jpg, "
+          "<photo>.json)")
+    return EXIT_OK if result.done or not args.photos else EXIT_FAILURE
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -187,8 +201,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_face(args: argparse.Namespace) -> int:
+    from .bench import load_frames
+    from .face3d.bench import bench_face, format_face_report
+
+    frames = load_frames(args.clip, count=args.frames)
+    print(format_face_report(bench_face(frames, rounds=args.rounds)))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the camera daemon")
@@ -200,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help="TOML configuration for the stages (camera and publishers are replaced)")
     replay.add_argument("--camera", help="camera name in the events (default: the clip's name)")
     replay.set_defaults(func=cmd_replay)
+    mugshot = sub.add_parser("mugshot", help="what the box would publish for still photos (same code as events)")
+    mugshot.add_argument("photos", nargs="+", metavar="PHOTO")
+    mugshot.add_argument("--out", required=True, help="folder for <photo>_mugshot.jpg, <photo>_crop.jpg, <photo>.json")
+    mugshot.add_argument("--config", help="TOML configuration (generator, mesh, detector, tracker sections)")
+    mugshot.set_defaults(func=cmd_mugshot)
     check = sub.add_parser("check", help="validate config, models and camera, then exit")
     check.add_argument("--config", required=True)
     check.set_defaults(func=cmd_check)
@@ -214,6 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=7)
     bench.add_argument("--int8-detector", help="INT8 YuNet (default: <cache>/yunet_int8.onnx)")
     bench.set_defaults(func=cmd_bench)
+    bench_face = sub.add_parser("bench-face", help="face mesh, pose and renderer per face against the frame cost")
+    bench_face.add_argument("--clip", help="video with a face (default: the generated demo clip)")
+    bench_face.add_argument("--frames", type=int, default=40)
+    bench_face.add_argument("--rounds", type=int, default=5)
+    bench_face.set_defaults(func=cmd_bench_face)
     return parser
 
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 
+GENERATOR_NAMES = ("auto", "none", "frontalize")  # generator.model values that are not paths
+
+
 class ConfigError(ValueError):
     """A configuration problem; ``str()`` is ``key: message``."""
 
@@ -98,7 +101,8 @@ class TrackerConfig:
 @dataclass(frozen=True)
 class GeneratorConfig:
     # "auto": the shipped student (models/manifest.toml; the aligned crop when none is shipped); "none":
-    # publish the aligned crop as the mugshot; or a path (.onnx/.tflite).  Events carry the crop either way.
+    # publish the aligned crop as the mugshot; "frontalize": the face's own mesh turned frontal and pasted
+    # onto the aligned crop (needs [mesh]); or a path (.onnx/.tflite).  Events carry the crop either way.
     model: str = "auto"
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
@@ -106,6 +110,23 @@ class GeneratorConfig:
     # beyond this estimated |yaw| (degrees) the crop is the mugshot: the shipped student blends a face with its
     # mirror image, which held-out people's ±45° views survive worse than the crop (models/student.md)
     max_yaw: float = 30.0
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    # MediaPipe's dense face mesh (models/face_landmark.*): true head pose for the best shot and events,
+    # and the geometry of generator.model = "frontalize".  Off: the 5-point pose only.
+    enabled: bool = True
+    runtime: Literal["auto", "onnxruntime", "litert"] = "auto"  # auto: LiteRT when ai-edge-litert is installed
+    threads: int = 1
+    min_presence: float = 0.5  # the network's face-presence probability below which there is no mesh
+    # the mesh's eyes, nose tip and mouth corners must lie within this share of the face box of YuNet's
+    # (a profile beyond the network's range gets a confident mesh pasted on the cheek)
+    max_disagreement: float = 0.12
+    # no mesh where the 5-point estimate puts the face beyond this yaw: near profiles the mesh still fits the five
+    # points but reads the yaw 35-40° short (FRMDB ±90: mesh 37-41° error, 5-point 20-23°; `mugshot-train pose`)
+    max_landmark_yaw: float = 60.0
+    render_size: int = 128  # the frontalized face, pixels (same framing as the published crop)
 
 
 @dataclass(frozen=True)
@@ -140,6 +161,7 @@ class MqttPublisherConfig:
     reconnect_max: float = 60.0  # longest reconnect backoff, seconds
     discovery: bool = True  # Home Assistant MQTT discovery
     discovery_prefix: str = "homeassistant"
+    configuration_url: str = ""  # Home Assistant's "visit" link for the box (e.g. the receiver's gallery)
     jpeg_quality: int = 90
     max_side: int = 512
 
@@ -170,6 +192,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
     publishers: tuple[DirectoryPublisherConfig | MqttPublisherConfig, ...] = (DirectoryPublisherConfig(),)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -187,6 +210,8 @@ RANGES: dict[type, dict[str, tuple[float, float]]] = {
     TrackerConfig: {"iou_threshold": (0, 1), "max_missed_seconds": (0.01, 60), "min_hits": (1, 1000),
                     "publish_after_seconds": (0.01, 3600), "update_gain": (1, 100), "crop_size": (32, 1024)},
     GeneratorConfig: {"threads": (1, 64), "max_yaw": (0, 90)},
+    MeshConfig: {"threads": (1, 64), "min_presence": (0, 1), "max_disagreement": (0, 1), "max_landmark_yaw": (0, 90),
+                 "render_size": (32, 1024)},
     DirectoryPublisherConfig: {"jpeg_quality": (1, 100), "max_side": (32, 4096)},
     MqttPublisherConfig: {"port": (0, 65535), "keepalive": (5, 65535), "qos": (0, 2),
                           "spool_max_events": (1, 1_000_000), "spool_max_bytes": (1, 100_000_000_000),
@@ -256,7 +281,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     if camera.type == "images" or ("://" not in camera.uri and not camera.uri.isdigit()):
         camera = dataclasses.replace(camera, uri=resolve(camera.uri))
     generator = c.generator
-    if generator.model not in ("auto", "none"):
+    if generator.model not in GENERATOR_NAMES:
         generator = dataclasses.replace(generator, model=resolve(generator.model))
     generator = dataclasses.replace(generator, int8_model=resolve(generator.int8_model))
     calibration = dataclasses.replace(c.calibration, path=resolve(c.calibration.path))
@@ -347,8 +372,9 @@ def _check(c: Config) -> None:
     cam, mot, det, trk = c.camera, c.motion, c.detector, c.tracker
     check_topic_name("device.id", c.device.id)
     check_topic_name("camera.name", cam.name)
-    for name in ("camera", "motion", "detector", "tracker", "generator", "calibration", "log"):
-        _check_ranges(getattr(c, name), name)
+    for section in dataclasses.fields(c):
+        if section.name != "publishers":
+            _check_ranges(getattr(c, section.name), section.name)
     for i, pub in enumerate(c.publishers):
         _check_ranges(pub, f"publishers[{i}]")
     for key in ("width", "height", "lores_width", "lores_height"):
@@ -397,8 +423,19 @@ def _check(c: Config) -> None:
         raise ConfigError("tracker.update_gain", f"must be >= 1.0, got {trk.update_gain}")
     if not 32 <= trk.crop_size <= 1024:
         raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
-    if c.generator.model not in ("auto", "none"):
+    if c.generator.model not in GENERATOR_NAMES:
         _existing_file("generator.model", c.generator.model)
+    if c.generator.model == "frontalize" and not c.mesh.enabled:
+        raise ConfigError("generator.model", "'frontalize' needs the face mesh: set mesh.enabled = true")
+    if not 1 <= c.mesh.threads <= 64:
+        raise ConfigError("mesh.threads", f"must be between 1 and 64, got {c.mesh.threads}")
+    _fraction("mesh.min_presence", c.mesh.min_presence)
+    if not 0 < c.mesh.max_disagreement <= 1:
+        raise ConfigError("mesh.max_disagreement", f"must be in (0, 1], got {c.mesh.max_disagreement}")
+    if not 0 <= c.mesh.max_landmark_yaw <= 90:
+        raise ConfigError("mesh.max_landmark_yaw", f"must be between 0 and 90 degrees, got {c.mesh.max_landmark_yaw}")
+    if not 32 <= c.mesh.render_size <= 1024:
+        raise ConfigError("mesh.render_size", f"must be between 32 and 1024, got {c.mesh.render_size}")
     _positive("generator.threads", c.generator.threads)
     if not 0 <= c.generator.max_yaw <= 90:
         raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")
@@ -438,6 +475,9 @@ def _check_mqtt(m: MqttPublisherConfig, key: str) -> None:
         raise ConfigError(f"{key}.tls", "ca_file/cert_file are set but tls = false; set tls = true")
     if m.password_file and m.password_env:
         raise ConfigError(f"{key}.password_env", "set password_file or password_env, not both")
+    if m.configuration_url and not m.configuration_url.startswith(("http://", "https://", "homeassistant://")):
+        raise ConfigError(f"{key}.configuration_url",
+                          f"must start with http://, https:// or homeassistant://, got {m.configuration_url!r}")
     _positive(f"{key}.spool_max_events", m.spool_max_events)
     _positive(f"{key}.spool_max_bytes", m.spool_max_bytes)
     _positive(f"{key}.ack_timeout", m.ack_timeout)

@@ -30,8 +30,13 @@ def make_contact_sheet(folder: str | Path, out: str | Path, columns: int = 4) ->
         cell = np.full((TILE + 22, 2 * TILE, 3), 255, np.uint8)
         cell[:TILE, :TILE] = cv2.resize(crop, (TILE, TILE), interpolation=cv2.INTER_AREA)
         cell[:TILE, TILE:] = cv2.resize(mugshot, (TILE, TILE), interpolation=cv2.INTER_AREA)
-        label = f"{meta['camera']} {meta['best_seen'][11:19]} yaw {meta['pose']['yaw']:+.0f}"
-        cv2.putText(cell, label, (4, TILE + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        pose = meta.get("pose", {})
+        label = (f"{meta['camera']} {meta['best_seen'][11:19]} yaw {pose.get('yaw', 0):+.0f} "
+                 f"({pose.get('source', 'landmarks')})")
+        cv2.putText(cell, label, (4, TILE + 16), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        for x, text in ((4, "crop"), (TILE + 4, str(meta.get("generator", "none")))):  # which picture is which
+            cv2.putText(cell, text, (x, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 2, cv2.LINE_AA)
+            cv2.putText(cell, text, (x, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         cells.append(cell)
     if not cells:
         sheet = np.full((TILE, 2 * TILE, 3), 255, np.uint8)

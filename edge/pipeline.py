@@ -40,6 +40,7 @@ class Pipeline:
     generator: object  # NoGenerator | OnnxGenerator
     publishers: list[Publisher]
     stop: threading.Event
+    mesher: object | None = None  # edge.face3d.FaceMesher, or None with mesh.enabled = false
     sequence: SequenceCounter | None = None  # numbers every event (None: events carry sequence 0)
 
     def __post_init__(self) -> None:
@@ -52,6 +53,8 @@ class Pipeline:
                                      "sha256": getattr(self.detector, "sha256", ""),
                                      "precision": self.detector.precision},
                         "generator": self.generator.describe()}
+        if self.mesher is not None:
+            self._models["mesh"] = self.mesher.describe()
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self.calibration = None
         if self.cfg.calibration.save_frames:
@@ -61,7 +64,14 @@ class Pipeline:
                                                      c.max_frames, c.min_interval_seconds)
 
     def run(self) -> PipelineStats:
+        from . import __version__
+        from .publish.health import HealthReporter
+
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
+        health = HealthReporter(self.publishers, self.stats, device_id=self.cfg.device.id,
+                                camera=self.cfg.camera.name, version=__version__,
+                                interval=self.cfg.log.summary_seconds)
+        health.start()
         try:
             for frame in self.source.frames():
                 try:
@@ -79,6 +89,7 @@ class Pipeline:
             for due in self.tracker.flush():
                 self._emit(due)
             self.stats.corrupt_frames = self.source.corrupt_frames
+            health.stop()
         return self.stats
 
     def publisher_summary(self) -> str:
@@ -126,8 +137,12 @@ class Pipeline:
             stats.faces += len(detections)
             if self.calibration is not None:
                 self.calibration.offer(image, len(detections), now)
+        geometry = None
+        if detections and self.mesher is not None:
+            with stats.timed("mesh"):
+                geometry = [self._geometry(image, d) for d in detections]
         with stats.timed("track"):
-            due = self.tracker.update(detections, image, now)
+            due = self.tracker.update(detections, image, now, geometry)
         stats.tracks = self.tracker.created
         for shot in due:
             self._emit(shot)
@@ -147,13 +162,40 @@ class Pipeline:
             return self.detector.detect(image)
         return [d.shifted(x0, y0) for d in self.detector.detect(image[y0:y1, x0:x1])]
 
+    def best_shot(self, image: np.ndarray, now: float) -> DueShot | None:
+        """A still photo: its best face as the daemon would publish it (detector on the whole photo,
+        mesh, pose, best-shot score), or None when it has no face.  ``emit`` then publishes it."""
+        import dataclasses
+
+        detections = self.detector.detect(image)
+        geometry = [self._geometry(image, d) for d in detections] if self.mesher is not None else None
+        tracker = Tracker(dataclasses.replace(self.cfg.tracker, min_hits=1))
+        tracker.update(detections, image, now, geometry)
+        return max(tracker.flush(), key=lambda d: d.shot.score, default=None)
+
+    def emit(self, due: DueShot) -> None:
+        self._emit(due)
+
+    def _geometry(self, image: np.ndarray, detection: Detection):
+        """The detection's face mesh and, where the mesh passed its gates, its head pose."""
+        from .face3d import procrustes_pose
+
+        mesh = self.mesher.run(image, detection.box, detection.landmarks)
+        return mesh, (procrustes_pose(mesh.points, self.mesher.canonical) if mesh.accepted else None)
+
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
         models = self._models
         with self.stats.timed("generate"):
             crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
-            if abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
-                mugshot = self.generator.generate(shot.patch, shot.landmarks)
+            if self.generator.needs_mesh and shot.mesh is None:  # a profile beyond the mesh's range
+                mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
+                models = models | {"generator": {
+                    "name": "none", "skipped": self.generator.name,
+                    "reason": f"no face mesh (presence {shot.quality.mesh_presence:.2f}, or it disagreed with "
+                              "the detector's landmarks)"}}
+            elif abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
+                mugshot = self.generator.generate(shot.patch, shot.landmarks, shot.mesh)
             else:  # a profile: show the face as the camera saw it, and say why
                 mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
                 models = models | {"generator": {
@@ -175,29 +217,41 @@ class Pipeline:
                     publisher.publish(event)
                 except Exception:  # one broken sink must not stop the others or the camera
                     log.exception("publisher %s failed on event %s", publisher.name, event.event_id)
-        log.info("event %s rev %d camera=%s yaw=%+.0f size=%.0f sharpness=%.0f score=%.2f%s",
-                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.size,
+        log.info("event %s rev %d camera=%s yaw=%+.0f (%s) generator=%s size=%.0f sharpness=%.0f score=%.2f%s",
+                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.pose_source,
+                 models["generator"].get("name", "none"), shot.quality.size,
                  shot.quality.sharpness, shot.score, " final" if due.final else "")
+
+
+def build_models(cfg: Config):
+    """The detector, the generator and the face mesher (None with mesh.enabled = false)."""
+    from models import MODELS_DIR
+
+    from .detect import make_detector
+    from .generate import make_generator
+
+    detector = make_detector(cfg.detector)
+    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
+                               cfg.generator.int8_model, cfg.mesh.render_size)
+    mesher = None
+    if cfg.mesh.enabled:
+        from .face3d import make_mesher
+        mesher = make_mesher(cfg.mesh.runtime, cfg.mesh.threads, MODELS_DIR, cfg.mesh.min_presence,
+                             cfg.mesh.max_disagreement, cfg.mesh.max_landmark_yaw)
+    return detector, generator, mesher
 
 
 def build_pipeline(cfg: Config, stop: threading.Event, sequence_path: Path | None = None) -> Pipeline:
     """Load models, build the source and publishers: everything that can fail at start-up.
     ``sequence_path``: the box's persistent event counter (the daemon's); None numbers from 1."""
-    from models import MODELS_DIR
-
     from . import __version__
-    from .detect import make_detector
-    from .generate import make_generator
     from .publish import make_publisher
     from .sources import make_source
 
-    detector = make_detector(cfg.detector)
-    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
-                               cfg.generator.int8_model)
+    detector, generator, mesher = build_models(cfg)
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
     publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
                                  key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
-    sequence = SequenceCounter(sequence_path)
-    return Pipeline(cfg, source, detector, generator, publishers, stop, sequence)
+    return Pipeline(cfg, source, detector, generator, publishers, stop, mesher, SequenceCounter(sequence_path))

@@ -31,6 +31,8 @@ class FaceQuality:
     pitch: float  # degrees, positive: looking down
     roll: float  # degrees, positive: the head tilts clockwise in the image
     at_edge: bool  # the box touches the frame border (face probably cut off)
+    pose_source: str = "landmarks"  # "mesh": Procrustes of the dense face mesh; "landmarks": 5-point PnP fit
+    mesh_presence: float = 0.0  # the face mesh's presence probability (0 when the mesh did not run)
 
     def as_dict(self) -> dict:
         return {k: (round(v, 2) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -54,15 +56,19 @@ def head_pose(landmarks: np.ndarray, frame_size: tuple[int, int]) -> tuple[float
 
 
 def measure(image: np.ndarray, box: tuple[float, float, float, float], landmarks: np.ndarray,
-            score: float) -> FaceQuality:
+            score: float, mesh_pose: tuple[float, float, float] | None = None,
+            mesh_presence: float = 0.0) -> FaceQuality:
+    """Quality of one detection; ``mesh_pose`` (yaw, pitch, roll from the face mesh) replaces the
+    5-point estimate where the mesh is present."""
     h, w = image.shape[:2]
     x, y, bw, bh = box
     crop, _ = align_face(image, landmarks, SHARPNESS_SIZE)
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     sharpness = float(cv2.Laplacian(gray, cv2.CV_32F).var())
-    yaw, pitch, roll = head_pose(landmarks, (w, h))
+    yaw, pitch, roll = mesh_pose if mesh_pose is not None else head_pose(landmarks, (w, h))
     at_edge = x <= 2 or y <= 2 or x + bw >= w - 2 or y + bh >= h - 2
-    return FaceQuality(min(bw, bh), sharpness, score, yaw, pitch, roll, at_edge)
+    return FaceQuality(min(bw, bh), sharpness, score, yaw, pitch, roll, at_edge,
+                       "mesh" if mesh_pose is not None else "landmarks", mesh_presence)
 
 
 def shot_score(q: FaceQuality, ideal_size: float = 160.0, ideal_sharpness: float = 400.0) -> float:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-STAGES = ("motion", "detect", "track", "generate", "publish")
+STAGES = ("motion", "detect", "mesh", "track", "generate", "publish")
 
 
 @dataclass

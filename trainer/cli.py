@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | manifest."""
+"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | pose | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +6,9 @@ import json
 import logging
 import sys
 from pathlib import Path
+
+from edge import __version__
+from edge.extras import run_naming_extras
 
 from .config import TrainConfigError, load_train_config
 
@@ -109,6 +112,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pose(args: argparse.Namespace) -> int:
+    from .pose_table import measure, table
+
+    print(table(measure(Path(args.data), args.limit)))
+    return 0
+
+
 def cmd_manifest(args: argparse.Namespace) -> int:
     from edge.models import write_manifest
 
@@ -118,6 +128,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-train", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
@@ -174,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
     b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")
     b.set_defaults(func=cmd_bench, threads=None)
+    q = sub.add_parser("pose", help="yaw error per pose bin: mesh pose against the 5-point fit (FRMDB, Pointing'04)")
+    q.add_argument("--data", default="../shared/data")
+    q.add_argument("--limit", type=int, default=0, help="score about this many images (0: all)")
+    q.set_defaults(func=cmd_pose)
     m = sub.add_parser("manifest", help="write models/manifest.toml (sha256 of every shipped model)")
     m.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
     m.set_defaults(func=cmd_manifest)
@@ -184,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        return run_naming_extras(lambda: args.func(args), log)
     except TrainConfigError as exc:
         log.error("configuration error: %s", exc)
         return 78

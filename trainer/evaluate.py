@@ -31,6 +31,10 @@ Generator = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 BGR -> same
 
 
 def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
+    from .frontal_candidates import NAMES, frontal_candidate
+
+    if str(path) in NAMES:  # the renderer of edge.face3d, no trained weights
+        return frontal_candidate(str(path), spec)
     if path.suffix == ".onnx":
         from edge.models import onnx_session
 
@@ -40,8 +44,11 @@ def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
         input_name = session.get_inputs()[0].name
 
         def run_onnx(crops: np.ndarray) -> np.ndarray:
-            return np.concatenate([from_tensor(session.run(None, {input_name: to_tensor(c, model_spec)})[0],
+            made = np.concatenate([from_tensor(session.run(None, {input_name: to_tensor(c, model_spec)})[0],
                                                model_spec) for c in crops])
+            if made.shape[1:3] != crops.shape[1:3]:  # a model of another size than the cache's: compare at the cache's
+                made = np.stack([cv2.resize(m, crops.shape[2:0:-1], interpolation=cv2.INTER_LINEAR) for m in made])
+            return made
         return f"{name} (onnx)", run_onnx
     import torch
 

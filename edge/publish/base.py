@@ -16,6 +16,9 @@ class Publisher(ABC):
     def motion(self, camera: str, moving: bool) -> None:
         """Motion started or stopped on a camera (for dashboards); optional."""
 
+    def health(self, payload: dict) -> None:
+        """A box-health snapshot (edge/publish/health.py) every log.summary_seconds; optional."""
+
     def status(self) -> dict:
         return {}
 

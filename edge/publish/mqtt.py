@@ -9,7 +9,9 @@ Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
   copies of the newest event, refreshed once the spool is drained (late subscribers get one,
   not history).  The crop is the camera's own pixels: whatever a generator made of the face,
   the evidence sits beside it.
-- ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained.
+- ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained; the true state on every (re)connect,
+  ``OFF`` on a clean stop.
+- ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``.
 
 A spooled event is deleted only when the broker has acknowledged all its messages; while
 the broker is away, ``publish`` still returns at once (frame processing never waits).  An
@@ -31,7 +33,8 @@ from pathlib import Path
 from ..config import MqttPublisherConfig
 from ..events import Event
 from .base import Publisher
-from .homeassistant import discovery_messages
+from .health import publisher_fields
+from .homeassistant import DiscoveryRecord, DiscoveryScan, discovery_messages
 from .mqtt_connection import ConnectionSettings, MqttConnection, read_password
 from .spool import Spool, SpooledEvent
 
@@ -61,7 +64,9 @@ class MqttPublisher(Publisher):
             key_file=cfg.key_file, username=cfg.username,
             password=read_password(cfg.password_file, cfg.password_env, key), reconnect_max=cfg.reconnect_max,
             tcp_nodelay=cfg.qos == 0)
-        self.spool = Spool(cfg.spool_path or default_spool_path(), cfg.spool_max_events, cfg.spool_max_bytes)
+        spool_path = Path(cfg.spool_path or default_spool_path())
+        self.spool = Spool(spool_path, cfg.spool_max_events, cfg.spool_max_bytes)
+        self.discovery_record = DiscoveryRecord(spool_path.with_name(spool_path.stem + ".discovery.json"))
         self.connection = MqttConnection(settings, will=(f"{self.prefix}/status", b"offline"),
                                          on_connected=self._on_connected, on_message=self._on_message)
         self.delivered = 0
@@ -74,7 +79,9 @@ class MqttPublisher(Publisher):
         self._infos: list = []  # the messages of the event in flight
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._motion: dict[str, bool] = {}
+        self._motion: dict[str, bool] = {camera: False for camera in cameras}  # nothing moves before frames
+        self._health: dict | None = None
+        self._scan: DiscoveryScan | None = None
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self.connection.start()
         self._sender.start()
@@ -96,6 +103,11 @@ class MqttPublisher(Publisher):
         if self.connection.connected.is_set():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
 
+    def health(self, payload: dict) -> None:
+        self._health = payload
+        if self.connection.connected.is_set():
+            self._publish_health()
+
     def status(self) -> dict:
         depth, size = self.spool.depth()
         return {"broker": "connected" if self.connection.connected.is_set() else "disconnected",
@@ -112,8 +124,12 @@ class MqttPublisher(Publisher):
         self._wake.set()
         self._sender.join(self.cfg.ack_timeout + 1)
         if self.connection.connected.is_set():
-            info = self.connection.publish(f"{self.prefix}/status", b"stopped", qos=1, retain=True)
-            self.connection.wait_for_acks([info], timeout=2.0)
+            infos = [self.connection.publish(f"{self.prefix}/{camera}/motion", b"OFF", qos=1, retain=True)
+                     for camera in self._motion]
+            if self._health is not None:  # the last figures, with what the drain delivered
+                infos.append(self._publish_health())
+            infos.append(self.connection.publish(f"{self.prefix}/status", b"stopped", qos=1, retain=True))
+            self.connection.wait_for_acks(infos, timeout=2.0)
         self.connection.stop()
         self.spool.close()
 
@@ -122,21 +138,57 @@ class MqttPublisher(Publisher):
         self.connection.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
         if self.cfg.discovery:
             client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
-            self._send_discovery()
+        if not self.discovery_record.exists() and self._scan is None:
+            self._start_discovery_scan(client)
+        self._send_discovery()  # with discovery = false this clears what an earlier run announced
         for camera, moving in self._motion.items():
-            self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
+            self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=1, retain=True)
+        if self._health is not None:
+            self._publish_health()
         self._wake.set()
 
     def _on_message(self, message) -> None:
+        if self._scan is not None and message.topic.startswith(f"{self.cfg.discovery_prefix}/") \
+                and message.topic.endswith("/config"):
+            self._scan.offer(message.topic, message.payload, bool(message.retain))
+            return
         if message.topic == f"{self.cfg.discovery_prefix}/status" and message.payload == b"online":
             log.info("Home Assistant came online: re-sending discovery")
             self._send_discovery()
 
     def _send_discovery(self) -> None:
-        for topic, payload in discovery_messages(discovery_prefix=self.cfg.discovery_prefix, topic_prefix=self.prefix,
-                                                 device_id=self.device_id, cameras=self.cameras,
-                                                 version=self.version):
+        messages = discovery_messages(
+            discovery_prefix=self.cfg.discovery_prefix, topic_prefix=self.prefix, device_id=self.device_id,
+            cameras=self.cameras, version=self.version,
+            configuration_url=self.cfg.configuration_url) if self.cfg.discovery else []
+        current = {topic for topic, _ in messages}
+        for topic in self.discovery_record.stale(current):
+            log.info("clearing Home Assistant discovery %s (no longer configured)", topic)
+            self.connection.publish(topic, b"", qos=1, retain=True)
+        for topic, payload in messages:
             self.connection.publish(topic, payload, qos=1, retain=True)
+        self.discovery_record.save(current)
+
+    def _start_discovery_scan(self, client) -> None:
+        scan = self._scan = DiscoveryScan(self.cfg.discovery_prefix, self.device_id)
+        client.subscribe(scan.topic_filter, qos=0)
+
+        def finish() -> None:
+            self._scan = None
+            client.unsubscribe(scan.topic_filter)
+            current = self.discovery_record.load()
+            for topic in scan.stale(current):
+                log.info("clearing Home Assistant discovery %s (published before, no longer configured)", topic)
+                self.connection.publish(topic, b"", qos=1, retain=True)
+
+        timer = threading.Timer(DiscoveryScan.SECONDS, finish)
+        timer.daemon = True
+        timer.start()
+
+    def _publish_health(self):
+        payload = self._health | publisher_fields(self.status())
+        return self.connection.publish(f"{self.prefix}/stats", json.dumps(payload).encode(), qos=1, retain=True,
+                                       content_type="application/json")
 
     # --- sender thread ------------------------------------------------------------------
     def _send_loop(self) -> None:

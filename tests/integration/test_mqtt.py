@@ -150,7 +150,8 @@ def test_home_assistant_discovery_and_rediscovery(broker, tmp_path):
     assert recorder.wait_for(lambda r: topics <= {t for t, *_ in r.messages})
     image = json.loads(recorder.payloads("homeassistant/image/mugshot_box1_door_mugshot/config")[0])
     assert image["image_topic"] == "mugshot/box1/door/latest/mugshot"
-    assert image["availability_topic"] == "mugshot/box1/status"
+    assert image["availability"] == [{"topic": "mugshot/box1/status",
+                                     "value_template": "{{ 'online' if value == 'online' else 'offline' }}"}]
     crop = json.loads(recorder.payloads("homeassistant/image/mugshot_box1_door_crop/config")[0])
     assert crop["image_topic"] == "mugshot/box1/door/latest/crop"
     before = len(recorder.messages)

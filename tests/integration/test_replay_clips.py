@@ -73,14 +73,18 @@ def test_a_face_turned_beyond_max_yaw_is_published_as_the_crop(shared_data, tmp_
     assert meta["images"]["mugshot"]["width"] == 256, "the aligned crop, not a 64x64 generated face"
 
 
-def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
-    events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
-    assert len(events) == 2, "two passes of the face, two events"
-    assert (tmp_path / "contact_sheet.jpg").is_file()
-    received = sorted(p.name for p in (tmp_path / "received").glob("*.json"))
-    assert received == sorted(p.name for p in (tmp_path / "events").glob("*.json")), "all arrived over MQTT"
-    assert "2 of 2 events arrived over MQTT" in capsys.readouterr().out
+def test_demo_runs_the_whole_pipeline_and_a_rerun_shows_only_its_own_events(tmp_path, capsys):
+    for run in (1, 2):  # the second run into the same folder must not mix in the first one's events
+        assert main(["demo", "--out", str(tmp_path)]) == EXIT_OK
+        out = capsys.readouterr().out
+        events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
+        assert len(events) == 2, f"run {run}: two passes of the face, two events"
+        assert (tmp_path / "contact_sheet.jpg").is_file()
+        received = sorted(p.name for p in (tmp_path / "received").glob("*.json"))
+        assert received == sorted(p.name for p in (tmp_path / "events").glob("*.json")), "all arrived over MQTT"
+        assert "2 events (" in out and "contact sheet with 2:" in out, out  # events, not publications
+        assert "2 of 2 events arrived over MQTT" in out
+        assert ("files of an earlier demo run" in out) == (run == 2)
 
 
 def test_check_reports_a_missing_camera_with_69(tmp_path, capsys):

@@ -13,10 +13,12 @@ class RecordTorch:
         return None
 sys.meta_path.insert(0, RecordTorch())
 import edge.cli, edge.pipeline, edge.generate, edge.detect.yunet, edge.align, edge.demo
+import edge.face3d, edge.face3d.bench, edge.stills
 from edge.pipeline import build_pipeline
 from edge.config import config_from_dict
 import threading
-build_pipeline(config_from_dict({'camera': {'uri': '0'}}), threading.Event())
+build_pipeline(config_from_dict({'camera': {'uri': '0'}}), threading.Event())  # with the face mesh
+build_pipeline(config_from_dict({'camera': {'uri': '0'}, 'generator': {'model': 'frontalize'}}), threading.Event())
 assert not attempts, f'torch import attempted: {attempts}'
 assert 'torch' not in sys.modules
 print('ok')

@@ -1,0 +1,98 @@
+"""``mugshot-edge bench-face``: the face geometry's cost per face against the whole per-frame cost.
+
+On one core (the process is pinned to its first allowed CPU where the OS allows), one thread, the
+same frames, interleaved round by round so a noisy machine affects every stage alike: YuNet per
+frame, the mesh per face (each installed runtime), the Procrustes pose, the renderer at 128 and
+256, and the frame cost with and without the geometry.  A Raspberry Pi 4 is estimated with a
+stated factor (its Cortex-A72 against this core), not measured.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import cv2
+import numpy as np
+
+PI4_FACTOR = (4.0, 8.0)  # assumed slowdown of a Pi 4 core against an x86 desktop core for these kernels
+
+
+def pin_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        core = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {core})
+        return f"core {core}"
+    return "not pinned"
+
+
+def _ms(fn, repeats: int) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return 1000 * (time.perf_counter() - start) / repeats
+
+
+def bench_face(frames: list[np.ndarray], rounds: int = 5) -> dict:
+    from ..config import DetectorConfig, MotionConfig
+    from ..detect import make_detector
+    from ..motion import MotionDetector
+    from ..sources.base import ArrayFrame
+    from . import FrontalRenderer, make_mesher, procrustes_pose
+    from .mesh import litert_available
+
+    pinned = pin_one_core()
+    cv2.setNumThreads(1)
+    detector = make_detector(DetectorConfig(threads=1, precision="fp32"))
+    faces = [(image, d) for image in frames for d in detector.detect(image)[:1]]
+    if not faces:
+        raise RuntimeError("no face found in the frames")
+    runtimes = ["onnxruntime"] + (["litert"] if litert_available() else [])
+    meshers = {rt: make_mesher(rt, threads=1) for rt in runtimes}
+    default = meshers["litert" if "litert" in meshers else "onnxruntime"]
+    canonical = default.canonical
+    meshes = [(image, m) for image, d in faces if (m := default.mesh(image, d.box, d.landmarks)) is not None]
+    if not meshes:
+        raise RuntimeError("no accepted face mesh in the frames")
+    poses = [procrustes_pose(m.points, canonical) for _, m in meshes]
+    renderers = {size: FrontalRenderer(canonical, size) for size in (128, 256)}
+    motion_cfg = MotionConfig()
+    samples: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        gate = MotionDetector(motion_cfg)
+        row = {"motion gate per frame": _ms(lambda: [gate.detect(ArrayFrame(f, index=0).small_gray(motion_cfg.width))
+                                                      for f in frames], 1) / len(frames),
+               "YuNet per frame": _ms(lambda: [detector.detect(f) for f in frames], 1) / len(frames)}
+        for rt, mesher in meshers.items():
+            row[f"mesh per face ({rt})"] = _ms(lambda: [mesher.run(i, d.box, d.landmarks) for i, d in faces], 1) / len(faces)
+        row["pose per face"] = _ms(lambda: [procrustes_pose(m.points, canonical) for _, m in meshes], 1) / len(meshes)
+        for size, renderer in renderers.items():
+            row[f"renderer per face at {size}"] = _ms(
+                lambda: [renderer.render(i, m.points, p) for (i, m), p in zip(meshes, poses)], 1) / len(meshes)
+        for key, value in row.items():
+            samples.setdefault(key, []).append(value)
+    result = {key: statistics.median(values) for key, values in samples.items()}
+    mesh_key = f"mesh per face ({default.runtime})"
+    result["geometry per face (mesh + pose + renderer 128)"] = (result[mesh_key] + result["pose per face"]
+                                                               + result["renderer per face at 128"])
+    result["frame with a face, no geometry"] = result["motion gate per frame"] + result["YuNet per frame"]
+    result["frame with a face, mesh + pose (the daemon per frame)"] = (result["frame with a face, no geometry"]
+                                                                      + result[mesh_key] + result["pose per face"])
+    return {"ms": result, "frames": len(frames), "faces": len(faces), "meshes": len(meshes), "rounds": rounds,
+            "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "pinned": pinned,
+            "default_runtime": default.runtime}
+
+
+def format_face_report(report: dict) -> str:
+    ms = report["ms"]
+    whole = ms["frame with a face, no geometry"]
+    lines = [f"face geometry on {report['frames']} frames of {report['frame_size']} ({report['faces']} faces, "
+             f"{report['meshes']} meshes), one thread, {report['pinned']}, median of {report['rounds']} rounds; "
+             f"the box's mesh runtime: {report['default_runtime']}",
+             f"{'stage':58s} {'ms here':>8s} {'x frame':>8s} {'Pi 4 estimate (ms)':>20s}"]
+    for key, value in ms.items():
+        low, high = value * PI4_FACTOR[0], value * PI4_FACTOR[1]
+        lines.append(f"{key:58s} {value:8.2f} {value / whole:8.2f} {low:9.1f} – {high:7.1f}")
+    lines.append(f"Pi 4 estimate: this machine's figures times {PI4_FACTOR[0]:g}–{PI4_FACTOR[1]:g} (an assumption "
+                 "about a Cortex-A72 core, not a measurement)")
+    return "\n".join(lines)

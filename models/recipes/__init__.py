@@ -1,0 +1,1 @@
+"""Recipes that rebuild shipped model files from pinned registry packages (workstation only)."""
