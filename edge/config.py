@@ -218,7 +218,7 @@ RANGES: dict[type, dict[str, tuple[float, float]]] = {
                           "ack_timeout": (0.1, 600), "reconnect_max": (0.1, 3600), "jpeg_quality": (1, 100),
                           "max_side": (32, 4096)},
     CalibrationConfig: {"max_frames": (1, 100_000), "min_interval_seconds": (0, 86400)},
-    LogConfig: {"summary_seconds": (1, 86400)},
+    LogConfig: {"summary_seconds": (0.1, 86400)},
 }
 
 

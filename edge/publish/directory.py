@@ -104,7 +104,18 @@ class DirectoryPublisher(Publisher):
         parts.append((self.path / f"{event.event_id}.json", json.dumps(encoded.metadata, indent=2).encode("utf-8")))
         # the bytes reach the kernel here (they survive the process being killed); the disk, in the writer
         token = uuid.uuid4().hex[:12]  # one per publication: a revision never touches an earlier one's files
-        self._queue.put((event.event_id, [(write_file(path, data, token=token), path) for path, data in parts]))
+        written = []
+        try:
+            for path, data in parts:
+                written.append((write_file(path, data, token=token), path))
+        except OSError as exc:  # a full disk, a folder gone: counted, and the camera carries on
+            self.failed += 1
+            log.error("directory %s: cannot write event %s: %s (%d events lost here so far)", self.path,
+                      event.event_id, exc, self.failed)
+            for tmp, _ in written:
+                tmp.unlink(missing_ok=True)
+            return
+        self._queue.put((event.event_id, written))
         if self.synchronous:
             self.flush()
 

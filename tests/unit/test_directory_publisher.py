@@ -72,3 +72,17 @@ def test_an_event_published_before_a_kill_is_complete_after_the_restart(tmp_path
         assert hashlib.sha256(data).hexdigest() == described["sha256"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [f"{event_id}.json", f"{event_id}_mugshot.jpg", f"{event_id}_crop.jpg"]), "no temporary file left"
+
+
+def test_an_event_the_folder_cannot_take_is_counted_not_raised(tmp_path):
+    import shutil
+
+    out = tmp_path / "events"
+    publisher = DirectoryPublisher(out)
+    shutil.rmtree(out)  # the folder is gone (an unmounted card)
+    publisher.publish(make_event(4))
+    assert publisher.status()["failed"] == 1
+    out.mkdir()
+    publisher.publish(make_event(5))
+    publisher.close()
+    assert publisher.status() == {"written": 1, "failed": 1}
