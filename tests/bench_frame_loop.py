@@ -221,7 +221,7 @@ def main() -> None:
               f"{r['after']['always_detect_ms']:.2f} ms after ({r['before']['always_detect_ms'] / r['after']['always_detect_ms']:.2f}x); "
               f"motion gate {r['before']['motion_gate_ms']:.3f} / {r['after']['motion_gate_ms']:.3f} ms")
     for size in (None, (1280, 720)):
-        r = replay_fps(max(2, args.rounds // 2), size)
+        r = replay_fps(args.rounds, size)
         print(f"replay of the demo clip {'at 640x480' if size is None else 'scaled to %dx%d' % size} "
               f"({r['after']['events']} events): {r['before']['fps']:.1f} fps before, {r['after']['fps']:.1f} fps "
               f"after ({r['after']['fps'] / r['before']['fps']:.2f}x); detect stage {r['before']['detect_ms']:.2f} / "
