@@ -55,6 +55,8 @@ def test_a_full_spool_is_counted_shown_and_delivery_resumes_when_space_is_free(b
     assert 0 < len(accepted) < 30 and status["spool_write_failed"] == 30 - len(accepted)
     assert status["spool"] == len(accepted)
     assert f"write failed {30 - len(accepted)}" in status_line(publisher)
+    from edge.publish.health import publisher_fields
+    assert publisher_fields(status)["write_failures"] == 30 - len(accepted), "and in the retained stats"
 
     with publisher.spool._lock:  # space is free again
         publisher.spool._db.execute("PRAGMA max_page_count = 1073741823")
