@@ -139,7 +139,7 @@ class Daemon:
                     pub.name: pub.status() for pub in p.publishers})
                 pipeline.on_frame = monitor.on_frame
                 stats = pipeline.run()
-            except (ConfigError, ModelError, SourceError, OSError) as exc:
+            except (ConfigError, ModelError, SourceError, OSError, RuntimeError) as exc:
                 # a reloaded config whose model will not load or whose camera will not open before its first
                 # frame: the old configuration keeps running, as a broken config file would
                 if previous is None or (pipeline is not None and pipeline.stats.frames):
