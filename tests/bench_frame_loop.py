@@ -217,9 +217,10 @@ def main() -> None:
               f"{r['area_faces']}")
     for size in ((640, 480), (1280, 720)):
         r = bench_before_after(size, args.rounds)
-        print(f"mugshot-edge bench, {size[0]}x{size[1]}: always-detect {r['before']['always_detect_ms']:.2f} ms before, "
-              f"{r['after']['always_detect_ms']:.2f} ms after ({r['before']['always_detect_ms'] / r['after']['always_detect_ms']:.2f}x); "
-              f"motion gate {r['before']['motion_gate_ms']:.3f} / {r['after']['motion_gate_ms']:.3f} ms")
+        old, new = r["before"], r["after"]
+        print(f"mugshot-edge bench, {size[0]}x{size[1]}: always-detect {old['always_detect_ms']:.2f} ms before, "
+              f"{new['always_detect_ms']:.2f} ms after ({old['always_detect_ms'] / new['always_detect_ms']:.2f}x); "
+              f"motion gate {old['motion_gate_ms']:.3f} / {new['motion_gate_ms']:.3f} ms")
     for size in (None, (1280, 720)):
         r = replay_fps(args.rounds, size)
         print(f"replay of the demo clip {'at 640x480' if size is None else 'scaled to %dx%d' % size} "
