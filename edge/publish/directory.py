@@ -131,7 +131,7 @@ class DirectoryPublisher(Publisher):
                         commit_file(tmp, path)
                     fsync_folder(self.path)
                     self.written += 1
-                except OSError as exc:
+                except Exception as exc:  # the writer never dies: flush() and close() rely on it
                     self.failed += 1
                     log.error("directory %s: cannot write event %s: %s", self.path, event_id, exc)
             finally:
