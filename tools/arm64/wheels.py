@@ -34,10 +34,10 @@ GLIBC = (2, 36)  # Debian 12 bookworm (Raspberry Pi OS); Ubuntu 22.04 (JetPack 6
 class WheelsMissing(Exception):
     """Some requirement has no wheel for the target; ``names`` are the packages pip could not find."""
 
-    def __init__(self, names: list[str], detail: str):
+    def __init__(self, names: list[str], detail: str, target: "Target | None" = None):
         self.names, self.detail = names, detail
         what = ", ".join(names) if names else "the requirements"
-        super().__init__(f"no aarch64 CPython {PYTHON_VERSION} manylinux wheel for {what}: {detail}")
+        super().__init__(f"no wheel ({target or BOX}) for {what}: {detail}")
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,22 @@ def platform_tags(glibc: tuple[int, int] = GLIBC) -> list[str]:
     return ["manylinux2014_aarch64"] + [f"manylinux_2_{minor}_aarch64" for minor in range(17, glibc[1] + 1)]
 
 
-def target_options(glibc: tuple[int, int] = GLIBC) -> list[str]:
-    options = ["--only-binary=:all:", "--python-version", PYTHON_VERSION, "--implementation", "cp",
-               "--abi", "cp" + PYTHON_VERSION.replace(".", "")]
-    for tag in platform_tags(glibc):
+@dataclass(frozen=True)
+class Target:
+    python: str = PYTHON_VERSION
+    glibc: tuple[int, int] = GLIBC
+
+    def __str__(self) -> str:
+        return f"aarch64, CPython {self.python}, manylinux up to glibc {self.glibc[0]}.{self.glibc[1]}"
+
+
+BOX = Target()
+
+
+def target_options(target: Target = BOX) -> list[str]:
+    options = ["--only-binary=:all:", "--python-version", target.python, "--implementation", "cp",
+               "--abi", "cp" + target.python.replace(".", "")]
+    for tag in platform_tags(target.glibc):
         options += ["--platform", tag]
     return options
 
@@ -105,52 +117,53 @@ def _pip(python: str, args: list[str], cache_dir: Path | None) -> subprocess.Com
                           capture_output=True, text=True)
 
 
-def _failure(stderr: str) -> WheelsMissing:
+def _failure(stderr: str, target: Target = BOX) -> WheelsMissing:
     names = [requirement_name(found) for found in re.findall(r"No matching distribution found for (\S+)", stderr)]
     lines = [line for line in stderr.splitlines() if line.startswith("ERROR")] or stderr.strip().splitlines()[-1:]
-    return WheelsMissing(sorted(set(names)), lines[-1] if lines else "pip failed")
+    return WheelsMissing(sorted(set(names)), lines[-1] if lines else "pip failed", target)
 
 
 def resolve(requirements: list[str], *, constraints: dict[str, str] | None = None, cache_dir: Path | None = None,
-            python: str = sys.executable, glibc: tuple[int, int] = GLIBC) -> list[Wheel]:
+            python: str = sys.executable, target: Target = BOX) -> list[Wheel]:
     """The wheels pip would install for the target, with dependencies; nothing is installed."""
     with tempfile.TemporaryDirectory(prefix="arm64-wheels-") as tmp:
         report = Path(tmp) / "report.json"
         args = ["install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
-                "--target", str(Path(tmp) / "target"), *target_options(glibc)]
+                "--target", str(Path(tmp) / "target"), *target_options(target)]
         if constraints:
             pins = Path(tmp) / "constraints.txt"
             pins.write_text("".join(f"{name}=={version}\n" for name, version in sorted(constraints.items())))
             args += ["--constraint", str(pins)]
         proc = _pip(python, [*args, *requirements], cache_dir)
         if proc.returncode != 0:
-            raise _failure(proc.stderr)
+            raise _failure(proc.stderr, target)
         items = json.loads(report.read_text())["install"]
     return [Wheel(item["metadata"]["name"], item["metadata"]["version"],
                   item["download_info"]["url"].rsplit("/", 1)[-1]) for item in items]
 
 
 def check(requirements: list[str], *, constraints: dict[str, str] | None = None, cache_dir: Path | None = None,
-          python: str = sys.executable) -> list[Wheel]:
+          python: str = sys.executable, target: Target = BOX) -> list[Wheel]:
     """``resolve``, but when it fails every requirement is tried alone, so that all packages without a
     wheel are named, not only the first pip stumbled on."""
     try:
-        return resolve(requirements, constraints=constraints, cache_dir=cache_dir, python=python)
+        return resolve(requirements, constraints=constraints, cache_dir=cache_dir, python=python, target=target)
     except WheelsMissing as first:
         names: set[str] = set()
         for requirement in requirements:
             try:
-                resolve([requirement], constraints=constraints, cache_dir=cache_dir, python=python)
+                resolve([requirement], constraints=constraints, cache_dir=cache_dir, python=python, target=target)
             except WheelsMissing as alone:
                 names.update(alone.names or [requirement_name(requirement)])
-        raise WheelsMissing(sorted(names) or first.names, first.detail) from None
+        raise WheelsMissing(sorted(names) or first.names, first.detail, target) from None
 
 
-def box_wheels(cache_dir: Path | None = None) -> tuple[list[Wheel], list[Wheel]]:
+def box_wheels(cache_dir: Path | None = None, target: Target = BOX) -> tuple[list[Wheel], list[Wheel]]:
     """(today, tested): the box's wheels as pip resolves them now, and at the versions tested here."""
     requirements = box_requirements()
-    today = check(requirements, cache_dir=cache_dir)
-    tested = check(requirements, constraints=tested_versions(w.name for w in today), cache_dir=cache_dir)
+    today = check(requirements, cache_dir=cache_dir, target=target)
+    tested = check(requirements, constraints=tested_versions(w.name for w in today), cache_dir=cache_dir,
+                   target=target)
     return today, tested
 
 
@@ -181,13 +194,17 @@ def describe(today: list[Wheel], tested: list[Wheel]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.arm64.wheels", description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, help="pip's cache (default: pip's own)")
+    parser.add_argument("--python-version", default=PYTHON_VERSION, help="default %(default)s (Pi OS bookworm)")
+    parser.add_argument("--glibc", default="%d.%d" % GLIBC, help="newest manylinux glibc, default %(default)s")
     args = parser.parse_args(argv)
+    major, minor = (int(v) for v in args.glibc.split("."))
+    target = Target(args.python_version, (major, minor))
     try:
-        today, tested = box_wheels(args.cache_dir)
+        today, tested = box_wheels(args.cache_dir, target)
     except WheelsMissing as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"aarch64, CPython {PYTHON_VERSION}, manylinux up to glibc {GLIBC[0]}.{GLIBC[1]}:")
+    print(f"{target}:")
     print(describe(today, tested))
     return 0
 
