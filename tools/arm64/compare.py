@@ -5,7 +5,8 @@ Tolerances (stated before looking at any arm64 output, in the units a person wou
 - decoded video frames: max 3 grey levels per channel (the decoder's YUV->BGR conversion may round
   differently per CPU; the photos are JPEG and decode the same everywhere in practice);
 - detections: the same number of faces in every frame and photo; box corners and the five landmarks
-  within 1 pixel of the full frame, score within 0.01 (on the same decoded pixels: 0.05 pixel);
+  within 1 pixel of the full frame, score within 0.01 (on the same decoded pixels: 0.05 pixel); the
+  tracker's shot score of each face within 0.01 and its yaw/pitch within 1 degree;
 - events: the same count; per event the same best shot (the same media time), box within 1 pixel,
   yaw/pitch/roll within 1 degree. Where two frames' shot scores lie within 0.001 of each other (a near
   tie) the other one is accepted, and that event's box and pixel rows are left out: they would compare
@@ -33,6 +34,7 @@ FP32_LEVELS = 1
 INT8_LEVELS = 8
 JPEG_MEAN_LEVELS = 3.0
 SHOT_SCORE_TIE = 0.001
+SHOT_SCORE = 0.01
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,22 @@ def _detection_diffs(ours: list[list[dict]], theirs: list[list[dict]]) -> tuple[
 def _detection_rows(case: str, ours, theirs, box_limit: float) -> list[Row]:
     counts, box, marks, score = _detection_diffs(ours, theirs)
     faces = sum(len(d) for d in theirs)
-    return [Row(case, f"face count per image ({len(theirs)} images, {faces} faces on x86)",
+    rows = [Row(case, f"face count per image ({len(theirs)} images, {faces} faces on x86)",
                 f"{counts} differ", "0 differ", counts == 0),
             _row(case, "detection box, max |diff| px", box, box_limit),
             _row(case, "landmarks, max |diff| px", marks, box_limit),
             _row(case, "detection score, max |diff|", score, SCORE, "{:.4f}")]
+    pairs = [(fa, fb) for a, b in zip(ours, theirs) if len(a) == len(b) == 1 for fa, fb in zip(a, b) if "shot" in fa]
+    if pairs:
+        shot = max(abs(fa["shot"] - fb["shot"]) for fa, fb in pairs)
+        pose = max(max(abs(fa["yaw"] - fb["yaw"]), abs(fa["pitch"] - fb["pitch"])) for fa, fb in pairs)
+        rows += [_row(case, "tracker's shot score per face, max |diff|", shot, SHOT_SCORE, "{:.4f}"),
+                 _row(case, "yaw/pitch per face, max |diff| deg", pose, POSE_DEG, "{:.2f}")]
+        best = max(fb["shot"] for _, fb in pairs)
+        close = sum(fb["shot"] >= best - SHOT_SCORE_TIE for _, fb in pairs)
+        rows.append(Row(case, f"faces within {SHOT_SCORE_TIE} of the best shot score on x86 ({best:.4f})",
+                        str(close), "(how close the race for best shot is)", True))
+    return rows
 
 
 def compare_probes(x86: Path, arm: Path) -> list[Row]:
@@ -86,6 +99,12 @@ def compare_probes(x86: Path, arm: Path) -> list[Row]:
         names = sorted(a["photos"])
         rows += _detection_rows("photos", [a["photos"][n]["detections"] for n in names],
                                 [b["photos"][n]["detections"] for n in names], BOX_PX)
+        poses = [(a["photos"][n]["pose_of_landmarks"], b["photos"][n]["pose_of_landmarks"]) for n in names
+                 if "pose_of_landmarks" in a["photos"][n] and "pose_of_landmarks" in b["photos"][n]]
+        if poses:
+            worst = max(float(np.abs(np.subtract(pa, pb)).max()) for pa, pb in poses)
+            rows.append(_row("photos, x86's landmarks", f"head pose of {len(poses)} faces, max |diff| deg",
+                             worst, POSE_DEG, "{:.2f}"))
         for variant in ("crop", "onnx_fp32", "tflite_fp32", "onnx_int8", "tflite_int8"):
             keys = [k for k in fb.files if k.endswith("/" + variant)]
             if not keys:

@@ -7,7 +7,8 @@
 2. ``wheels``: the box's requirements resolved for aarch64 CPython 3.11 at the versions installed here,
    downloaded into a wheelhouse; this checkout built into a wheel.
 3. A virtualenv made by the arm64 python (``--system-site-packages``, as the installer does on a Pi) and
-   ``pip install mugshot-edge[tflite]`` from the wheelhouse, pip itself running under qemu.
+   ``pip install mugshot-edge[tflite,pi]`` from the wheelhouse, pip itself running under qemu; every
+   module the box loads must import.
 4. The same ``mugshot-edge`` commands with the arm64 interpreter (under qemu) and with this one (x86):
    ``replay`` of ``single_face.mp4``, of its frames as PNG files (the same pixels on both sides), and of
    a few still photos (``replay`` of an image folder; add a case to ``cases()`` for new commands).
@@ -42,6 +43,14 @@ PHOTOS = ("frmdb/original/009/009_Mugshots/Img_33.JPG",  # studio frontal
           "frmdb/original/021/021_Frames/Img_03.jpg",  # 352x288 surveillance frame, a small blurred face
           "pointing04/Person04/person04146+0+0.jpg")  # frontal, other lab
 PINNED = '[detector]\nprecision = "fp32"\n[generator]\nprecision = "fp32"\n'  # "auto" would time them: emulation is slow
+# one event per photo: no motion gate, the whole frame searched, every detection a track of its own
+PHOTO_CONFIG = PINNED.replace('[detector]\n', '[detector]\nregion = "full"\n') + (
+    "[motion]\nenabled = false\n[tracker]\nmin_hits = 1\niou_threshold = 1.0\nmax_missed_seconds = 0.05\n")
+
+
+# every module the box loads (picamera2 itself is Raspberry Pi OS's, not Debian's: not in the sysroot)
+IMPORTS = ("import numpy, cv2, onnxruntime, onnx, paho.mqtt.client, ai_edge_litert.interpreter, simplejpeg, edge.cli; "
+           "print('ok, numpy', numpy.__version__)")
 
 
 @dataclass(frozen=True)
@@ -72,9 +81,7 @@ def cases(run: Path, clip: Path, photos: list[Path]) -> list[Case]:
         shutil.copy(photo, folder / f"{i}_{photo.name}")
     clip_cfg = _config(run / "clip.toml", PINNED)
     frames_cfg = _config(run / "frames.toml", PINNED.replace("[detector]", f"[camera]\nfps = {fps}\n[detector]"))
-    photo_cfg = _config(run / "photos.toml", PINNED.replace('[detector]\n', '[detector]\nregion = "full"\n')
-                        + "[motion]\nenabled = false\n[tracker]\nmin_hits = 1\niou_threshold = 1.0\n"
-                        + "max_missed_seconds = 0.05\n")
+    photo_cfg = _config(run / "photos.toml", PHOTO_CONFIG)
     return [Case("clip", ["replay", str(clip), "--out", "{out}", "--config", clip_cfg]),
             Case("clip as PNG frames", ["replay", str(frames), "--out", "{out}", "--config", frames_cfg]),
             Case("photos", ["replay", str(folder), "--out", "{out}", "--config", photo_cfg])]
@@ -112,7 +119,8 @@ def install(emu: sysroot.Emulator, cache: Path) -> Path:
          cache / "venv.log", cache)
     pip = next((emu.sysroot / "usr" / "share" / "python-wheels").glob("pip-*.whl")) / "pip"
     _run(emu.argv(venv / "bin" / "python", str(pip), "install", "--no-index", "--find-links", str(house),
-                  "--find-links", str(project), "mugshot-edge[tflite]"), cache / "pip-install.log", cache)
+                  "--find-links", str(project), f"mugshot-edge[{','.join(wheels.BOX_EXTRAS)}]"),
+         cache / "pip-install.log", cache)
     log.info("installed %d aarch64 wheels and mugshot-edge into %s", len(tested), venv)
     return venv / "bin" / "python"
 
@@ -138,7 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
     interpreters = {"x86": [sys.executable], "arm64": emu.argv(arm_python)}
-    rows: list[compare.Row] = []
+    imported = subprocess.run([*interpreters["arm64"], "-c", IMPORTS], capture_output=True, text=True, cwd=run)
+    rows = [compare.Row("arm64 venv", "import " + IMPORTS.split("import ")[1].split(";")[0],
+                        (imported.stdout.strip() or imported.stderr.strip().splitlines()[-1:][0])[:24],
+                        "all import", imported.returncode == 0)]
     for case in cases(run, args.clip, args.photos):
         outs = {}
         for arch, python in interpreters.items():

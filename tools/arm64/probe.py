@@ -4,13 +4,14 @@ Run by each interpreter under test as a plain script (``python tools/arm64/probe
 ``edge`` and ``models`` come from that interpreter's own installation, not from the checkout:
 
 - every frame of the clip: the decoded frame (its pixels go into the ``.npz``) and YuNet's detections
-  (box, five landmarks, score) on the whole frame, FP32;
+  (box, five landmarks, score) on the whole frame, FP32, with the tracker's measure of each face
+  (shot score, yaw, pitch, sharpness);
 - every photo: the detections, and for the highest-scoring face the aligned 256-pixel crop and the
   mugshot of each shipped generator variant (ONNX FP32/INT8 with onnxruntime, TFLite FP32/INT8 with
-  LiteRT).
+  LiteRT), and the head pose (yaw, pitch, roll) the tracker estimates from its landmarks.
 
 With ``--reference DIR`` (another probe's output) it also detects faces on *that* probe's decoded frames,
-and makes the crops and mugshots from *its* landmarks: the models then see the very same input, so what
+and makes the crops, mugshots and head poses from *its* landmarks: the models then see the very same input, so what
 differs is the arithmetic, not the video decoder or the detector upstream.
 """
 from __future__ import annotations
@@ -25,9 +26,18 @@ import cv2
 import numpy as np
 
 
-def _detections(faces) -> list[dict]:
-    return [{"box": [float(v) for v in f.box], "landmarks": f.landmarks.astype(float).tolist(), "score": f.score}
-            for f in faces]
+def _detections(faces, image: np.ndarray | None = None) -> list[dict]:
+    """Each face as plain numbers; with the image also the tracker's quality and shot score of it."""
+    from edge.quality import measure, shot_score
+
+    found = []
+    for f in faces:
+        entry = {"box": [float(v) for v in f.box], "landmarks": f.landmarks.astype(float).tolist(), "score": f.score}
+        if image is not None:
+            quality = measure(image, f.box, f.landmarks, f.score)
+            entry.update(shot=shot_score(quality), yaw=quality.yaw, pitch=quality.pitch, sharpness=quality.sharpness)
+        found.append(entry)
+    return found
 
 
 def _versions() -> dict[str, str]:
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.align import MUGSHOT_FACE_SCALE, align_face
     from edge.config import DetectorConfig
     from edge.detect import make_detector
+    from edge.quality import head_pose
     from models import MODELS_DIR
 
     detector = make_detector(DetectorConfig(precision="fp32"))
@@ -73,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             break
         frames.append(frame)
-        result["clip"].append(_detections(detector.detect(frame)))
+        result["clip"].append(_detections(detector.detect(frame), frame))
     capture.release()
     arrays["clip_frames"] = np.stack(frames) if frames else np.zeros((0,), np.uint8)
     if reference is not None:
         with np.load(args.reference / "probe.npz") as theirs:
-            result["clip_reference_frames"] = [_detections(detector.detect(f)) for f in theirs["clip_frames"]]
+            result["clip_reference_frames"] = [_detections(detector.detect(f), f) for f in theirs["clip_frames"]]
 
     for path in args.photos:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -88,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         if source:
             best = max(source, key=lambda f: f["score"])
             landmarks = np.asarray(best["landmarks"], np.float32)
+            entry["pose_of_landmarks"] = list(head_pose(landmarks, (image.shape[1], image.shape[0])))
             arrays[f"{path.name}/crop"] = align_face(image, landmarks, 256, MUGSHOT_FACE_SCALE)[0]
             for name, generator in generators.items():
                 arrays[f"{path.name}/{name}"] = generator.generate(image, landmarks)

@@ -1,7 +1,8 @@
 """Does every package the camera box installs have an aarch64 wheel for CPython 3.11?
 
 The box (Raspberry Pi OS bookworm, i.e. Debian 12 arm64 with Python 3.11 and glibc 2.36) installs the
-runtime dependencies of ``pyproject.toml`` plus the ``tflite`` extra; nothing there may need a compiler.
+runtime dependencies of ``pyproject.toml`` plus the ``tflite`` and ``pi`` extras; nothing there may need a
+compiler.
 pip resolves them for that platform without installing anything (``--dry-run --report`` with
 ``--platform``/``--python-version``/``--abi``/``--implementation`` and ``--only-binary=:all:``); pure-Python
 wheels count. Two resolutions:
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BOX_EXTRAS = ("tflite",)  # extras the box installs too; the trainer's, eval's and the tests' stay off
+BOX_EXTRAS = ("tflite", "pi")  # extras a box installs too; the trainer's, eval's and the tests' stay off
 PYTHON_VERSION = "3.11"  # Raspberry Pi OS bookworm's python3
 GLIBC = (2, 36)  # Debian 12 bookworm (Raspberry Pi OS); Ubuntu 22.04 (JetPack 6) has 2.35
 
