@@ -117,6 +117,28 @@ def compare_probes(x86: Path, arm: Path) -> list[Row]:
     return rows
 
 
+def pose_sensitivity(x86: Path, photos: list[Path], noise_px: float = 0.01, trials: int = 100) -> list[Row]:
+    """On x86 alone: how far the head pose moves when the photos' landmarks move by ``noise_px``.
+
+    Not an arm64 check; it tells whether a pose difference between the two comes from the fit itself."""
+    from edge.quality import head_pose
+
+    result = json.loads((x86 / "probe.json").read_text())["photos"]
+    rng = np.random.default_rng(0)
+    rows = []
+    for photo in photos:
+        faces = result.get(photo.name, {}).get("detections")
+        if not faces:
+            continue
+        marks = np.asarray(max(faces, key=lambda f: f["score"])["landmarks"], np.float32)
+        h, w = cv2.imread(str(photo)).shape[:2]
+        yaws = [head_pose(marks + rng.normal(0, noise_px, marks.shape).astype(np.float32), (w, h))[0]
+                for _ in range(trials)]
+        rows.append(Row("x86 alone", f"{photo.name}: yaw under {noise_px} px landmark noise",
+                        f"{min(yaws):.1f} .. {max(yaws):.1f} deg", "(information)", True))
+    return rows
+
+
 def load_events(folder: Path) -> list[dict]:
     events = [json.loads(p.read_text()) for p in folder.glob("*.json")]
     return sorted(events, key=lambda e: e["first_seen"])

@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     _run([*interpreters["arm64"], probe, *probe_args, "--reference", str(run / "x86" / "probe"),
           "--out", str(run / "arm64" / "probe")], run / "arm64" / "probe.log", run)
     rows += compare.compare_probes(run / "x86" / "probe", run / "arm64" / "probe")
+    rows += compare.pose_sensitivity(run / "x86" / "probe", args.photos)
 
     version = subprocess.run(emu.argv(emu.python, "-c", "import platform,sys; print(platform.machine(), sys.version)"),
                              capture_output=True, text=True).stdout.strip()
