@@ -6,7 +6,7 @@
 Run from a checkout of the project (it installs that checkout).  Standard library only,
 so it works before any dependency is installed.  Steps: a virtualenv in the prefix
 (``--system-site-packages`` on a Raspberry Pi, so the OS's picamera2 is visible), the
-package into it, a commented default config in /etc/mugshot-edge/config.toml (an
+package into it (on a Pi with the ``pi`` extra: a simplejpeg that works with the venv's numpy 2), a commented default config in /etc/mugshot-edge/config.toml (an
 existing one is never overwritten), the unit, then ``systemctl enable --now``.
 Uninstalling removes the unit and the virtualenv but keeps the config and the spool.
 """
@@ -105,7 +105,7 @@ def install_steps(args: argparse.Namespace) -> list[Step]:
     venv_cmd = [sys.executable, "-m", "venv", *(["--system-site-packages"] if pi or args.system_site_packages else []),
                 str(target_venv)]
     pip_cmd = [str(target_venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-               *(["--no-deps"] if args.no_deps else []), str(CHECKOUT)]
+               *(["--no-deps"] if args.no_deps else []), f"{CHECKOUT}[pi]" if pi else str(CHECKOUT)]
     steps = [
         Step(f"create virtualenv: {shlex.join(venv_cmd)}", _run(*venv_cmd)),
         Step(f"install the package: {shlex.join(pip_cmd)}", _run(*pip_cmd)),
