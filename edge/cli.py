@@ -97,21 +97,17 @@ def cmd_mugshot(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Config, writable folders, models, camera, and whether each broker answers (a warning, not a
     failure); no publisher is started, so a running daemon's MQTT session (its client id) is left alone."""
-    from models import MODELS_DIR
-
-    from .detect import make_detector
-    from .generate import make_generator
+    from .pipeline import build_models
     from .sources import make_source
 
     cfg = load_config(args.config)
     for key, folder in writable_folders(cfg):
         check_writable(key, folder)
-    detector = make_detector(cfg.detector)
-    generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
-                               cfg.generator.int8_model)
+    detector, generator, mesher = build_models(cfg)
     print(f"config {args.config}: ok")
     print(f"detector: {detector.name} {detector.version} ({detector.precision}) sha256 {detector.sha256[:12]}")
     print(f"generator: {generator.describe()}")
+    print(f"face mesh: {mesher.describe() if mesher is not None else 'off (mesh.enabled = false): 5-point pose only'}")
     source = make_source(cfg.camera)
     source.open()
     try:

@@ -94,6 +94,9 @@ def default_config(pi: bool) -> str:
     return text
 
 
+BOX_EXTRAS = "tflite"  # LiteRT: the face mesh runs about 2x faster than on onnxruntime (models/face_mesh.md)
+
+
 def install_steps(args: argparse.Namespace) -> list[Step]:
     root, prefix = Path(args.root), Path(args.prefix)
     venv = prefix / "venv"
@@ -105,7 +108,7 @@ def install_steps(args: argparse.Namespace) -> list[Step]:
     venv_cmd = [sys.executable, "-m", "venv", *(["--system-site-packages"] if pi or args.system_site_packages else []),
                 str(target_venv)]
     pip_cmd = [str(target_venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-               *(["--no-deps"] if args.no_deps else []), f"{CHECKOUT}[pi]" if pi else str(CHECKOUT)]
+               *(["--no-deps"] if args.no_deps else []), f"{CHECKOUT}[{BOX_EXTRAS},pi]" if pi else f"{CHECKOUT}[{BOX_EXTRAS}]"]
     steps = [
         Step(f"create virtualenv: {shlex.join(venv_cmd)}", _run(*venv_cmd)),
         Step(f"install the package: {shlex.join(pip_cmd)}", _run(*pip_cmd)),

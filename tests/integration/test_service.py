@@ -238,7 +238,7 @@ def test_install_dry_run_prints_every_step(tmp_path):
     out = result.stdout
     assert "-m venv --system-site-packages /opt/mugshot-edge/venv" in out
     # picamera2 (from apt) imports simplejpeg: the pi extra's one works with the venv's numpy 2
-    assert f"pip install --quiet '{ROOT}[pi]'" in out
+    assert f"pip install --quiet '{ROOT}[tflite,pi]'" in out
     assert "write the default config /etc/mugshot-edge/config.toml (camera picamera2)" in out
     assert "install the unit /etc/systemd/system/mugshot-edge.service" in out
     assert "systemctl enable --now mugshot-edge" in out
