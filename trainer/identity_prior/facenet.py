@@ -152,7 +152,7 @@ def patch_batch(model: onnx.ModelProto) -> int:
             raise FaceNetError(f"converted graph: Reshape {node.name!r} to {shape.tolist()} does not start with "
                                "batch 1")
         shape[0] = 0  # copy the input's first dimension
-        name = f"{node.name}/batch_shape"
+        name = f"{node.input[1]}/batch_{patched}"
         graph.initializer.append(numpy_helper.from_array(shape, name))
         node.input[1] = name
         patched += 1

@@ -198,8 +198,10 @@ def _batch_norm(module, node, attrs):
         raise UnsupportedOnnx(f"ONNX node {node.name!r} (BatchNormalization): only inference mode is supported")
     eps = attrs.get("epsilon", 1e-5)
 
-    def run(x, scale, bias, mean, var):
-        return F.batch_norm(x, mean, var, scale, bias, training=False, eps=eps)
+    def run(x, scale, bias, mean, var):  # written out: every argument may be a parameter that wants gradients
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        factor = (scale * torch.rsqrt(var + eps)).view(shape)
+        return (x - mean.view(shape)) * factor + bias.view(shape)
     return run
 
 
