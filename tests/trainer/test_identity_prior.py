@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edge.align import ModelInputSpec, align_face, to_tensor
 from trainer.identity_prior.facenet import FaceNetError, patch_batch, prewhiten, read_record, sha256_file
-from trainer.identity_prior.loss import FACENET_FACE_SCALE, FaceNetLoss
+from trainer.identity_prior.loss import FACENET_FACE_SCALE, FaceNetLoss, facenet_crop
 from trainer.identity_prior.onnx_torch import SUPPORTED_OPS, OnnxModule, UnsupportedOnnx
 
 RNG = np.random.default_rng(7)
@@ -194,15 +194,16 @@ def test_facenet_loss_shapes_gradients_and_frozen_weights(face, size):
     assert loss_fn.embed(fake).shape == (4, 16)
 
 
-def test_facenet_crop_is_facenets_framing_in_rgb(face):
-    """The loss's crop of a 0.7 trainer crop equals aligning straight to 160 at FaceNet's framing."""
+@pytest.mark.parametrize("shift", [0.0, 0.1])
+def test_facenet_crop_is_facenets_framing_in_rgb(face, shift):
+    """The loss's crop of a 0.7 trainer crop equals cropping the picture straight to FaceNet's framing."""
     image, landmarks = face
     trainer_crop = align_face(image, landmarks, 128, 0.7)[0]
-    direct = align_face(image, landmarks, 160, FACENET_FACE_SCALE)[0]
+    direct = facenet_crop(image, landmarks, FACENET_FACE_SCALE, shift)
     expected = prewhiten(cv2.cvtColor(direct, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None])[0]
 
-    def crop_of(spec, scale=FACENET_FACE_SCALE):
-        loss_fn = FaceNetLoss(spec, stand_in_facenet(), face_scale=scale)
+    def crop_of(spec, scale=FACENET_FACE_SCALE, shift=shift):
+        loss_fn = FaceNetLoss(spec, stand_in_facenet(), face_scale=scale, shift=shift)
         return loss_fn.facenet_input(torch.from_numpy(to_tensor(trainer_crop, spec)))[0].numpy()
 
     rgb = crop_of(ModelInputSpec(size=128, face_scale=0.7))
@@ -212,7 +213,8 @@ def test_facenet_crop_is_facenets_framing_in_rgb(face):
     assert error < 0.1, error
     assert np.abs(bgr - rgb).max() < 1e-3  # the spec's colour order and normalisation are undone
     assert np.abs(rgb[::-1] - expected).mean() > 2 * error  # channel order matters
-    assert np.abs(crop_of(ModelInputSpec(size=128, face_scale=0.7), 0.7) - expected).mean() > 2 * error  # framing too
+    assert np.abs(crop_of(ModelInputSpec(size=128, face_scale=0.7), 0.7) - expected).mean() > 2 * error  # framing
+    assert np.abs(crop_of(ModelInputSpec(size=128, face_scale=0.7), shift=shift + 0.1) - expected).mean() > 2 * error
 
 
 def test_cached_model_is_checked_before_use(tmp_path):

@@ -13,18 +13,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.align import ModelInputSpec, to_tensor
+from edge.align import ModelInputSpec, canonical_points, similarity_transform, to_tensor
 
 from .facenet import DEFAULT_CACHE, INPUT_SIZE, read_record
 from .onnx_torch import OnnxModule
 
 FACENET_FACE_SCALE = 0.85  # FaceNet's framing as an edge.align face_scale (see the module docstring)
+FACENET_SHIFT = 0.0  # and how far its centre sits below the template's, as a share of its side
+
+
+def facenet_crop(image: np.ndarray, landmarks: np.ndarray, face_scale: float = FACENET_FACE_SCALE,
+                 shift: float = FACENET_SHIFT) -> np.ndarray:
+    """A BGR 160x160 crop of a face straight from the picture at FaceNet's framing: what
+    ``FaceNetLoss`` cuts out of a trainer crop, with no resampling in between."""
+    points = canonical_points(INPUT_SIZE, face_scale) - np.float32([0, shift * INPUT_SIZE])
+    matrix = similarity_transform(landmarks, points)
+    return cv2.warpAffine(image, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def load_facenet(cache: str | Path = DEFAULT_CACHE) -> onnx.ModelProto:
@@ -43,12 +55,13 @@ class FaceNetLoss(nn.Module):
     """
 
     def __init__(self, spec: ModelInputSpec, model: onnx.ModelProto | None = None,
-                 cache: str | Path = DEFAULT_CACHE, face_scale: float = FACENET_FACE_SCALE):
+                 cache: str | Path = DEFAULT_CACHE, face_scale: float = FACENET_FACE_SCALE,
+                 shift: float = FACENET_SHIFT):
         super().__init__()
         self.net = OnnxModule(load_facenet(cache) if model is None else model)
         self.net.requires_grad_(False)
         self.spec = spec
-        self.face_scale = face_scale
+        self.face_scale, self.shift = face_scale, shift
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         super().train(False)
@@ -70,6 +83,7 @@ class FaceNetLoss(nn.Module):
             rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         theta = torch.zeros(len(x), 2, 3, dtype=rgb.dtype, device=rgb.device)
         theta[:, 0, 0] = theta[:, 1, 1] = ratio
+        theta[:, 1, 2] = 2 * self.shift * ratio  # grid coordinates span 2 per side
         grid = F.affine_grid(theta, [len(x), 3, INPUT_SIZE, INPUT_SIZE], align_corners=False)
         faces = F.grid_sample(rgb, grid, mode="bilinear", padding_mode="border", align_corners=False)
         flat = faces.flatten(1)

@@ -3,12 +3,12 @@
     python -m trainer.identity_prior.measure [--data ../shared/data] [--size 128] [--threads 2]
 
 1. Rank-1 of FRMDB pitch-0 views at camera yaw -45/+45/-90/+90 against each person's frontal
-   ``Img_33``, faces found by YuNet and aligned by ``edge.align`` exactly as ``mugshot-train
-   prepare`` does (``--size``, face scale 0.7), then embedded by ``FaceNetLoss`` (its crop to
-   FaceNet's framing, torch interpreter): for several FaceNet framings on the training people
-   (which chooses ``FACENET_FACE_SCALE``), then at the chosen one on all people.
-2. The same faces aligned straight to 160x160 at FaceNet's framing, embedded by onnxruntime
-   and by the torch interpreter: max |torch - onnxruntime|.
+   ``Img_33``, faces found by YuNet as ``mugshot-train prepare`` finds them: first a sweep of
+   FaceNet framings (face scale and vertical shift, crops straight to 160x160, onnxruntime) on
+   the *training* people, which chose ``FACENET_FACE_SCALE`` and ``FACENET_SHIFT``; then, at the
+   chosen framing, on all people through ``FaceNetLoss`` on ``--size`` trainer crops aligned by
+   ``edge.align`` at face scale 0.7 (the torch interpreter), and straight to 160 (onnxruntime).
+2. Max |torch - onnxruntime| of the embeddings of the same real faces.
 3. Forward + backward time of ``FaceNetLoss`` for a batch of 8 at ``--threads`` threads.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ from edge.metrics import rank1
 YAWS = ("-45", "45", "-90", "90")  # FRMDB camera yaw; the face's yaw is minus it
 
 
-def frmdb_faces(root: Path, size: int, fn_scale: float):
-    """Per image: identity, camera yaw ("0" for the gallery), trainer crop, 160 crop at ``fn_scale``."""
+def frmdb_faces(root: Path):
+    """Per pitch-0 image: identity, camera yaw ("0": the gallery's Img_33), picture, YuNet's five points."""
     from edge.detect.yunet import YuNetDetector
     from trainer.prepare import find_face
 
@@ -43,10 +43,9 @@ def frmdb_faces(root: Path, size: int, fn_scale: float):
             image = cv2.imread(str(root / row["path"]))
             face = find_face(detector, image) if image is not None else None
             if face is None:
-                missing.append((row["subject"], yaw))
+                missing.append((f"frmdb:{row['subject']}", yaw))
                 continue
-            rows.append((f"frmdb:{row['subject']}", yaw, align_face(image, face.landmarks, size, 0.7)[0],
-                         align_face(image, face.landmarks, 160, fn_scale)[0]))
+            rows.append((f"frmdb:{row['subject']}", yaw, image, face.landmarks))
     return rows, missing
 
 
@@ -68,62 +67,70 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "mugshot-edge" / "facenet"))
     parser.add_argument("--size", type=int, default=128, help="trainer crop size (prepare --size)")
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.7, 0.8, 0.85, 0.9, 1.0],
+    parser.add_argument("--scales", type=float, nargs="+", default=[0.75, 0.85, 0.9, 0.95, 1.05],
                         help="FaceNet framings to try, as edge.align face scales")
+    parser.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.05, 0.1],
+                        help="and vertical shifts of its centre (share of its side, down)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
     from trainer.identity_prior.facenet import prewhiten, read_record
-    from trainer.identity_prior.loss import FACENET_FACE_SCALE, FaceNetLoss, load_facenet
+    from trainer.identity_prior.loss import FACENET_FACE_SCALE, FACENET_SHIFT, FaceNetLoss, facenet_crop, load_facenet
     from trainer.prepare import load_split
 
     torch.set_num_threads(args.threads)
-    spec = ModelInputSpec(size=args.size, face_scale=0.7)
-    rows, missing = frmdb_faces(args.data / "frmdb", args.size, FACENET_FACE_SCALE)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = args.threads
+    session = ort.InferenceSession(read_record(args.cache)["path"], options, providers=["CPUExecutionProvider"])
+    rows, missing = frmdb_faces(args.data / "frmdb")
     ids = np.array([r[0] for r in rows])
     yaws = np.array([r[1] for r in rows])
-    crops = np.stack([r[2] for r in rows])
-    everyone = set(ids[yaws == "0"].tolist())
+    everyone = {r[0] for r in rows} | {m[0] for m in missing}
     train_people = everyone - load_split()
-    people_total = len({r[0] for r in rows} | {f"frmdb:{m[0]}" for m in missing})
-    print(f"{len(rows)} faces found, {len(missing)} not found: "
-          + ", ".join(f"{s} yaw {y}" for s, y in missing[:12]) + (" ..." if len(missing) > 12 else ""))
+    print(f"{len(rows)} faces found, {len(missing)} not found: " + ", ".join(f"{s} camera yaw {y}" for s, y in missing))
 
     def totals(people):
-        return {y: sum(1 for r in rows if r[1] == y and r[0] in people) + sum(
-            1 for s, y2 in missing if y2 == y and f"frmdb:{s}" in people) for y in YAWS}
+        return {y: sum(1 for r in rows if r[1] == y and r[0] in people)
+                + sum(1 for s, y2 in missing if y2 == y and s in people) for y in YAWS}
 
-    model = load_facenet(args.cache)
-    print(f"\nFaceNet framing sweep on the {len(train_people)} training people, {args.size}px trainer crops "
-          "(camera yaw; undetected probes count as misses):")
-    print("| FaceNet face scale | -45 | +45 | -90 | +90 |\n|---|---|---|---|---|")
+    def direct(scale, shift):
+        faces = np.stack([cv2.cvtColor(facenet_crop(r[2], r[3], scale, shift), cv2.COLOR_BGR2RGB) for r in rows])
+        return prewhiten(faces.transpose(0, 3, 1, 2))
+
+    def ort_embed(faces):
+        return np.concatenate([session.run(None, {"input": faces[k:k + 32]})[0] for k in range(0, len(faces), 32)])
+
+    def line(r):
+        return " | ".join(f"{100 * r[y][0]:.0f} %" for y in YAWS)
+
+    print(f"\nFaceNet framing sweep on the {len(train_people)} training people (onnxruntime, crops straight to "
+          "160x160; camera yaw; undetected probes count as misses):")
+    print("| face scale | shift | -45 | +45 | -90 | +90 |\n|---|---|---|---|---|---|")
     for scale in args.scales:
-        loss = FaceNetLoss(spec, model, face_scale=scale)
-        emb = np.concatenate([loss.embed_bgr(crops[k:k + 32]) for k in range(0, len(crops), 32)])
-        r = rank1_by_yaw(emb, ids, yaws, train_people, totals(train_people))
-        print(f"| {scale:.2f}{' (chosen)' if scale == FACENET_FACE_SCALE else ''} | "
-              + " | ".join(f"{100 * r[y][0]:.0f} %" for y in YAWS) + " |")
+        for shift in args.shifts:
+            chosen = " (chosen)" if (scale, shift) == (FACENET_FACE_SCALE, FACENET_SHIFT) else ""
+            r = rank1_by_yaw(ort_embed(direct(scale, shift)), ids, yaws, train_people, totals(train_people))
+            print(f"| {scale:.2f}{chosen} | {shift:.2f} | {line(r)} |")
 
-    loss = FaceNetLoss(spec, model, face_scale=FACENET_FACE_SCALE)
-    emb = np.concatenate([loss.embed_bgr(crops[k:k + 32]) for k in range(0, len(crops), 32)])
-    r = rank1_by_yaw(emb, ids, yaws, everyone, totals(everyone))
-    print(f"\nAll {people_total} FRMDB people, face scale {FACENET_FACE_SCALE}, {args.size}px trainer crops via "
-          "FaceNetLoss (torch):")
-    for y in YAWS:
-        print(f"  camera yaw {int(y):+d}: rank-1 {100 * r[y][0]:.1f} % ({r[y][1]}/{totals(everyone)[y]} probes found)")
-
-    direct = prewhiten(np.stack([cv2.cvtColor(r[3], cv2.COLOR_BGR2RGB) for r in rows]).transpose(0, 3, 1, 2))
-    session = ort.InferenceSession(read_record(args.cache)["path"], providers=["CPUExecutionProvider"])
+    spec = ModelInputSpec(size=args.size, face_scale=0.7)
+    crops = np.stack([align_face(r[2], r[3], args.size, 0.7)[0] for r in rows])  # as prepare stores them
+    loss = FaceNetLoss(spec, load_facenet(args.cache))
+    torch_emb = np.concatenate([loss.embed_bgr(crops[k:k + 32]) for k in range(0, len(crops), 32)])
+    faces = direct(FACENET_FACE_SCALE, FACENET_SHIFT)
+    ort_direct = ort_embed(faces)
     with torch.no_grad():
-        torch_emb = np.concatenate([loss.net(torch.from_numpy(direct[k:k + 32])).numpy()
-                                    for k in range(0, len(direct), 32)])
-    ort_emb = np.concatenate([session.run(None, {"input": direct[k:k + 32]})[0] for k in range(0, len(direct), 32)])
-    r = rank1_by_yaw(ort_emb, ids, yaws, everyone, totals(everyone))
-    print(f"\nSame faces aligned straight to 160x160 at face scale {FACENET_FACE_SCALE}, onnxruntime:")
-    for y in YAWS:
-        print(f"  camera yaw {int(y):+d}: rank-1 {100 * r[y][0]:.1f} %")
-    print(f"max |torch - onnxruntime| over {len(direct)} real faces x 512: {np.abs(torch_emb - ort_emb).max():.2e}")
+        torch_direct = np.concatenate([loss.net(torch.from_numpy(faces[k:k + 32])).numpy()
+                                       for k in range(0, len(faces), 32)])
+    print(f"\nAll {len(everyone)} FRMDB people at face scale {FACENET_FACE_SCALE}, shift {FACENET_SHIFT} "
+          "(probes found / probes):")
+    print("| path | -45 | +45 | -90 | +90 |\n|---|---|---|---|---|")
+    for name, emb in ((f"FaceNetLoss on {args.size}px trainer crops (torch)", torch_emb),
+                      ("crops straight to 160x160 (onnxruntime)", ort_direct)):
+        print(f"| {name} | {line(rank1_by_yaw(emb, ids, yaws, everyone, totals(everyone)))} |")
+    found = rank1_by_yaw(ort_direct, ids, yaws, everyone, totals(everyone))
+    print("probes found: " + ", ".join(f"{int(y):+d}: {found[y][1]}/{totals(everyone)[y]}" for y in YAWS))
+    print(f"max |torch - onnxruntime| over {len(faces)} real faces x 512: {np.abs(torch_direct - ort_direct).max():.2e}")
 
     batch = torch.from_numpy(to_tensor(crops[:8], spec))
     target = torch.from_numpy(to_tensor(crops[8:16], spec))
