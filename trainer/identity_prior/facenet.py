@@ -16,6 +16,8 @@ Steps, each checked:
 The ONNX goes into the cache (default ``~/.cache/mugshot-edge/facenet/``) beside a JSON record
 of the hashes, never into the repository: the weights were trained on a research-only face set
 (CASIA-WebFace, as far as is known), so they serve training only and are never shipped.
+tf2onnx's bytes differ from run to run (which of several equal constants it keeps, the node
+order), so the ONNX's sha256 is recorded per conversion and checked before use, not pinned.
 
 The network (documented in ``INPUT_DOC`` and checked): input ``input``, float32 N x 3 x 160 x 160,
 RGB, each face *prewhitened* (its 0..255 values minus their mean, divided by
@@ -95,26 +97,35 @@ def fetch_graph(cache: Path) -> bytes:
     return data
 
 
+def _tensorflow_versions(python: Path) -> list[str] | None:
+    done = subprocess.run([str(python), "-c", "import tensorflow, tf2onnx; print(tensorflow.__version__, "
+                           "tf2onnx.__version__)"], capture_output=True, text=True)
+    return done.stdout.split()[:2] if done.returncode == 0 else None
+
+
 def tensorflow_python(cache: Path, python: Path | None = None) -> Path:
     """A Python with TensorFlow and tf2onnx: ``python`` if given, else ``cache/tfvenv``, created
-    and filled on first use (about 1 GB)."""
-    if python is None:
+    and filled on first use (about 1.6 GB; an interrupted install is completed next time)."""
+    if python is not None:
+        versions = _tensorflow_versions(python)
+        if versions is None:
+            raise FaceNetError(f"--tf-python {python}: cannot import tensorflow and tf2onnx")
+    else:
         venv = cache / "tfvenv"
         python = venv / "bin" / "python"
         if not python.exists():
-            log.info("creating %s with %s (once; a few minutes)", venv, " ".join(TF_REQUIREMENTS))
+            log.info("creating %s (once)", venv)
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        versions = _tensorflow_versions(python)
+        if versions is None:
+            log.info("pip install %s into %s (once; a few minutes)", " ".join(TF_REQUIREMENTS), venv)
             done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *TF_REQUIREMENTS],
                                   capture_output=True, text=True)
-            if done.returncode:
+            versions = _tensorflow_versions(python) if done.returncode == 0 else None
+            if versions is None:
                 raise FaceNetError(f"pip install {' '.join(TF_REQUIREMENTS)} into {venv} failed: "
                                    f"{(done.stderr or done.stdout).strip()[-300:]}")
-    done = subprocess.run([str(python), "-c", "import tensorflow, tf2onnx; print(tensorflow.__version__, "
-                           "tf2onnx.__version__)"], capture_output=True, text=True)
-    if done.returncode:
-        raise FaceNetError(f"{python}: cannot import tensorflow and tf2onnx ({done.stderr.strip()[-200:]}); "
-                           f"delete {python.parent.parent} to recreate it")
-    log.info("TensorFlow %s, tf2onnx %s in %s", *done.stdout.split()[:2], python)
+    log.info("TensorFlow %s, tf2onnx %s in %s", *versions, python)
     return python
 
 
