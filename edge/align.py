@@ -62,6 +62,9 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
+INPUT_PARTS = {"crop": 3, "frontal": 3, "visibility": 1}  # channel group -> channels
+
+
 @dataclass(frozen=True)
 class ModelInputSpec:
     """How an image model wants its input and gives its output; travels with the model."""
@@ -71,8 +74,15 @@ class ModelInputSpec:
     color: str = "rgb"  # channel order of the tensor: "rgb" or "bgr"
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # on 0..1 values
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # the channel groups stacked into the model's input, in order (INPUT_PARTS): the aligned crop; the
+    # frontalized face and its visibility map from edge.face3d (empty, i.e. 0, when the face has no mesh)
+    inputs: tuple[str, ...] = ("crop",)
 
     METADATA_KEY = "mugshot.input_spec"
+
+    @property
+    def channels(self) -> int:
+        return sum(INPUT_PARTS[part] for part in self.inputs)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -86,11 +96,16 @@ class ModelInputSpec:
         try:
             data: dict[str, Any] = json.loads(raw)
             spec = cls(size=int(data["size"]), face_scale=float(data["face_scale"]), color=str(data["color"]),
-                       mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]))
+                       mean=tuple(float(v) for v in data["mean"]), std=tuple(float(v) for v in data["std"]),
+                       inputs=tuple(str(v) for v in data.get("inputs", ["crop"])))
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{source}: malformed '{cls.METADATA_KEY}' metadata: {exc}") from None
         if spec.color not in ("rgb", "bgr") or len(spec.mean) != 3 or len(spec.std) != 3:
             raise ValueError(f"{source}: '{cls.METADATA_KEY}' needs color rgb|bgr and 3 mean/std values")
+        unknown = [part for part in spec.inputs if part not in INPUT_PARTS]
+        if unknown or not spec.inputs or spec.inputs[0] != "crop":
+            raise ValueError(f"{source}: '{cls.METADATA_KEY}' inputs {list(spec.inputs)}: expected 'crop' first, "
+                             f"then any of {sorted(set(INPUT_PARTS) - {'crop'})}")
         return spec
 
 
@@ -113,3 +128,24 @@ def from_tensor(tensor: np.ndarray, spec: ModelInputSpec) -> np.ndarray:
     if spec.color == "rgb":
         images = images[..., ::-1]
     return np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def stack_inputs(spec: ModelInputSpec, crop: np.ndarray, frontal: np.ndarray | None = None,
+                 visibility: np.ndarray | None = None) -> np.ndarray:
+    """The (1, channels, size, size) input of a model whose spec names several channel groups: the
+    aligned crop and the frontalized face normalised alike, the visibility map as 0..1; the frontal
+    groups are 0 (empty) when the face has no mesh."""
+    size = spec.size
+    parts = []
+    for part in spec.inputs:
+        if part == "crop":
+            parts.append(to_tensor(crop, spec))
+        elif part == "frontal":
+            parts.append(to_tensor(frontal, spec) if frontal is not None else np.zeros((1, 3, size, size), np.float32))
+        else:  # visibility
+            vis = np.zeros((size, size), np.float32) if visibility is None else np.asarray(visibility, np.float32)
+            if vis.shape != (size, size):
+                vis = cv2.resize(vis, (size, size), interpolation=cv2.INTER_LINEAR)
+            parts.append(vis[None, None])
+    return np.concatenate(parts, axis=1)
+

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import ModelInputSpec, align_face, from_tensor, to_tensor
+from .align import ModelInputSpec, align_face, from_tensor, stack_inputs, to_tensor
 from .models import ModelError, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,30 @@ class FrontalizeGenerator:
         return {"name": self.name, "version": self.version, "size": self.spec.size}
 
 
+class ModelInput:
+    """Builds a generator model's input as its spec says: the aligned crop alone, or stacked with the
+    frontalized face and its visibility map (rendered from the shot's mesh; empty without one)."""
+
+    def __init__(self, spec: ModelInputSpec):
+        self.spec = spec
+        self._renderer = None
+
+    def __call__(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
+        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
+        if self.spec.inputs == ("crop",):
+            return to_tensor(crop, self.spec)
+        frontal = None
+        if mesh is not None:
+            from .face3d import FrontalRenderer, load_canonical, procrustes_pose
+
+            if self._renderer is None:
+                self._renderer = FrontalRenderer(load_canonical(), self.spec.size, self.spec.face_scale)
+            canonical = self._renderer.canonical
+            frontal = self._renderer.render(patch, mesh.points, procrustes_pose(mesh.points, canonical))
+        return stack_inputs(self.spec, crop, frontal.image if frontal else None,
+                            frontal.visibility if frontal else None)
+
+
 class OnnxGenerator:
     def __init__(self, path: str | Path, threads: int = 1):
         self.path = Path(path)
@@ -80,16 +104,21 @@ class OnnxGenerator:
         self.name = meta.custom_metadata_map.get("mugshot.name", self.path.stem)
         self.version = meta.custom_metadata_map.get("mugshot.version", str(meta.version))
         self._input = self._session.get_inputs()[0].name
+        channels = self._session.get_inputs()[0].shape[1]
+        if isinstance(channels, int) and channels != self.spec.channels:
+            raise ModelError(f"generator.model: {self.path} takes {channels} input channels but its metadata "
+                             f"names {list(self.spec.inputs)} ({self.spec.channels} channels)")
+        self._make_input = ModelInput(self.spec)
 
-    needs_mesh = False
+    needs_mesh = False  # uses the shot's mesh where its spec asks for frontal channels, works without
 
     def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
-        output = self._session.run(None, {self._input: to_tensor(crop, self.spec)})[0]
+        output = self._session.run(None, {self._input: self._make_input(patch, landmarks, mesh)})[0]
         return from_tensor(output, self.spec)[0]
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
+        described = {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
+        return described | ({"inputs": list(self.spec.inputs)} if self.spec.inputs != ("crop",) else {})
 
     precision = "fp32"
 
@@ -143,12 +172,12 @@ class TfliteGenerator:
         self._runner = tflite_interpreter(self.path, threads).get_signature_runner()
         self.name, self.version = self.path.stem, ""
         self.precision = "int8" if "int8" in self.path.stem else "fp32"
+        self._make_input = ModelInput(self.spec)
 
     needs_mesh = False
 
     def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
-        return from_tensor(run_tflite(self._runner, to_tensor(crop, self.spec)), self.spec)[0]
+        return from_tensor(run_tflite(self._runner, self._make_input(patch, landmarks, mesh)), self.spec)[0]
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision,
