@@ -78,7 +78,7 @@ def run_demo(out: Path) -> None:
     from .local_broker import start_local_broker
     from .pipeline import build_pipeline
     from .publish.mqtt_connection import ConnectionSettings
-    from .receive import start_receiving
+    from .receiver import start_receiving, stop_receiving
 
     out.mkdir(parents=True, exist_ok=True)
     clip = write_demo_clip(out / "demo_clip.mp4")
@@ -114,7 +114,8 @@ def run_demo(out: Path) -> None:
         deadline = time.monotonic() + 15
         while receiver.stored < stats.events and time.monotonic() < deadline:
             time.sleep(0.05)
-        connection.stop()
+        stored = receiver.stored
+        stop_receiving(receiver, connection)  # draws the gallery a last time
         broker.stop()
-        print(f"{receiver.stored} of {stats.events} events arrived over MQTT in {out / 'received'} "
+        print(f"{stored} of {stats.events} events arrived over MQTT in {out / 'received'} "
               f"(open {out / 'received' / 'index.html'})")

@@ -78,8 +78,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
     assert len(events) == 2, "two passes of the face, two events"
     assert (tmp_path / "contact_sheet.jpg").is_file()
-    received = sorted(p.name for p in (tmp_path / "received").glob("*.json"))
+    received = sorted(p.name for p in (tmp_path / "received").glob("*/*.json"))  # <device>/<event_id>.json
     assert received == sorted(p.name for p in (tmp_path / "events").glob("*.json")), "all arrived over MQTT"
+    gallery = (tmp_path / "received" / "index.html").read_text()
+    assert all(name.removesuffix(".json") in gallery for name in received), "the gallery shows them"
     assert "2 of 2 events arrived over MQTT" in capsys.readouterr().out
 
 
