@@ -104,7 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     if web is not None:
         from .web import serve
 
-        server = serve(receiver, web)
+        try:
+            server = serve(receiver, web)
+        except OSError as exc:
+            log.error("--http: %s", exc)
+            stop_receiving(receiver, connection)
+            return 69
     log.info("receiving from %s into %s", settings.address, receiver.out)
     stop.wait()
     if server is not None:

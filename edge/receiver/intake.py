@@ -43,6 +43,7 @@ class Counts:
         self.per_device: dict[str, Counter] = defaultdict(Counter)
         self.rejected_reasons: Counter = Counter()
         self.retention_deleted: Counter = Counter()
+        self.last_event: dict[str, float] = {}  # device -> when its newest event was stored
 
     def add(self, device: str, kind: str, n: int = 1) -> None:
         with self.lock:
@@ -69,6 +70,7 @@ class Receiver:
         self.changed = threading.Event()  # set when something was stored (the gallery redraws)
         self.subscribed = threading.Event()  # set when the broker acknowledged the subscriptions
         self.connected = lambda: True  # replaced by start_receiving with the connection's state
+        self.counts.last_event.update(self.store.index.last_received())
         self._complete_leftovers()
 
     # counters kept for the CLI summary and the demo
@@ -165,6 +167,8 @@ class Receiver:
         self.store.save(meta, {name: parts[name][0] for name in IMAGE_NAMES}, now, stored)
         self.store.index.drop_parts(device, camera, event_id)
         self.counts.add(device, "stored")
+        with self.counts.lock:
+            self.counts.last_event[device] = now
         self.changed.set()
         log.info("event %s rev %d from %s/%s stored", event_id, meta["revision"], device, camera)
         return True
