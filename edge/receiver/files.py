@@ -41,14 +41,18 @@ class SafeFolder:
         try:
             for part in parts:
                 _check_name(part)
-                if create:
-                    try:
-                        os.mkdir(part, DIR_MODE, dir_fd=fd)
-                        os.chmod(part, DIR_MODE, dir_fd=fd, follow_symlinks=False)
-                    except FileExistsError:
-                        pass
                 try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    try:
+                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    except FileNotFoundError:
+                        if not create:
+                            raise
+                        try:
+                            os.mkdir(part, DIR_MODE, dir_fd=fd)
+                            os.chmod(part, DIR_MODE, dir_fd=fd, follow_symlinks=False)
+                        except FileExistsError:
+                            pass  # another receiver of the group made it
+                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno in (errno.ELOOP, errno.ENOTDIR):
                         raise UnsafePath(exc.errno, f"{'/'.join(parts)} in {self.root} is a link or not a "
@@ -63,22 +67,28 @@ class SafeFolder:
 
     def write(self, folder: tuple[str, ...], name: str, data: bytes, fsync: bool = True) -> None:
         """Write ``data`` to ``folder/name`` atomically (temporary name, then rename over)."""
-        _check_name(name)
+        self.write_many(folder, {name: data}, fsync)
+
+    def write_many(self, folder: tuple[str, ...], files: dict[str, bytes], fsync: bool = True) -> None:
+        """Write each file atomically, in the order given (temporary name, then rename over)."""
+        for name in files:
+            _check_name(name)
         fd = self._open_dir(folder, create=True)
         try:
-            tmp = f".{name}.{secrets.token_hex(4)}.tmp"
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE,
-                          dir_fd=fd)
-            try:
-                os.fchmod(out, FILE_MODE)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(out, view):]
-                if fsync:
-                    os.fsync(out)
-            finally:
-                os.close(out)
-            os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)  # replaces a link itself, never its target
+            for name, data in files.items():
+                tmp = f".{name}.{secrets.token_hex(4)}.tmp"
+                out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE,
+                              dir_fd=fd)
+                try:
+                    os.fchmod(out, FILE_MODE)
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(out, view):]
+                    if fsync:
+                        os.fsync(out)
+                finally:
+                    os.close(out)
+                os.replace(tmp, name, src_dir_fd=fd, dst_dir_fd=fd)  # replaces a link itself, never its target
         finally:
             os.close(fd)
 

@@ -50,9 +50,8 @@ class EventStore:
                 self.folder.rename((device,), old[kind], (device, "revisions"), new[kind])
         names = file_names(event_id)
         document = json.dumps(meta, indent=2).encode("utf-8")
-        for name in IMAGE_NAMES:
-            self.folder.write((device,), names[name], images[name], self.fsync)
-        self.folder.write((device,), names["json"], document, self.fsync)
+        files = {names[name]: images[name] for name in IMAGE_NAMES} | {names["json"]: document}  # JSON last
+        self.folder.write_many((device,), files, self.fsync)
         size = len(document) + sum(len(images[name]) for name in IMAGE_NAMES)
         self.index.put_event(meta, received, size, replaced)
         return size

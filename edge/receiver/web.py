@@ -145,8 +145,10 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
 
     async def files(request: Request):
         device, name = request.path_params["device"], request.path_params["name"]
-        revisions = request.path_params.get("sub") == "revisions"
-        if not (NAME.match(device) and FILE_NAME.match(name)) or (".r" in name) != revisions:
+        sub = request.path_params.get("sub")
+        revisions = sub == "revisions"
+        if sub not in (None, "revisions") or not (NAME.match(device) and FILE_NAME.match(name)) \
+                or (".r" in name) != revisions:
             return Response("not found\n", status_code=404)
         try:
             with store.folder.open_read((device, "revisions") if revisions else (device,), name) as f:

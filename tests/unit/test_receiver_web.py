@@ -56,6 +56,7 @@ def test_event_page_labels_both_pictures_and_links_revisions(store):
     assert client.get(f"/events/box2/{events[0].event_id}").status_code == 404
     assert client.get("/files/box1/..%2Findex.sqlite").status_code == 404
     assert client.get("/files/box1/index.sqlite").status_code == 404
+    assert client.get(f"/files/box1/other/{events[0].event_id}_crop.jpg").status_code == 404
     hostile = client.get(f"/events/box1/{events[2].event_id}").text
     assert "<script>document" not in hostile and "&lt;script&gt;" in hostile
 
