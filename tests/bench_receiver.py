@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,61 +113,95 @@ def wait_stored(out: Path, target: int, started: float | None, idle: float = 10.
     return last, last_change - started
 
 
-def case(workdir: Path, base, stored: int, events: int) -> dict:
-    broker = Broker(workdir / "broker")
-    broker.config.write_text(broker.config.read_text() + "max_queued_messages 100000\n")
-    broker.start()
-    out = workdir / "out"
-    if stored:
-        prefill(out, stored, base)
-    results = {}
-    try:
-        for boxes in (1, 4):
-            receiver = wait_subscribed(broker.port, out, f"bench-live-{boxes}")
-            before = stored_count(out)
-            started = time.monotonic()
-            box_seconds = publish(broker.port, workdir, boxes, events // boxes, base, f"live{boxes}b")
-            got, seconds = wait_stored(out, before + events, started)
-            receiver.terminate()
-            receiver.wait(10)
-            results[f"live {boxes} box{'es' if boxes > 1 else ''}"] = (events / box_seconds, (got - before) / seconds,
-                                                                       got - before)
-        # drain: queue while the receiver is away (its persistent session), then start it
-        receiver = wait_subscribed(broker.port, out, "bench-drain")
+class Setup:
+    """A broker (with a queue deep enough to hold a whole drain) and an output folder."""
+
+    def __init__(self, workdir: Path, base, stored: int):
+        self.workdir, self.stored = workdir, stored
+        self.broker = Broker(workdir / "broker")
+        self.broker.config.write_text(self.broker.config.read_text() + "max_queued_messages 100000\n")
+        self.broker.start()
+        self.out = workdir / "out"
+        if stored:
+            prefill(self.out, stored, base)
+        self.runs = 0
+
+    def live(self, base, boxes: int, events: int) -> tuple[float, float, int]:
+        self.runs += 1
+        receiver = wait_subscribed(self.broker.port, self.out, f"bench-live-{self.runs}")
+        before = stored_count(self.out)
+        started = time.monotonic()
+        box_seconds = publish(self.broker.port, self.workdir, boxes, events // boxes, base, f"l{self.runs}b")
+        got, seconds = wait_stored(self.out, before + events, started)
         receiver.terminate()
         receiver.wait(10)
-        box_seconds = publish(broker.port, workdir, 4, events // 4, base, "drain")
-        before = stored_count(out)
-        receiver = start_receiver(broker.port, out, "bench-drain")
-        got, seconds = wait_stored(out, before + events, None)  # from its first stored event to its last
+        return events / box_seconds, (got - before) / seconds, got - before
+
+    def drain(self, base, events: int) -> tuple[float, float, int]:
+        """Queue while the receiver is away (its persistent session), then start it."""
+        self.runs += 1
+        client = f"bench-drain-{self.runs}"
+        receiver = wait_subscribed(self.broker.port, self.out, client)
         receiver.terminate()
         receiver.wait(10)
-        results["drain (queued, then read)"] = (events / box_seconds, (got - before - 1) / seconds, got - before)
-    finally:
-        broker.stop()
-    return results
+        box_seconds = publish(self.broker.port, self.workdir, 4, events // 4, base, f"d{self.runs}b")
+        before = stored_count(self.out)
+        receiver = start_receiver(self.broker.port, self.out, client)
+        got, seconds = wait_stored(self.out, before + events, None)  # from its first stored event to its last
+        receiver.terminate()
+        receiver.wait(10)
+        return events / box_seconds, (got - before - 1) / seconds, got - before
+
+    def stop(self) -> None:
+        self.broker.stop()
+
+
+def fsync_ms(folder: Path, count: int = 30) -> float:
+    """This disk's fsync latency for a 15 kB file (the receiver does three per event)."""
+    data, started = os.urandom(15_000), time.perf_counter()
+    for i in range(count):
+        fd = os.open(folder / f"fsync{i}", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, data)
+        os.fsync(fd)
+        os.close(fd)
+    return (time.perf_counter() - started) / count * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=600)
     parser.add_argument("--stored", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each row, the two folders alternating")
     args = parser.parse_args()
     base = [make_event(i) for i in range(8)]
-    rows = {}
+    rows: dict[tuple[str, int], list] = {}
     with tempfile.TemporaryDirectory(prefix="bench-receiver-", dir=os.environ.get("BENCH_DIR")) as tmp:
+        disk = fsync_ms(Path(tmp))
+        setups = [Setup(Path(tmp) / f"s{n}", base, n) for n in (0, args.stored)]
+        try:
+            for _ in range(args.repeats):
+                for setup in setups:  # alternating, so that the machine's load hits both alike
+                    for name, run in (("live, 1 box", lambda: setup.live(base, 1, args.events)),
+                                      ("live, 4 boxes", lambda: setup.live(base, 4, args.events)),
+                                      ("drain", lambda: setup.drain(base, args.events))):
+                        rows.setdefault((name, setup.stored), []).append(run())
+        finally:
+            for setup in setups:
+                setup.stop()
+    print(f"[receiver bench] {args.events} events per run, {args.repeats} runs per row (median, min-max), real "
+          f"mosquitto and MqttPublisher on loopback; fsync of a 15 kB file here: {disk:.1f} ms")
+    print(f"{'':14} {'stored before':>13} {'boxes ev/s':>14} {'receiver ev/s':>16} {'arrived':>14}")
+    for name in ("live, 1 box", "live, 4 boxes", "drain"):
+        medians = {}
         for stored in (0, args.stored):
-            t = time.monotonic()
-            rows[stored] = case(Path(tmp) / f"s{stored}", base, stored, args.events)
-            print(f"  (case with {stored} stored took {time.monotonic() - t:.0f} s)", file=sys.stderr)
-    print(f"[receiver bench] {args.events} events per row, real mosquitto and MqttPublisher, loopback")
-    print(f"{'':28} {'stored before':>13} {'box ev/s':>9} {'receiver ev/s':>14} {'arrived':>9}")
-    for name in rows[0]:
-        for stored in rows:
-            box, recv, got = rows[stored][name]
-            print(f"{name:28} {stored:>13} {box:>9.0f} {recv:>14.0f} {got:>5}/{args.events}")
-        ratio = rows[args.stored][name][1] / rows[0][name][1]
-        print(f"{'':28} receiver rate with {args.stored} stored / with 0 stored: {ratio:.2f}")
+            runs = rows[(name, stored)]
+            box, recv = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
+            medians[stored] = statistics.median(recv)
+            boxes = "" if name == "drain" else f"{statistics.median(box):.0f} ({box[0]:.0f}-{box[-1]:.0f})"
+            print(f"{name:14} {stored:>13} {boxes:>14} {medians[stored]:>6.0f} ({recv[0]:.0f}-{recv[-1]:.0f})"
+                  f"{sum(r[2] for r in runs):>9}/{args.events * len(runs)}")
+        print(f"{'':14} receiver rate with {args.stored} stored / with 0 stored: "
+              f"{medians[args.stored] / medians[0]:.2f}")
 
 
 if __name__ == "__main__":

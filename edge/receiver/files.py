@@ -33,6 +33,10 @@ class SafeFolder:
         self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         self._root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
 
+    @property
+    def fd(self) -> int:
+        return self._root_fd
+
     def close(self) -> None:
         os.close(self._root_fd)
 

@@ -12,6 +12,7 @@ timeout for the other receivers of a group.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .files import FILE_MODE
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -63,10 +66,15 @@ class StoredEvent:
 class EventIndex:
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        for suffix in ("-wal", "-shm", "-journal"):  # SQLite opens these by name: no planted link is followed
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.is_symlink():
+                log.warning("%s is a link: removed, not followed", companion)
+                companion.unlink()
+        if self.path.is_symlink():
+            raise OSError(f"{self.path} is a link: the index is not opened through it")
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE))
-        elif self.path.is_symlink():
-            raise OSError(f"{self.path} is a link: the index is not opened through it")
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from ..publish.mqtt_connection import ConnectionSettings, MqttConnection
+from .acks import DurableAcks
 from .gallery import write_gallery
 from .intake import PendingLimits, Receiver
 from .retention import RetentionPolicy
@@ -59,24 +60,34 @@ class Maintenance(threading.Thread):
 
 def start_receiving(settings: ConnectionSettings, out: str | Path, prefix: str = "mugshot/+",
                     max_bytes: int = 5_000_000, *, share_group: str = "", pending: PendingLimits = PendingLimits(),
-                    retention: RetentionPolicy = RetentionPolicy(),
-                    fsync: bool = True) -> tuple[Receiver, MqttConnection]:
+                    retention: RetentionPolicy = RetentionPolicy()) -> tuple[Receiver, MqttConnection]:
     """Subscribe to the boxes under ``prefix`` and store their events in ``out``."""
     if share_group and settings.protocol != "5":
         raise ValueError("shared subscriptions need MQTT 5 (--protocol 5)")
-    receiver = Receiver(out, max_bytes, pending=pending, retention=retention, fsync=fsync)
+    # files are not fsynced one by one: DurableAcks makes a batch durable before acknowledging it
+    receiver = Receiver(out, max_bytes, pending=pending, retention=retention, fsync=False)
     filters = topic_filters(prefix, share_group)
+    acks: DurableAcks | None = None
 
     def acknowledged(*_) -> None:
         log.info("subscribed to %s", ", ".join(filters))
         receiver.subscribed.set()
 
     def subscribe(client) -> None:
+        acks.connected()
         client.on_subscribe = acknowledged
         client.subscribe([(f, 1) for f in filters])
 
-    connection = MqttConnection(settings, on_connected=subscribe,
-                                on_message=lambda message: receiver.handle(message.topic, message.payload))
+    def message(message) -> None:
+        try:
+            receiver.handle(message.topic, message.payload)
+        finally:
+            acks.received(message.mid, message.qos)
+
+    connection = MqttConnection(settings, on_connected=subscribe, on_message=message)
+    acks = DurableAcks(connection.client, receiver.store.folder.fd)
+    acks.start()
+    receiver.acks = acks
     receiver.connected = connection.connected.is_set
     receiver.maintenance = Maintenance(receiver)
     receiver.maintenance.start()
@@ -85,6 +96,7 @@ def start_receiving(settings: ConnectionSettings, out: str | Path, prefix: str =
 
 
 def stop_receiving(receiver: Receiver, connection: MqttConnection) -> None:
+    receiver.acks.stop()  # what was received is on disk and acknowledged before the DISCONNECT
     connection.stop()
     receiver.maintenance.stop()
     receiver.close()

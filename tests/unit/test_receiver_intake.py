@@ -146,6 +146,7 @@ def test_no_write_follows_a_planted_link(tmp_path, events, caplog):
     eid = events[0].event_id
     os.symlink(victim, out / "box1" / f"{eid}_mugshot.jpg")  # a link where an image goes
     os.symlink(victim_dir, out / "box2")  # a link as a device folder
+    os.symlink(victim, out / "index.sqlite-wal")  # a link where SQLite would write its journal
     receiver = Receiver(out)
     send(receiver, events[0])
     assert victim.read_text() == "keep me"

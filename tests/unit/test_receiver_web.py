@@ -1,6 +1,5 @@
 """The receiver's web app through Starlette's test client, on a real store of real events."""
 import base64
-import json
 
 import pytest
 from starlette.testclient import TestClient
