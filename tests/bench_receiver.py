@@ -7,6 +7,9 @@ stored, side by side in one run:
   they can while ``mugshot-receive`` runs; prints each side's events/s and how many arrived.
 - drain: the events are queued by the broker while the receiver is away, then it starts:
   its own sustained intake rate, not limited by the boxes.
+- intake: ``Receiver.handle`` called in this process (no broker, no syncfs): the work per
+  event alone, the least disturbed by other load on the machine.
+Each row runs ``--repeats`` times, the empty and the full folder alternating.
 """
 from __future__ import annotations
 
@@ -152,6 +155,22 @@ class Setup:
         receiver.wait(10)
         return events / box_seconds, (got - before - 1) / seconds, got - before
 
+    def intake(self, base, events: int) -> tuple[float, float, int]:
+        """``Receiver.handle`` in this process, no broker: the work per event alone."""
+        self.runs += 1
+        receiver, encoded = Receiver(self.out, fsync=False), base[0].encode()
+        before = stored_count(self.out)
+        started = time.perf_counter()
+        for i in range(events):
+            eid = f"in{self.runs}e{i:06d}"
+            for name, data in encoded.images.items():
+                receiver.handle(f"mugshot/intake/door/images/{eid}/{name}", data)
+            receiver.handle("mugshot/intake/door/event",
+                            json.dumps(encoded.metadata | {"event_id": eid, "device": "intake"}).encode())
+        seconds = time.perf_counter() - started
+        receiver.close()
+        return 0.0, events / seconds, stored_count(self.out) - before
+
     def stop(self) -> None:
         self.broker.stop()
 
@@ -183,7 +202,8 @@ def main() -> None:
                 for setup in setups:  # alternating, so that the machine's load hits both alike
                     for name, run in (("live, 1 box", lambda: setup.live(base, 1, args.events)),
                                       ("live, 4 boxes", lambda: setup.live(base, 4, args.events)),
-                                      ("drain", lambda: setup.drain(base, args.events))):
+                                      ("drain", lambda: setup.drain(base, args.events)),
+                                      ("intake", lambda: setup.intake(base, args.events))):
                         rows.setdefault((name, setup.stored), []).append(run())
         finally:
             for setup in setups:
@@ -191,13 +211,13 @@ def main() -> None:
     print(f"[receiver bench] {args.events} events per run, {args.repeats} runs per row (median, min-max), real "
           f"mosquitto and MqttPublisher on loopback; fsync of a 15 kB file here: {disk:.1f} ms")
     print(f"{'':14} {'stored before':>13} {'boxes ev/s':>14} {'receiver ev/s':>16} {'arrived':>14}")
-    for name in ("live, 1 box", "live, 4 boxes", "drain"):
+    for name in ("live, 1 box", "live, 4 boxes", "drain", "intake"):
         medians = {}
         for stored in (0, args.stored):
             runs = rows[(name, stored)]
             box, recv = sorted(r[0] for r in runs), sorted(r[1] for r in runs)
             medians[stored] = statistics.median(recv)
-            boxes = "" if name == "drain" else f"{statistics.median(box):.0f} ({box[0]:.0f}-{box[-1]:.0f})"
+            boxes = "" if name in ("drain", "intake") else f"{statistics.median(box):.0f} ({box[0]:.0f}-{box[-1]:.0f})"
             print(f"{name:14} {stored:>13} {boxes:>14} {medians[stored]:>6.0f} ({recv[0]:.0f}-{recv[-1]:.0f})"
                   f"{sum(r[2] for r in runs):>9}/{args.events * len(runs)}")
         print(f"{'':14} receiver rate with {args.stored} stored / with 0 stored: "

@@ -111,6 +111,7 @@ def test_live_gallery_in_a_real_browser(broker, tmp_path, shared_data):
         sizes = driver.execute_script("return [...document.querySelectorAll('figure img')].map("
                                       "i => [i.naturalWidth, i.clientWidth])")
         assert sizes == [[64, 64], [256, 256]], "shown at their own size, not stretched"
+        driver.save_screenshot(str(ARTIFACTS / "receiver-event.png"))
         pose = driver.find_element(By.CSS_SELECTOR, "table.meta").text
         assert f"yaw {first[0]['pose']['yaw']}" in pose
 
