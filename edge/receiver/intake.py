@@ -34,7 +34,8 @@ class PendingLimits:
 
 
 class Counts:
-    """What happened to the messages, per device (``-`` when no device could be read)."""
+    """What happened to the messages, per device (``-`` for messages from no box with stored
+    events: made-up device names in topics cannot grow the counters without bound)."""
 
     KINDS = ("stored", "duplicates", "rejected", "incomplete_dropped", "sequence_missing", "late")
 
@@ -176,11 +177,11 @@ class Receiver:
     def _check_sequence(self, device: str, sequence: int) -> None:
         verdict, last, missing = self.store.index.check_sequence(device, sequence)
         if verdict == "gap":
-            self.counts.add(device, "sequence_missing", missing)
+            self._count(device, "sequence_missing", missing)
             log.warning("%s: sequence jumped from %d to %d: %d event%s lost between the box and this receiver "
                         "(or still on the way)", device, last, sequence, missing, "" if missing == 1 else "s")
         elif verdict == "late":
-            self.counts.add(device, "late")
+            self._count(device, "late")
             log.info("%s: sequence %d arrived late (after %d): not lost", device, sequence, last)
         elif verdict == "reset":
             log.info("%s: sequence went back from %d to %d: the box started counting again", device, last,
@@ -199,7 +200,7 @@ class Receiver:
                 return
             device, camera, event_id = self.store.index.oldest_pending()
             self.store.index.drop_parts(device, camera, event_id)
-            self.counts.add(device, "incomplete_dropped")
+            self._count(device, "incomplete_dropped")
             log.warning("event %s/%s never completed: dropped its parts (%s)", device, event_id, why)
 
     def _complete_leftovers(self) -> None:
@@ -218,12 +219,21 @@ class Receiver:
         self._retain(now)
 
     def _retain(self, now: float) -> None:
-        deleted = apply_retention(self.store, self.retention, now)
+        try:
+            deleted = apply_retention(self.store, self.retention, now)
+        except (OSError, sqlite3.Error) as exc:
+            log.error("retention failed, retried with the next event: %s", exc)
+            return
         with self.counts.lock:
             self.counts.retention_deleted.update(deleted)
 
+    def _count(self, device: str, kind: str, n: int = 1) -> None:
+        with self.counts.lock:  # only boxes that have stored events get their own counters (and metrics)
+            known = device in self.counts.last_event
+        self.counts.add(device if known else "-", kind, n)
+
     def _reject(self, device: str, reason: str, message: str) -> None:
-        self.counts.add(device, "rejected")
+        self._count(device, "rejected")
         with self.counts.lock:
             self.counts.rejected_reasons[reason] += 1
         log.warning("skipped: %s", message)

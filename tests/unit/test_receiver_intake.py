@@ -220,3 +220,14 @@ def test_retention_by_count_bytes_and_age_deletes_oldest_and_logs_it(tmp_path, e
     assert [e.event_id for e in receiver.store.index.listing()] == [events[3].event_id]
     assert "1 by age" in caplog.text
     assert receiver.counts.retention_deleted["count"] == 1
+
+
+def test_made_up_device_names_do_not_grow_the_counters(tmp_path, events):
+    receiver = Receiver(tmp_path)
+    send(receiver, events[0])
+    for i in range(200):
+        receiver.handle(f"mugshot/fake{i}/door/event", b"{}")
+        receiver.handle(f"mugshot/fake{i}/door/images/e{i}/mugshot", b"not a jpeg")
+    receiver.handle("mugshot/box1/door/event", b"{}")
+    counts = receiver.counts.snapshot()
+    assert sorted(counts) == ["-", "box1"] and counts["-"]["rejected"] == 400 and counts["box1"]["rejected"] == 1
