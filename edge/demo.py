@@ -80,16 +80,16 @@ def clear_previous_run(out: Path) -> int:
     import shutil
 
     removed = []
-    for folder in (out / "events", out / "received"):
-        for pattern in EVENT_FILES + ("index.html",):
-            removed += [p for p in folder.glob(pattern) if p.is_file()]
+    for pattern in EVENT_FILES:
+        removed += [p for p in (out / "events").glob(pattern) if p.is_file()]
     removed += [p for p in (out / "contact_sheet.jpg", out / "spool.discovery.json") if p.is_file()]
     removed += list(out.glob("spool.sqlite*"))
     for path in removed:
         path.unlink()
-    if (out / "broker").is_dir():
-        removed += [p for p in (out / "broker").rglob("*") if p.is_file()]
-        shutil.rmtree(out / "broker")
+    for folder in (out / "broker", out / "received"):  # the demo's own broker state and receiver folder
+        if folder.is_dir():
+            removed += [p for p in folder.rglob("*") if p.is_file()]
+            shutil.rmtree(folder)
     return len(removed)
 
 
@@ -100,7 +100,7 @@ def run_demo(out: Path) -> None:
     from .local_broker import start_local_broker
     from .pipeline import build_pipeline
     from .publish.mqtt_connection import ConnectionSettings
-    from .receive import start_receiving
+    from .receiver import start_receiving, stop_receiving
 
     out.mkdir(parents=True, exist_ok=True)
     if removed := clear_previous_run(out):
@@ -140,8 +140,8 @@ def run_demo(out: Path) -> None:
         deadline = time.monotonic() + 15
         while receiver.stored < stats.events and time.monotonic() < deadline:
             time.sleep(0.05)
-        connection.stop()
+        stop_receiving(receiver, connection)  # draws the gallery a last time
         broker.stop()
-        arrived = events & {p.stem for p in (out / "received").glob("*.json")}
+        arrived = events & {p.stem for p in (out / "received").glob("*/*.json")}  # <device>/<event_id>.json
         print(f"{len(arrived)} of {len(events)} events arrived over MQTT in {out / 'received'} "
               f"(open {out / 'received' / 'index.html'})")

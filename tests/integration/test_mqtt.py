@@ -206,15 +206,16 @@ def test_daemon_replay_to_receiver_end_to_end_same_bytes(broker, tmp_path, share
         assert result.returncode == 0, result.stderr
         local = sorted((tmp_path / "local").glob("*.json"))
         assert local
-        assert wait(lambda: len(list(out.glob("*.json"))) == len(local), 20)
+        assert wait(lambda: len(list(out.glob("box1/*.json"))) == len(local), 20)
     finally:
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(10)
     for meta_path in local:
         eid = meta_path.stem
         for name in ("mugshot", "crop"):
-            assert (out / f"{eid}_{name}.jpg").read_bytes() == (tmp_path / "local" / f"{eid}_{name}.jpg").read_bytes()
-        assert json.loads((out / f"{eid}.json").read_text()) == json.loads(meta_path.read_text())
+            assert (out / "box1" / f"{eid}_{name}.jpg").read_bytes() == \
+                (tmp_path / "local" / f"{eid}_{name}.jpg").read_bytes()
+        assert json.loads((out / "box1" / f"{eid}.json").read_text()) == json.loads(meta_path.read_text())
     assert eid in (out / "index.html").read_text()
     assert receiver.returncode == 0
 
@@ -230,7 +231,8 @@ def test_receiver_survives_garbage_and_stores_nothing_wrong(broker, tmp_path):
     c.publish("mugshot/box1/door/event", b"\x00\xff garbage", qos=1)
     c.publish("mugshot/box1/door/event", json.dumps(good.metadata).encode()[:40], qos=1)  # truncated JSON
     c.publish("mugshot/box1/door/images/../../etc/mugshot", b"x", qos=1)  # path tricks are not image topics
-    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", b"not the picture the hash names", qos=1)
+    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", b"not a JPEG", qos=1)
+    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", make_event(3).encode().images["mugshot"], qos=1)  # not the one
     c.publish(f"mugshot/box1/door/images/{bid}/crop", bad_hash.images["crop"], qos=1)
     c.publish("mugshot/box1/door/event", json.dumps(bad_hash.metadata).encode(), qos=1)
     c.publish(f"mugshot/box1/door/images/{eid}/mugshot", os.urandom(10_000_000), qos=1)  # 10 MB
@@ -238,16 +240,17 @@ def test_receiver_survives_garbage_and_stores_nothing_wrong(broker, tmp_path):
         for name, data in good.images.items():
             c.publish(f"mugshot/box1/door/images/{eid}/{name}", data, qos=1)
         c.publish("mugshot/box1/door/event", json.dumps(good.metadata).encode(), qos=1)
-    assert wait(lambda: (out / f"{eid}.json").exists(), 20)
+    assert wait(lambda: (out / "box1" / f"{eid}.json").exists(), 20)
     time.sleep(1.0)
     assert receiver.poll() is None, "the receiver keeps running"
-    assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{eid}.json", f"{eid}_mugshot.jpg", f"{eid}_crop.jpg", "index.html"])
-    assert (out / f"{eid}_mugshot.jpg").read_bytes() == good.images["mugshot"]
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if not p.name.startswith("index.")) == sorted(
+        ["box1", f"box1/{eid}.json", f"box1/{eid}_mugshot.jpg", f"box1/{eid}_crop.jpg"])
+    assert (out / "box1" / f"{eid}_mugshot.jpg").read_bytes() == good.images["mugshot"]
     receiver.send_signal(signal.SIGTERM)
     _, err = receiver.communicate(timeout=10)
     assert "1 stored, 1 duplicates dropped" in err
     assert "over the 5000000-byte limit" in err and "malformed event JSON" in err and "does not match" in err
+    assert "that are not a JPEG" in err
     sender.stop()
 
 

@@ -80,8 +80,10 @@ def test_demo_runs_the_whole_pipeline_and_a_rerun_shows_only_its_own_events(tmp_
         events = [json.loads(p.read_text()) for p in (tmp_path / "events").glob("*.json")]
         assert len(events) == 2, f"run {run}: two passes of the face, two events"
         assert (tmp_path / "contact_sheet.jpg").is_file()
-        received = sorted(p.name for p in (tmp_path / "received").glob("*.json"))
+        received = sorted(p.name for p in (tmp_path / "received").glob("*/*.json"))  # <device>/<event_id>.json
         assert received == sorted(p.name for p in (tmp_path / "events").glob("*.json")), "all arrived over MQTT"
+        gallery = (tmp_path / "received" / "index.html").read_text()
+        assert all(name.removesuffix(".json") in gallery for name in received), "the gallery shows them"
         assert "2 events (" in out and "contact sheet with 2:" in out, out  # events, not publications
         assert "2 of 2 events arrived over MQTT" in out
         assert ("files of an earlier demo run" in out) == (run == 2)

@@ -1,0 +1,120 @@
+"""The ``mugshot-receive`` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+
+from ..config import ConfigError
+from ..publish.mqtt_connection import ConnectionSettings, read_password
+from .intake import PendingLimits
+from .retention import RetentionPolicy
+from .subscribe import start_receiving, stop_receiving
+
+log = logging.getLogger("edge.receive")
+
+
+def parse_broker(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":") if ":" in value else (value, "", "0")
+    try:
+        return host, int(port or 0)
+    except ValueError:
+        raise ConfigError("--broker", f"expected HOST or HOST:PORT, got {value!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mugshot-receive",
+                                     description="subscribe to camera boxes and keep every mugshot")
+    parser.add_argument("--broker", required=True, help="HOST or HOST:PORT")
+    parser.add_argument("--out", required=True, help="folder for events, index.sqlite and index.html")
+    parser.add_argument("--prefix", default="mugshot/+", help="topic prefix of the boxes (default: all devices)")
+    parser.add_argument("--share-group", default="", metavar="GROUP",
+                        help="MQTT 5 shared subscription $share/GROUP/...: receivers of a group split the "
+                             "messages (they must share --out)")
+    parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5")
+    parser.add_argument("--client-id", default=f"mugshot-receive-{socket.gethostname()}")
+    parser.add_argument("--tls", action="store_true")
+    parser.add_argument("--ca-file", default="")
+    parser.add_argument("--cert-file", default="")
+    parser.add_argument("--key-file", default="")
+    parser.add_argument("--username", default="")
+    parser.add_argument("--password-file", default="", help="file holding the password")
+    parser.add_argument("--password-env", default="", help="environment variable holding the password")
+    parser.add_argument("--max-bytes", type=int, default=5_000_000, help="larger messages are skipped")
+    parser.add_argument("--pending-events", type=int, default=256, help="incomplete events kept at most")
+    parser.add_argument("--pending-bytes", type=int, default=64_000_000, help="bytes of incomplete events kept at most")
+    parser.add_argument("--pending-seconds", type=float, default=120.0,
+                        help="how long parts wait for the rest of their event")
+    parser.add_argument("--keep-days", type=float, default=0.0, help="delete events older than this (0: keep)")
+    parser.add_argument("--keep-events", type=int, default=0, help="keep at most this many events (0: no limit)")
+    parser.add_argument("--keep-bytes", type=int, default=0, help="keep at most this many bytes (0: no limit)")
+    parser.add_argument("--http", default="", metavar="HOST:PORT",
+                        help="serve the web gallery, e.g. 127.0.0.1:8080 (needs the 'receiver' extra)")
+    parser.add_argument("--auth-token-file", default="", help="file holding the web password/token")
+    parser.add_argument("--auth-token-env", default="", help="environment variable holding the web password/token")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def _check(args) -> None:
+    for key in ("max_bytes", "pending_events", "pending_bytes"):
+        if getattr(args, key) < 1:
+            raise ConfigError(f"--{key.replace('_', '-')}", f"must be 1 or more, got {getattr(args, key)}")
+    for key in ("pending_seconds", "keep_days", "keep_events", "keep_bytes"):
+        if getattr(args, key) < 0:
+            raise ConfigError(f"--{key.replace('_', '-')}", f"must be 0 or more, got {getattr(args, key)}")
+    if args.share_group and (args.protocol != "5" or any(c in args.share_group for c in "/+#")):
+        raise ConfigError("--share-group", "needs --protocol 5 and a name without '/', '+' or '#'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        _check(args)
+        host, port = parse_broker(args.broker)
+        password = read_password(args.password_file, args.password_env, "receiver")
+        web = None
+        if args.http:
+            from .web_config import web_settings  # fails with the extra to install when missing
+
+            web = web_settings(args.http, args.auth_token_file, args.auth_token_env)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 78
+    settings = ConnectionSettings(host=host, port=port, protocol=args.protocol, client_id=args.client_id,
+                                  tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
+                                  key_file=args.key_file, username=args.username, password=password,
+                                  persistent_session=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        receiver, connection = start_receiving(
+            settings, args.out, args.prefix, args.max_bytes, share_group=args.share_group,
+            pending=PendingLimits(args.pending_events, args.pending_bytes, args.pending_seconds),
+            retention=RetentionPolicy(args.keep_days, args.keep_events, args.keep_bytes))
+    except OSError as exc:
+        log.error("--out: cannot use %s: %s", args.out, exc)
+        return 73
+    server = None
+    if web is not None:
+        from .web import serve
+
+        try:
+            server = serve(receiver, web)
+        except OSError as exc:
+            log.error("--http: %s", exc)
+            stop_receiving(receiver, connection)
+            return 69
+    log.info("receiving from %s into %s", settings.address, receiver.out)
+    stop.wait()
+    if server is not None:
+        server.stop()
+    stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
+    stop_receiving(receiver, connection)
+    log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped", stored, duplicates, rejected)
+    return 0

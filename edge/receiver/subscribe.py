@@ -1,0 +1,102 @@
+"""Connecting a Receiver to the broker, and the thread that keeps the gallery and the store tidy.
+
+With ``share_group`` the subscriptions are MQTT 5 shared subscriptions
+(``$share/<group>/<prefix>/+/event`` ...): the broker hands each message to one receiver
+of the group, so several receivers split a fleet's load.  They must share one output
+folder (its index holds the parts of an event that went to different receivers).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from ..publish.mqtt_connection import ConnectionSettings, MqttConnection
+from .acks import DurableAcks
+from .gallery import write_gallery
+from .intake import PendingLimits, Receiver
+from .retention import RetentionPolicy
+
+log = logging.getLogger(__name__)
+
+
+def topic_filters(prefix: str, share_group: str = "") -> list[str]:
+    filters = [f"{prefix}/+/event", f"{prefix}/+/images/+/+"]
+    return [f"$share/{share_group}/{f}" for f in filters] if share_group else filters
+
+
+class Maintenance(threading.Thread):
+    """Redraws ``index.html`` after changes (at most once per ``interval``), expires parts and
+    applies retention by age once a minute."""
+
+    def __init__(self, receiver: Receiver, interval: float = 1.0, sweep_every: float = 60.0):
+        super().__init__(name="receiver-maintenance", daemon=True)
+        self.receiver, self.interval, self.sweep_every = receiver, interval, sweep_every
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        self._draw()
+        since_sweep = 0.0
+        while not self.stopping.wait(self.interval):
+            since_sweep += self.interval
+            try:
+                if since_sweep >= self.sweep_every:
+                    since_sweep = 0.0
+                    self.receiver.maintain()
+                if self.receiver.changed.is_set():
+                    self._draw()
+            except Exception:  # the receiving goes on whatever happens here
+                log.exception("receiver maintenance failed")
+
+    def _draw(self) -> None:
+        self.receiver.changed.clear()
+        write_gallery(self.receiver.store)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(5)
+        self._draw()
+
+
+def start_receiving(settings: ConnectionSettings, out: str | Path, prefix: str = "mugshot/+",
+                    max_bytes: int = 5_000_000, *, share_group: str = "", pending: PendingLimits = PendingLimits(),
+                    retention: RetentionPolicy = RetentionPolicy()) -> tuple[Receiver, MqttConnection]:
+    """Subscribe to the boxes under ``prefix`` and store their events in ``out``."""
+    if share_group and settings.protocol != "5":
+        raise ValueError("shared subscriptions need MQTT 5 (--protocol 5)")
+    # files are not fsynced one by one: DurableAcks makes a batch durable before acknowledging it
+    receiver = Receiver(out, max_bytes, pending=pending, retention=retention, fsync=False)
+    filters = topic_filters(prefix, share_group)
+    acks: DurableAcks | None = None
+
+    def acknowledged(*_) -> None:
+        log.info("subscribed to %s", ", ".join(filters))
+        receiver.subscribed.set()
+
+    def subscribe(client) -> None:
+        acks.connected()
+        client.on_subscribe = acknowledged
+        client.subscribe([(f, 1) for f in filters])
+
+    def message(message) -> None:
+        try:
+            receiver.handle(message.topic, message.payload)
+        finally:
+            acks.received(message.mid, message.qos)
+
+    connection = MqttConnection(settings, on_connected=subscribe, on_message=message)
+    acks = DurableAcks(connection.client, receiver.store.folder.fd)
+    acks.start()
+    receiver.acks = acks
+    receiver.connected = connection.connected.is_set
+    receiver.maintenance = Maintenance(receiver)
+    receiver.maintenance.start()
+    connection.start()
+    return receiver, connection
+
+
+def stop_receiving(receiver: Receiver, connection: MqttConnection) -> None:
+    receiver.acks.stop()  # what was received is on disk and acknowledged before the DISCONNECT
+    connection.stop()
+    receiver.maintenance.stop()
+    receiver.close()

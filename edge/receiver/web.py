@@ -1,0 +1,208 @@
+"""``mugshot-receive --http``: the gallery as a web app (Starlette, served by uvicorn in a thread).
+
+- ``/``: the gallery, filtered by ``device``, ``camera`` and ``day``; new events appear
+  without a reload (the page polls ``/api/events?after=<id>``, and adds them as text nodes).
+- ``/events/<device>/<event_id>``: the generated mugshot and the camera's crop side by side,
+  labelled, at their own size, with links to the full-size files, the metadata and the
+  event's revision history (``?revision=N`` shows an earlier one).
+- ``/files/<device>/...``: the stored files (names checked, never through a link).
+- ``/healthz`` (no password: only whether the broker is connected) and ``/metrics``
+  (Prometheus).
+Everything but ``/healthz`` needs the password/token when one is set: HTTP Basic (any user
+name) or ``Authorization: Bearer``.  Pages are rendered by autoescaping Jinja2 templates and
+sent with a Content-Security-Policy that allows only this server's own script.
+"""
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .gallery import templates
+from .intake import Receiver
+from .schema import EVENT_ID, NAME
+from .store import file_names
+from .web_config import WebSettings
+from .web_metrics import registry_for
+
+log = logging.getLogger(__name__)
+
+FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.r[0-9]{1,9})?(_mugshot\.jpg|_crop\.jpg|\.json)$")
+DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+PAGE_SIZE = 60
+
+
+def summary(event) -> dict:
+    """What the gallery shows of an event, as JSON (the page inserts it as text)."""
+    return {"id": event.id, "device": event.device, "camera": event.camera, "event_id": event.event_id,
+            "revision": event.revision, "best_seen": event.best_seen, "day": event.day,
+            "generator": str(event.meta.get("generator", "")), "yaw": event.meta["pose"]["yaw"],
+            "url": f"/events/{event.device}/{event.event_id}",
+            "mugshot": f"/files/{event.device}/{event.event_id}_mugshot.jpg",
+            "crop": f"/files/{event.device}/{event.event_id}_crop.jpg",
+            "mugshot_width": event.meta["images"]["mugshot"]["width"],
+            "crop_width": event.meta["images"]["crop"]["width"]}
+
+
+def _filters(request: Request) -> dict[str, str]:
+    q = request.query_params
+    return {"device": q.get("device", "") if NAME.match(q.get("device", "")) else "",
+            "camera": q.get("camera", "") if NAME.match(q.get("camera", "")) else "",
+            "day": q.get("day", "") if DAY.match(q.get("day", "")) else ""}
+
+
+class Auth(BaseHTTPMiddleware):
+    def __init__(self, app, token: str | None):
+        super().__init__(app)
+        self.token = token
+
+    async def dispatch(self, request: Request, call_next):
+        if self.token is not None and request.url.path != "/healthz" and not self._allowed(request):
+            return Response("password or token needed\n", status_code=401,
+                            headers={"WWW-Authenticate": 'Basic realm="mugshot-receive", charset="UTF-8"'})
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    def _allowed(self, request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        given = ""
+        if scheme.lower() == "bearer":
+            given = value.strip()
+        elif scheme.lower() == "basic":
+            try:
+                given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+            except (ValueError, UnicodeDecodeError):
+                return False
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000) -> Starlette:
+    index, store = receiver.store.index, receiver.store
+    registry = registry_for(receiver)
+
+    def render(name: str, **context) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context))
+
+    async def gallery(request: Request):
+        filters = _filters(request)
+        events = index.listing(**filters, limit=PAGE_SIZE)
+        return render("gallery.html", events=[summary(e) for e in events], filters=filters,
+                      choices=index.choices(), total=index.query("SELECT value FROM totals WHERE name='events'")[0][0],
+                      latest=max((e.id for e in events), default=0), poll_ms=poll_ms)
+
+    async def api_events(request: Request):
+        filters = _filters(request)
+        try:
+            after = max(0, int(request.query_params.get("after", "0")))
+            limit = min(PAGE_SIZE, max(1, int(request.query_params.get("limit", str(PAGE_SIZE)))))
+        except ValueError:
+            return JSONResponse({"error": "after and limit must be integers"}, status_code=400)
+        events = [summary(e) for e in index.listing(**filters, after=after, limit=limit)]
+        with index.lock:
+            total = index.totals()[0]
+        return JSONResponse({"events": events, "total": total})
+
+    async def event_page(request: Request):
+        device, event_id = request.path_params["device"], request.path_params["event_id"]
+        if not (NAME.match(device) and EVENT_ID.match(event_id)):
+            return Response("no such event\n", status_code=404)
+        with index.lock:
+            event = index.stored(device, event_id)
+        if event is None:
+            return Response("no such event\n", status_code=404)
+        revisions = index.revisions(device, event_id)
+        meta, folder, names = event.meta, f"/files/{device}", file_names(event_id)
+        wanted = request.query_params.get("revision", "")
+        if wanted and wanted != str(event.revision):
+            meta = index.revision_meta(device, event_id, int(wanted)) if wanted.isdigit() else None
+            if meta is None:
+                return Response("no such revision\n", status_code=404)
+            folder, names = f"/files/{device}/revisions", file_names(event_id, int(wanted))
+        return render("event.html", event=event, meta=meta, revisions=revisions, folder=folder, names=names,
+                      document=json.dumps(meta, indent=2))
+
+    async def files(request: Request):
+        device, name = request.path_params["device"], request.path_params["name"]
+        sub = request.path_params.get("sub")
+        revisions = sub == "revisions"
+        if sub not in (None, "revisions") or not (NAME.match(device) and FILE_NAME.match(name)) \
+                or (".r" in name) != revisions:
+            return Response("not found\n", status_code=404)
+        try:
+            with store.folder.open_read((device, "revisions") if revisions else (device,), name) as f:
+                data = f.read()
+        except OSError:
+            return Response("not found\n", status_code=404)
+        kind = "application/json" if name.endswith(".json") else "image/jpeg"
+        return Response(data, media_type=kind, headers={"Cache-Control": "private, max-age=3600"})
+
+    async def healthz(request: Request):
+        connected = receiver.connected()
+        return JSONResponse({"status": "ok" if connected else "broker disconnected",
+                             "broker": "connected" if connected else "disconnected"},
+                            status_code=200 if connected else 503)
+
+    async def metrics(request: Request):
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    routes = [
+        Route("/", gallery),
+        Route("/api/events", api_events),
+        Route("/events/{device}/{event_id}", event_page),
+        Route("/files/{device}/{name}", files),
+        Route("/files/{device}/{sub}/{name}", files),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(Auth, token=token)])
+
+
+class WebServer:
+    def __init__(self, receiver: Receiver, settings: WebSettings):
+        config = uvicorn.Config(create_app(receiver, settings.token), host=settings.host, port=settings.port,
+                                log_level="warning", lifespan="off", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="receiver-web", daemon=True)
+
+    def start(self) -> "WebServer":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def serve(receiver: Receiver, settings: WebSettings) -> WebServer:
+    server = WebServer(receiver, settings).start()
+    for _ in range(200):
+        if server.server.started or not server.thread.is_alive():
+            break
+        threading.Event().wait(0.05)
+    if not server.server.started:
+        raise OSError(f"the web gallery could not listen on {settings.host}:{settings.port}")
+    log.info("web gallery on %s%s", settings.url, " (password/token required)" if settings.token else "")
+    return server
