@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from edge.config import MqttPublisherConfig
@@ -232,7 +234,8 @@ def test_receiver_survives_garbage_and_stores_nothing_wrong(broker, tmp_path):
     c.publish("mugshot/box1/door/event", json.dumps(good.metadata).encode()[:40], qos=1)  # truncated JSON
     c.publish("mugshot/box1/door/images/../../etc/mugshot", b"x", qos=1)  # path tricks are not image topics
     c.publish(f"mugshot/box1/door/images/{bid}/mugshot", b"not a JPEG", qos=1)
-    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", make_event(3).encode().images["mugshot"], qos=1)  # not the one
+    other = cv2.imencode(".jpg", cv2.flip(cv2.imdecode(np.frombuffer(bad_hash.images["mugshot"], np.uint8), 1), 1))[1]
+    c.publish(f"mugshot/box1/door/images/{bid}/mugshot", other.tobytes(), qos=1)  # a JPEG, but not the one named
     c.publish(f"mugshot/box1/door/images/{bid}/crop", bad_hash.images["crop"], qos=1)
     c.publish("mugshot/box1/door/event", json.dumps(bad_hash.metadata).encode(), qos=1)
     c.publish(f"mugshot/box1/door/images/{eid}/mugshot", os.urandom(10_000_000), qos=1)  # 10 MB
