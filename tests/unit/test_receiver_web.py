@@ -109,3 +109,16 @@ def test_cli_refuses_a_public_address_without_a_token(tmp_path, monkeypatch, cap
                  "--protocol", "3.1.1"]) == 78
     assert "--share-group: needs --protocol 5" in caplog.text
     assert not list(tmp_path.iterdir()), "nothing started"
+
+
+def test_a_frontalized_mugshot_is_labelled_as_such(tmp_path):
+    receiver = Receiver(tmp_path)
+    event = make_event(7).encode()
+    meta = event.metadata | {"generator": "frontalize",
+                             "pose": event.metadata["pose"] | {"source": "mesh"}}
+    send(receiver, event, meta=meta)
+    client = TestClient(create_app(receiver))
+    page = client.get(f"/events/box1/{event.event_id}").text
+    assert "Frontalized view: the face's own 3-D mesh turned frontal" in page
+    assert "<th>source</th><td>mesh</td>" in page
+    assert "Frontalized view (face mesh)" in client.get("/").text

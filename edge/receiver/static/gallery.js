@@ -35,7 +35,8 @@
     a.dataset.device = e.device;
     const pair = el("span", "pair");
     pair.append(shot(e.mugshot, e.mugshot_width, "generated mugshot",
-                     e.generator === "none" ? "Aligned crop (no generator)" : "Generated mugshot"),
+                     e.generator === "none" ? "Aligned crop (no generator)"
+                       : e.generator === "frontalize" ? "Frontalized view (face mesh)" : "Generated mugshot"),
                 shot(e.crop, e.crop_width, "camera crop", "Camera crop"));
     const caption = el("span", "caption");
     caption.append(el("span", "where", e.device + " / " + e.camera), el("time", "", e.best_seen),
