@@ -105,3 +105,23 @@ def test_probe_compare_mesh_runtimes_and_renderer(tmp_path, shared_data):
     failed = _failed(compare.compare_probes(x86, arm))
     assert "onnxruntime: 468 mesh points, max |diff| px of the input" in failed
     assert [f for f in failed if f.startswith("visibility map")] and len(failed) == 2
+
+
+def test_event_times_written_to_the_millisecond_still_count_as_the_same_frame(tmp_path, shared_data):
+    """Both times of an event are truncated to milliseconds: the same frame's best-seen offset may read
+    1 ms apart on the two machines (0.866 s against 0.867 s in a real run), and must still be compared."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(shared_data / PHOTOS[0], photos / "0.jpg")
+    (tmp_path / "photos.toml").write_text(PHOTO_CONFIG)
+    x86, arm = tmp_path / "x86", tmp_path / "arm"
+    _run_edge(tmp_path, "replay", photos, "--out", x86, "--config", tmp_path / "photos.toml")
+    shutil.copytree(x86, arm)
+    event = compare.load_events(arm)[0]
+    first = compare.datetime.fromisoformat(event["first_seen"].replace("Z", "+00:00"))
+    event["first_seen"] = (first - compare.timedelta(milliseconds=1)).isoformat(timespec="milliseconds")
+    (arm / f"{event['event_id']}.json").write_text(json.dumps(event))
+    rows = compare.compare_events("photos", x86, arm)
+    assert _failed(rows) == []
+    assert any(r.what == "box, max |diff| px" for r in rows)  # compared, not "other frame"
+    assert compare.SAME_FRAME_S < 1 / 60  # still well under a frame at 30 fps
