@@ -200,8 +200,8 @@ def _mesh_probe_rows(ours: dict, theirs: dict, fa, fb) -> list[Row]:
         rows.append(_row(case, f"{runtime}: presence, max |diff|", presence, MESH_PRESENCE, "{:.5f}"))
         gates = sum(ours[n]["mesh"][runtime]["accepted"] != theirs[n]["mesh"][runtime]["accepted"] for n in names)
         rows.append(Row(case, f"{runtime}: mesh accepted by the gates", f"{gates} differ", "0 differ", gates == 0))
-        pose = max(float(np.abs(np.subtract(ours[n]["mesh"][runtime]["pose"], theirs[n]["mesh"][runtime]["pose"])).max())
-                   for n in names)
+        pose = max(float(np.abs(np.subtract(ours[n]["mesh"][runtime]["pose"],
+                                            theirs[n]["mesh"][runtime]["pose"])).max()) for n in names)
         rows.append(_row(case, f"{runtime}: mesh pose yaw/pitch/roll, max |diff| deg", pose,
                          MESH_POSE_DEG_SAME_INPUT, "{:.4f}"))
     between = max(float(np.abs(fb[f"{n}/mesh_raw_litert"] - fb[f"{n}/mesh_raw_onnxruntime"]).max()) for n in names)
