@@ -110,12 +110,17 @@ class FaceMesher:
         return {"name": "mediapipe-face-landmark", "version": "0.10.21", "sha256": self.sha256,
                 "runtime": self.runtime}
 
-    def run(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh:
-        """The mesh whatever its presence, with ``accepted`` saying whether it passed the gates."""
+    @staticmethod
+    def network_input(image: np.ndarray, box, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the network's input (1, 192, 192, 3) RGB 0..1, the 2x3 matrix from image pixels to it)."""
         matrix = crop_matrix(box, landmarks)
         crop = cv2.warpAffine(image, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT)
-        x = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(1 / 255.0)
+        return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB).astype(np.float32)[None] * np.float32(1 / 255.0), matrix
+
+    def run(self, image: np.ndarray, box, landmarks: np.ndarray) -> FaceMesh:
+        """The mesh whatever its presence, with ``accepted`` saying whether it passed the gates."""
+        x, matrix = self.network_input(image, box, landmarks)
         flat, logit = self.runner(x)
         local = flat.reshape(-1, 3)
         inverse = cv2.invertAffineTransform(matrix)

@@ -6,13 +6,17 @@
    and qemu-aarch64-static unpacked beside it (``tools/arm64/sysroot.py``).
 2. ``wheels``: the box's requirements resolved for aarch64 CPython 3.11 at the versions installed here,
    downloaded into a wheelhouse; this checkout built into a wheel.
-3. A virtualenv made by the arm64 python (``--system-site-packages``, as the installer does on a Pi) and
-   ``pip install mugshot-edge[tflite,pi]`` from the wheelhouse, pip itself running under qemu; every
-   module the box loads must import.
+3. Two virtualenvs made by the arm64 python (``--system-site-packages``, as the installer does on a Pi):
+   ``pip install mugshot-edge[tflite,pi]`` and, for a box without the optional ``tflite`` extra,
+   ``mugshot-edge[pi]``, from the wheelhouse, pip itself running under qemu; every module the box loads
+   must import (and ``ai_edge_litert`` must not, in the second).
 4. The same ``mugshot-edge`` commands with the arm64 interpreter (under qemu) and with this one (x86):
    ``replay`` of ``single_face.mp4``, of its frames as PNG files (the same pixels on both sides), and of
-   a few still photos (``replay`` of an image folder; add a case to ``cases()`` for new commands).
-   Then ``probe.py`` on both: per-frame detections, and the generators on the same landmarks.
+   a few still photos (``replay`` of an image folder); ``mugshot`` of the same photos with the default
+   generator, with ``generator.model = "frontalize"`` (``max_yaw = 90``), and that again with
+   ``mesh.runtime = "onnxruntime"`` in the virtualenv without ``tflite`` (add a case to ``cases()`` for
+   new commands). Then ``probe.py`` on both: per-frame detections and mesh poses, the generators on the
+   same landmarks, both mesh runtimes on the same network input, the frontalizing renderer on the same mesh.
 5. The comparison (``compare.py``, tolerances there) as a table. Exit code 0 when every row holds.
 
 Emulated run times say nothing about a Pi's speed and are not reported.
@@ -48,16 +52,28 @@ PHOTO_CONFIG = PINNED.replace('[detector]\n', '[detector]\nregion = "full"\n') +
     "[motion]\nenabled = false\n[tracker]\nmin_hits = 1\niou_threshold = 1.0\nmax_missed_seconds = 0.05\n")
 
 
+FRONTALIZE = PINNED.replace("[generator]\n", '[generator]\nmodel = "frontalize"\nmax_yaw = 90.0\n')
+ONNX_MESH = FRONTALIZE + '[mesh]\nruntime = "onnxruntime"\n'
+
 # every module the box loads (picamera2 itself is Raspberry Pi OS's, not Debian's: not in the sysroot)
-IMPORTS = ("import numpy, cv2, onnxruntime, onnx, paho.mqtt.client, ai_edge_litert.interpreter, simplejpeg, edge.cli; "
-           "print('ok, numpy', numpy.__version__)")
+IMPORTS = ("import numpy, cv2, onnxruntime, onnx, paho.mqtt.client, ai_edge_litert.interpreter, simplejpeg, edge.cli, "
+           "edge.face3d; print('ok, numpy', numpy.__version__)")
+NO_TFLITE_IMPORTS = ("import importlib.util, numpy, cv2, onnxruntime, paho.mqtt.client, simplejpeg, edge.cli, "
+                     "edge.face3d; "
+                     "assert importlib.util.find_spec('ai_edge_litert') is None, 'ai_edge_litert is installed'; "
+                     "print('ok, no ai_edge_litert')")
+# arm64 virtualenvs: name -> the extras installed with mugshot-edge
+VENVS = {"venv": wheels.BOX_EXTRAS, "venv-no-tflite": tuple(e for e in wheels.BOX_EXTRAS if e != "tflite")}
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     args: list[str]  # mugshot-edge arguments; "{out}" becomes the case's output folder
-    events: bool = True  # the output folder holds event JSONs with their _mugshot.jpg and _crop.jpg
+    output: str = "events"  # "events": replay's <event_id>.json and JPEGs; "stills": mugshot's <photo>.json ...
+    same_pixels: bool = True  # both sides decode the input to the same pixels (photos, PNG): tighter mesh pose
+    venv: str = "venv"  # the arm64 virtualenv (VENVS) it runs in
+    mesh_runtime: str | None = None  # the mesh runtime both sides' events must name
 
 
 def _config(path: Path, text: str) -> str:
@@ -82,9 +98,19 @@ def cases(run: Path, clip: Path, photos: list[Path]) -> list[Case]:
     clip_cfg = _config(run / "clip.toml", PINNED)
     frames_cfg = _config(run / "frames.toml", PINNED.replace("[detector]", f"[camera]\nfps = {fps}\n[detector]"))
     photo_cfg = _config(run / "photos.toml", PHOTO_CONFIG)
-    return [Case("clip", ["replay", str(clip), "--out", "{out}", "--config", clip_cfg]),
+    stills = [str(p) for p in sorted(folder.iterdir())]
+
+    def mugshot(name: str, text: str, **kw) -> Case:
+        cfg = _config(run / f"{name.replace(' ', '_').replace(',', '')}.toml", text)
+        return Case(name, ["mugshot", *stills, "--out", "{out}", "--config", cfg], output="stills", **kw)
+
+    return [Case("clip", ["replay", str(clip), "--out", "{out}", "--config", clip_cfg], same_pixels=False),
             Case("clip as PNG frames", ["replay", str(frames), "--out", "{out}", "--config", frames_cfg]),
-            Case("photos", ["replay", str(folder), "--out", "{out}", "--config", photo_cfg])]
+            Case("photos", ["replay", str(folder), "--out", "{out}", "--config", photo_cfg]),
+            mugshot("mugshot", PINNED, mesh_runtime="litert"),
+            mugshot("mugshot frontalize", FRONTALIZE, mesh_runtime="litert"),
+            mugshot("mugshot frontalize, no tflite extra", ONNX_MESH, venv="venv-no-tflite",
+                    mesh_runtime="onnxruntime")]
 
 
 def _clean_env() -> dict[str, str]:
@@ -102,11 +128,12 @@ def _run(argv: list[str], log_file: Path, cwd: Path) -> None:
         raise RuntimeError(f"{' '.join(argv[:8])} ... failed ({proc.returncode}), {log_file}: {tail}")
 
 
-def install(emu: sysroot.Emulator, cache: Path) -> Path:
-    """The box's wheels for aarch64 and this checkout's wheel, pip-installed by the arm64 python."""
+def install(emu: sysroot.Emulator, cache: Path) -> dict[str, Path]:
+    """The box's wheels for aarch64 and this checkout's wheel, pip-installed by the arm64 python into each
+    of ``VENVS``; their pythons."""
     _, tested = wheels.box_wheels(cache / "pip")
-    house, project, venv = cache / "wheelhouse", cache / "project", cache / "venv"
-    for folder in (house, project, venv):
+    house, project = cache / "wheelhouse", cache / "project"
+    for folder in (house, project, *(cache / name for name in VENVS)):
         shutil.rmtree(folder, ignore_errors=True)
     wheels.download(tested, house, cache_dir=cache / "pip")
     source = cache / "source"  # a copy, so that the build leaves no build/ folder in the checkout
@@ -115,14 +142,16 @@ def install(emu: sysroot.Emulator, cache: Path) -> Path:
                                                                 ".pytest_cache", "runs", "demo-out"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(project),
                     str(source)], check=True, capture_output=True)
-    _run(emu.argv(emu.python, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)),
-         cache / "venv.log", cache)
     pip = next((emu.sysroot / "usr" / "share" / "python-wheels").glob("pip-*.whl")) / "pip"
-    _run(emu.argv(venv / "bin" / "python", str(pip), "install", "--no-index", "--find-links", str(house),
-                  "--find-links", str(project), f"mugshot-edge[{','.join(wheels.BOX_EXTRAS)}]"),
-         cache / "pip-install.log", cache)
-    log.info("installed %d aarch64 wheels and mugshot-edge into %s", len(tested), venv)
-    return venv / "bin" / "python"
+    for name, extras in VENVS.items():
+        venv = cache / name
+        _run(emu.argv(emu.python, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)),
+             cache / f"{name}.log", cache)
+        _run(emu.argv(venv / "bin" / "python", str(pip), "install", "--no-index", "--find-links", str(house),
+                      "--find-links", str(project), f"mugshot-edge[{','.join(extras)}]"),
+             cache / f"pip-install-{name}.log", cache)
+        log.info("installed mugshot-edge[%s] (from %d aarch64 wheels) into %s", ",".join(extras), len(tested), venv)
+    return {name: cache / name / "bin" / "python" for name in VENVS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", default=sysroot.CPU, help="qemu CPU model (default %(default)s, a Pi 4; cortex-a76: Pi 5)")
     parser.add_argument("--clip", type=Path, default=CLIP)
     parser.add_argument("--photos", type=Path, nargs="+", default=[DATA / p for p in PHOTOS])
-    parser.add_argument("--reuse-venv", action="store_true", help="skip step 3 when the arm64 venv exists")
+    parser.add_argument("--reuse-venv", action="store_true", help="skip step 3 when the arm64 venvs exist")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cache = args.cache.resolve()
@@ -139,26 +168,32 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--cache {cache} is inside the repository")
 
     emu = sysroot.build(cache, cpu=args.cpu)
-    arm_python = cache / "venv" / "bin" / "python"
-    if not (args.reuse_venv and arm_python.exists()):
-        arm_python = install(emu, cache)
+    pythons = {name: cache / name / "bin" / "python" for name in VENVS}
+    if not (args.reuse_venv and all(p.exists() for p in pythons.values())):
+        pythons = install(emu, cache)
     run = cache / "run"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
-    interpreters = {"x86": [sys.executable], "arm64": emu.argv(arm_python)}
-    imported = subprocess.run([*interpreters["arm64"], "-c", IMPORTS], capture_output=True, text=True, cwd=run)
-    rows = [compare.Row("arm64 venv", "every module the box loads imports (IMPORTS)",
-                        (imported.stdout.strip() or imported.stderr.strip().splitlines()[-1:][0])[:24],
-                        "all import", imported.returncode == 0)]
+    arm = {name: emu.argv(python) for name, python in pythons.items()}
+    interpreters = {"x86": [sys.executable], "arm64": arm["venv"]}
+    rows = []
+    for name, code, what in (("venv", IMPORTS, "every module the box loads imports (IMPORTS)"),
+                             ("venv-no-tflite", NO_TFLITE_IMPORTS, "the box's modules import, LiteRT does not")):
+        imported = subprocess.run([*arm[name], "-c", code], capture_output=True, text=True, cwd=run)
+        said = imported.stdout.strip() or (imported.stderr.strip().splitlines() or ["nothing"])[-1]
+        rows.append(compare.Row(f"arm64 {name}", what, said[:24], "all import", imported.returncode == 0))
     for case in cases(run, args.clip, args.photos):
         outs = {}
-        for arch, python in interpreters.items():
-            outs[arch] = run / arch / case.name.replace(" ", "_")
+        for arch, python in (("x86", [sys.executable]), ("arm64", arm[case.venv])):
+            outs[arch] = run / arch / case.name.replace(" ", "_").replace(",", "")
             tail = [a.replace("{out}", str(outs[arch])) for a in case.args]
             log.info("%s: mugshot-edge %s", arch, " ".join(tail))
             _run([*python, "-m", "edge", *tail], outs[arch].with_suffix(".log"), run)
-        if case.events:
-            rows += compare.compare_events(case.name, outs["x86"], outs["arm64"])
+        limit = compare.MESH_POSE_DEG_PHOTO if case.same_pixels else compare.MESH_POSE_DEG_CLIP
+        if case.output == "events":
+            rows += compare.compare_events(case.name, outs["x86"], outs["arm64"], limit)
+        elif case.output == "stills":
+            rows += compare.compare_stills(case.name, outs["x86"], outs["arm64"], case.mesh_runtime)
     probe = str(Path(__file__).with_name("probe.py"))
     probe_args = ["--clip", str(args.clip), "--photos", *map(str, args.photos)]
     _run([sys.executable, probe, *probe_args, "--out", str(run / "x86" / "probe")], run / "x86" / "probe.log", run)

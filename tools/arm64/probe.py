@@ -4,19 +4,26 @@ Run by each interpreter under test as a plain script (``python tools/arm64/probe
 ``edge`` and ``models`` come from that interpreter's own installation, not from the checkout:
 
 - every frame of the clip: the decoded frame (its pixels go into the ``.npz``) and YuNet's detections
-  (box, five landmarks, score) on the whole frame, FP32, with the tracker's measure of each face
-  (shot score, yaw, pitch, sharpness);
-- every photo: the detections, and for the highest-scoring face the aligned 256-pixel crop and the
-  mugshot of each shipped generator variant (ONNX FP32/INT8 with onnxruntime, TFLite FP32/INT8 with
-  LiteRT), and the head pose (yaw, pitch, roll) the tracker estimates from its landmarks.
+  (box, five landmarks, score) on the whole frame, FP32, with the tracker's measure of each face as the
+  daemon takes it (the face mesh on LiteRT, its pose where the mesh passes its gates, else the 5-point one:
+  shot score, yaw, pitch, pose source, mesh presence) and the 5-point pose beside it;
+- every photo: the sha256 of its decoded pixels, the detections, and for the highest-scoring face the
+  aligned 256-pixel crop and the mugshot of each shipped generator variant (ONNX FP32/INT8 with
+  onnxruntime, TFLite FP32/INT8 with LiteRT), the head pose (yaw, pitch, roll) the tracker estimates
+  from its landmarks; the face-mesh network's 192x192 input, its 468 points and presence from each mesh
+  runtime (LiteRT and onnxruntime) on that input, the mesh pose from each; and ``edge.face3d``'s
+  frontalizing renderer on the LiteRT mesh: frontalized image, visibility map and the composited
+  mugshot of ``generator.model = "frontalize"``.
 
 With ``--reference DIR`` (another probe's output) it also detects faces on *that* probe's decoded frames,
-and makes the crops, mugshots and head poses from *its* landmarks: the models then see the very same input, so what
-differs is the arithmetic, not the video decoder or the detector upstream.
+and takes *its* decoded photos, landmarks, mesh input and LiteRT mesh for the crops, mugshots, head poses,
+mesh runs and the renderer: the models then see the very same input, so what differs is the arithmetic,
+not the decoders or the stages upstream.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -26,18 +33,58 @@ import cv2
 import numpy as np
 
 
-def _detections(faces, image: np.ndarray | None = None) -> list[dict]:
-    """Each face as plain numbers; with the image also the tracker's quality and shot score of it."""
-    from edge.quality import measure, shot_score
+def _detections(faces, image: np.ndarray | None = None, mesher=None) -> list[dict]:
+    """Each face as plain numbers; with the image also the tracker's quality and shot score of it (with
+    ``mesher`` as the daemon's tracker measures it: the mesh pose where the mesh passes its gates)."""
+    from edge.face3d import procrustes_pose
+    from edge.quality import head_pose, measure, shot_score
 
     found = []
     for f in faces:
         entry = {"box": [float(v) for v in f.box], "landmarks": f.landmarks.astype(float).tolist(), "score": f.score}
         if image is not None:
-            quality = measure(image, f.box, f.landmarks, f.score)
-            entry.update(shot=shot_score(quality), yaw=quality.yaw, pitch=quality.pitch, sharpness=quality.sharpness)
+            mesh_pose, presence = None, 0.0
+            if mesher is not None:
+                mesh = mesher.run(image, f.box, f.landmarks)
+                presence = mesh.presence
+                if mesh.accepted:
+                    pose = procrustes_pose(mesh.points, mesher.canonical)
+                    mesh_pose = (pose.yaw, pose.pitch, pose.roll)
+            quality = measure(image, f.box, f.landmarks, f.score, mesh_pose, presence)
+            five = head_pose(f.landmarks, (image.shape[1], image.shape[0]))
+            entry.update(shot=shot_score(quality), yaw=quality.yaw, pitch=quality.pitch, sharpness=quality.sharpness,
+                         pose_source=quality.pose_source, mesh_presence=presence, yaw5=five[0], pitch5=five[1])
         found.append(entry)
     return found
+
+
+def _mesh_runs(image: np.ndarray, box, landmarks: np.ndarray, meshers: dict, mesh_input: np.ndarray,
+               arrays: dict, key: str) -> dict:
+    """Both mesh runtimes on ``mesh_input`` (raw points, 192-px input frame), and each one's mesh of the
+    photo (image pixels, gates, pose) through ``FaceMesher.run``."""
+    from edge.face3d import procrustes_pose
+
+    entry = {}
+    for runtime, mesher in meshers.items():
+        flat, logit = mesher.runner(mesh_input)
+        arrays[f"{key}/mesh_raw_{runtime}"] = flat.reshape(-1, 3).astype(np.float32)
+        mesh = mesher.run(image, box, landmarks)
+        arrays[f"{key}/mesh_points_{runtime}"] = mesh.points
+        pose = procrustes_pose(mesh.points, mesher.canonical)
+        entry[runtime] = {"presence_logit": logit, "presence": mesh.presence, "agreement": mesh.agreement,
+                          "accepted": mesh.accepted, "pose": [pose.yaw, pose.pitch, pose.roll]}
+    return entry
+
+
+def _frontalize(generator, image: np.ndarray, landmarks: np.ndarray, points: np.ndarray, arrays: dict,
+                key: str) -> None:
+    """The renderer and the frontalize generator on one mesh (``points``, image pixels)."""
+    from edge.face3d import FaceMesh, procrustes_pose
+
+    frontal = generator.renderer.render(image, points, procrustes_pose(points, generator.canonical))
+    arrays[f"{key}/frontal_image"] = frontal.image
+    arrays[f"{key}/frontal_visibility"] = frontal.visibility
+    arrays[f"{key}/frontal_mugshot"] = generator.generate(image, landmarks, FaceMesh(points, 1.0, 0.0))
 
 
 def _versions() -> dict[str, str]:
@@ -67,11 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     from edge.align import MUGSHOT_FACE_SCALE, align_face
     from edge.config import DetectorConfig
     from edge.detect import make_detector
+    from edge.face3d import make_mesher
+    from edge.generate import FrontalizeGenerator
     from edge.quality import head_pose
     from models import MODELS_DIR
 
     detector = make_detector(DetectorConfig(precision="fp32"))
     generators = _generators(Path(MODELS_DIR))
+    meshers = {runtime: make_mesher(runtime) for runtime in ("litert", "onnxruntime")}
+    frontalizer = FrontalizeGenerator()
     reference = json.loads((args.reference / "probe.json").read_text()) if args.reference else None
     arrays: dict[str, np.ndarray] = {}
     result: dict = {"machine": platform.machine(), "python": sys.version.split()[0], "versions": _versions(),
@@ -84,26 +135,40 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             break
         frames.append(frame)
-        result["clip"].append(_detections(detector.detect(frame), frame))
+        result["clip"].append(_detections(detector.detect(frame), frame, meshers["litert"]))
     capture.release()
     arrays["clip_frames"] = np.stack(frames) if frames else np.zeros((0,), np.uint8)
     if reference is not None:
         with np.load(args.reference / "probe.npz") as theirs:
-            result["clip_reference_frames"] = [_detections(detector.detect(f), f) for f in theirs["clip_frames"]]
+            result["clip_reference_frames"] = [_detections(detector.detect(f), f, meshers["litert"])
+                                               for f in theirs["clip_frames"]]
 
+    theirs = np.load(args.reference / "probe.npz") if reference else None
     for path in args.photos:
+        key = path.name
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         faces = _detections(detector.detect(image))
-        entry = {"detections": faces}
-        source = reference["photos"][path.name]["detections"] if reference else faces
+        entry = {"detections": faces, "decoded_sha256": hashlib.sha256(image.tobytes()).hexdigest()}
+        source = reference["photos"][key]["detections"] if reference else faces
+        if theirs is not None and f"{key}/photo" in theirs.files:
+            image = theirs[f"{key}/photo"]  # the reference's decoded pixels from here on
         if source:
             best = max(source, key=lambda f: f["score"])
             landmarks = np.asarray(best["landmarks"], np.float32)
             entry["pose_of_landmarks"] = list(head_pose(landmarks, (image.shape[1], image.shape[0])))
-            arrays[f"{path.name}/crop"] = align_face(image, landmarks, 256, MUGSHOT_FACE_SCALE)[0]
+            arrays[f"{key}/crop"] = align_face(image, landmarks, 256, MUGSHOT_FACE_SCALE)[0]
             for name, generator in generators.items():
-                arrays[f"{path.name}/{name}"] = generator.generate(image, landmarks)
-        result["photos"][path.name] = entry
+                arrays[f"{key}/{name}"] = generator.generate(image, landmarks)
+            mesh_input, _ = meshers["litert"].network_input(image, best["box"], landmarks)
+            arrays[f"{key}/mesh_input"] = mesh_input[0]
+            if theirs is not None:
+                mesh_input = theirs[f"{key}/mesh_input"][None]
+            entry["mesh"] = _mesh_runs(image, best["box"], landmarks, meshers, mesh_input, arrays, key)
+            points = (theirs if theirs is not None else arrays)[f"{key}/mesh_points_litert"]
+            _frontalize(frontalizer, image, landmarks, points, arrays, key)
+            if theirs is None:
+                arrays[f"{key}/photo"] = image
+        result["photos"][key] = entry
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "probe.json").write_text(json.dumps(result, indent=1))
