@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 
+from .. import __version__
 from ..config import ConfigError
 from ..publish.mqtt_connection import ConnectionSettings, read_password
 from .intake import PendingLimits
@@ -28,6 +29,7 @@ def parse_broker(value: str) -> tuple[str, int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-receive",
                                      description="subscribe to camera boxes and keep every mugshot")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--broker", required=True, help="HOST or HOST:PORT")
     parser.add_argument("--out", required=True, help="folder for events, index.sqlite and index.html")
     parser.add_argument("--prefix", default="mugshot/+", help="topic prefix of the boxes (default: all devices)")

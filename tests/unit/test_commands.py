@@ -9,7 +9,8 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.parametrize("prog, module", [("mugshot-edge", "edge.cli"), ("mugshot-train", "trainer.cli"),
-                                          ("mugshot-quantize", "quantize.cli")])
+                                          ("mugshot-quantize", "quantize.cli"),
+                                          ("mugshot-receive", "edge.receiver.cli")])
 def test_version(prog, module, capsys):
     main = __import__(module, fromlist=["main"]).main
     with pytest.raises(SystemExit) as exit_info:
