@@ -117,6 +117,11 @@ def test_refiner_fits_exports_and_runs_on_the_box_with_a_mesh(refiner_cache, tmp
     assert with_mesh.shape == without.shape == (64, 64, 3) and with_mesh.dtype == np.uint8
     assert np.abs(with_mesh.astype(int) - without).max() > 0, "the frontal channels reach the network"
 
+    from trainer.evaluate import evaluate  # eval feeds the refiners the cache's frontal channels too
+    report = evaluate(cache, [teacher, path], tmp_path / "eval", identity=False)
+    assert {"raw input", "teacher", "refiner-student (onnx)"} <= set(report["summary"])
+    assert all(0 < row["L1"] < 1 for row in report["summary"].values())
+
 
 def test_refiner_config_errors_name_what_is_missing(tiny_cache, refiner_cache, tmp_path):
     cache, _ = tiny_cache  # an older cache: no geometry
