@@ -12,7 +12,9 @@ camera box feeds the model.  Sources:
 - AT&T faces (``att_orl/sN/*.pgm``): ``1.pgm`` is the target, the other nine are inputs.
 
 The cache is one ``.npz``: inputs, the index of each input's target, identity, yaw, pitch,
-source and kind.  Faces not found are counted and listed.
+source and kind.  Faces not found are counted and listed.  With ``geometry`` (``prepare --geometry``)
+it also holds each view's frontalized face and visibility map as the box renders them, and
+Rotate-and-Render pairs of training people (``trainer/geometry.py``); older caches still load.
 """
 from __future__ import annotations
 
