@@ -10,8 +10,8 @@ Rotate-and-Render pairs (Zhou et al., CVPR 2020; ``edge.face3d.rerender``): a ne
 a training person with an accepted mesh, its face turned by a yaw and rendered (the *turned* view),
 and turned back and rendered again (the *twice*-rendered view).  Each rendered picture goes through
 the same path as a camera view (YuNet, mesh, pose, frontalizer, aligned crop) and becomes an input
-whose target is the photo's own aligned crop.  Only near-frontal photos are sources, so every
-target is a frontal face.
+whose target is the photo's own aligned crop.  Only each person's frontal photo and the views within
+10 degrees of its pose are sources, so every target is a frontal face.
 """
 from __future__ import annotations
 
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 GEOMETRY_VERSION = 1
 ROTATE_YAWS = (-45.0, -25.0, 25.0, 45.0)  # default turns of a source photo, degrees
-ROTATE_MAX_SOURCE_POSE = 20.0  # a source photo's mesh yaw and pitch within this many degrees: a frontal target
+# a view is a source when its mesh yaw and pitch are within this many degrees of its person's frontal photo's
+# (the issue's frontality bound; relative, because the mesh reads FRMDB's frontals at +4..+11 degrees of yaw)
+ROTATE_MAX_SOURCE_POSE = 10.0
 ROTATED, RERENDERED = "rotated", "rerendered"  # the cache's kinds of the two Rotate-and-Render inputs
 
 
@@ -94,8 +96,15 @@ def rotated_views(geometry: BoxGeometry, detector, image: np.ndarray, face, sour
     return made
 
 
-def is_rotation_source(view: ViewGeometry, max_pose: float = ROTATE_MAX_SOURCE_POSE) -> bool:
-    return view.pose is not None and abs(view.pose.yaw) <= max_pose and abs(view.pose.pitch) <= max_pose
+def is_rotation_source(view: ViewGeometry, frontal=None, max_pose: float = ROTATE_MAX_SOURCE_POSE) -> bool:
+    """A photo with an accepted mesh and a frontal target: the person's frontal itself (``frontal`` None),
+    or a view whose mesh pose is within ``max_pose`` of that frontal's (``frontal``: its HeadPose, or
+    False when the frontal has no mesh to compare with)."""
+    if view.pose is None or frontal is False:
+        return False
+    if frontal is None:
+        return True
+    return abs(view.pose.yaw - frontal.yaw) <= max_pose and abs(view.pose.pitch - frontal.pitch) <= max_pose
 
 
 class GeometryColumns:

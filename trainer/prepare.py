@@ -167,6 +167,7 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
     frontal_ids: list[str] = []
     missing: list[str] = []
     rotation_sources: list[tuple] = []  # (image, face, its geometry, target index, identity, source name, kind)
+    frontal_poses: dict[str, object] = {}  # target key -> the frontal's mesh pose (False: no mesh)
     for source in sources:
         for key, path in source.frontals.items():
             image = cv2.imread(str(path))
@@ -178,6 +179,7 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             identity = key.rsplit(":", 1)[0] if key.startswith("p04:") else key
             if box is not None and rotate_yaws and identity not in test_identities:
                 view = box.of(image, face)
+                frontal_poses[key] = view.pose if view.pose is not None else False
                 if is_rotation_source(view):
                     rotation_sources.append((image, face, view, len(frontals), identity, source.name, "studio"))
             frontals.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
@@ -212,7 +214,8 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
                 geo = box.of(image, face)
                 crop = geo.crop
                 columns.add(geo)
-                if rotate_yaws and view.identity not in test_identities and is_rotation_source(geo) and \
+                if rotate_yaws and view.identity not in test_identities and \
+                        is_rotation_source(geo, frontal_poses.get(key, False)) and \
                         (view.kind == "studio" or rotate_surveillance):
                     rotation_sources.append((image, face, geo, None, view.identity, source.name, view.kind))
             add(image, face, crop, frontal_index[key], view.identity, view.yaw, view.pitch, view.kind, source.name)
