@@ -136,6 +136,9 @@ def test_refiner_config_errors_name_what_is_missing(tiny_cache, refiner_cache, t
                                      f"facenet_cache={missing}"]), progress=False)
     with pytest.raises(TrainConfigError, match="^inputs: "):
         load_train_config(None, ["inputs=crop,frontal"])
+    for name in ("teacher_refiner", "student_refiner"):  # the shipped configs: 128 px pairs, 7 channels, FaceNet
+        cfg = load_train_config(f"trainer/configs/{name}.toml")
+        assert cfg.inputs == ("crop", "frontal", "visibility") and cfg.facenet > 0 and "128" in cfg.cache
 
 
 def test_refiner_batches_stack_like_the_box_and_flip_all_channels(refiner_cache):
