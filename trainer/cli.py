@@ -5,12 +5,14 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from edge import __version__
 from edge.extras import run_naming_extras
 
 from .config import TrainConfigError, load_train_config
+from .geometry import ROTATE_YAWS
 
 log = logging.getLogger("trainer")
 
@@ -39,9 +41,21 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
         return 2
     held_out = held_out_identities(sources, load_split(), args.test_every)
+    try:
+        yaws = tuple(float(v) for v in args.rotate_yaws.split(",") if v.strip())
+    except ValueError:
+        print(f"--rotate-yaws: expected degrees separated by commas, got {args.rotate_yaws!r}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
     result = prepare(sources, ModelInputSpec(size=args.size, face_scale=args.face_scale), Path(args.out),
-                     test_identities=held_out)
-    print(f"{result['pairs']} pairs, {result['frontals']} frontal targets -> {args.out}")
+                     test_identities=held_out, geometry=args.geometry, rotate_yaws=yaws,
+                     rotate_surveillance=args.rotate_surveillance)
+    print(f"{result['pairs']} pairs, {result['frontals']} frontal targets -> {args.out} "
+          f"({time.monotonic() - started:.0f} s)")
+    if args.geometry:
+        print(f"geometry: {result['meshes']} of {result['pairs']} inputs with an accepted mesh; "
+              f"{result['rotated']} Rotate-and-Render inputs from {result['rotation_sources']} near-frontal photos "
+              "of training people")
     print(f"held out for eval, never trained on ({len(held_out)}): {', '.join(sorted(held_out))}")
     print(f"faces not found: {len(result['missing'])}")
     for path in result["missing"][: args.show_missing]:
@@ -158,6 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--face-scale", type=float, default=0.7)
     p.add_argument("--out", default="runs/pairs.npz")
     p.add_argument("--show-missing", type=int, default=20)
+    p.add_argument("--geometry", action="store_true",
+                   help="also store each view's frontalized face and visibility map as the box renders them "
+                        "(face mesh, pose, frontalizer) and add Rotate-and-Render pairs: for refiner inputs")
+    p.add_argument("--rotate-yaws", default=",".join(f"{y:g}" for y in ROTATE_YAWS), metavar="DEG,DEG",
+                   help="with --geometry: the turns of each near-frontal training photo (empty: no rotated pairs)")
+    p.add_argument("--rotate-surveillance", action="store_true",
+                   help="with --geometry: near-frontal surveillance frames of training people are sources too")
     p.set_defaults(func=cmd_prepare)
     f = sub.add_parser("fit", help="train a teacher or baseline, or distil a student")
     f.add_argument("--config", help="TOML file (see trainer/configs/)")

@@ -12,6 +12,7 @@ from typing import Any
 
 MODELS = ("teacher", "student", "autoencoder", "unet")
 HEADS = ("image", "flow", "warp", "separable")
+REFINER_INPUTS = ("crop", "frontal", "visibility")  # edge.align.INPUT_PARTS, 7 channels
 
 
 class TrainConfigError(ValueError):
@@ -42,6 +43,11 @@ class TrainConfig:
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
     distill_fields: float = 0.0  # student only: L1 to the teacher's flows and blend weights (same head)
     field_tv: float = 0.0  # flow/warp/separable: total variation of the predicted maps (blend weights, flows)
+    # the generator's input channel groups (edge.align.INPUT_PARTS), written into the ONNX metadata:
+    # ["crop"], or ["crop", "frontal", "visibility"] (7 channels; needs `mugshot-train prepare --geometry`)
+    inputs: tuple[str, ...] = ("crop",)
+    facenet: float = 0.0  # weight of 1 - cos(FaceNet(output), FaceNet(true frontal)) (trainer/identity_prior)
+    facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: ~/.cache/mugshot-edge/facenet
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
     degrade: float = 0.0  # share of input views degraded like surveillance frames (blur, noise, light)
@@ -71,6 +77,13 @@ class TrainConfig:
                                    f"got {self.model!r} with {self.head!r}")
         if not self.remaps and self.head != "separable":
             raise TrainConfigError(f"remaps: only head = \"separable\" has remaps to switch off, not {self.head!r}")
+        if self.inputs not in (("crop",), REFINER_INPUTS):
+            raise TrainConfigError(f"inputs: [\"crop\"] or {list(REFINER_INPUTS)} (the crop, the frontalized face "
+                                   f"and its visibility map), got {list(self.inputs)}")
+        if self.inputs != ("crop",) and (self.head != "image" or self.local_pathways
+                                         or self.model not in ("teacher", "student")):
+            raise TrainConfigError("inputs: frontal and visibility channels are for the image-head teacher and "
+                                   "student (no local pathways)")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
@@ -84,7 +97,7 @@ class TrainConfig:
         if self.validation < 0:
             raise TrainConfigError(f"validation: must be >= 0 identities, got {self.validation}")
         for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "distill_fields",
-                    "identity"):
+                    "identity", "facenet"):
             if getattr(self, key) < 0:
                 raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -135,6 +148,12 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
     for key, value in raw.items():
         if key not in kinds:
             raise TrainConfigError(f"{key}: unknown key (known: {', '.join(sorted(kinds))})")
+        if kinds[key] == "tuple[str, ...]":  # a TOML list, or "a,b,c" on the command line
+            parts = value.split(",") if isinstance(value, str) else value
+            if not isinstance(parts, (list, tuple)) or not all(isinstance(v, str) for v in parts):
+                raise TrainConfigError(f"{key}: expected a list of names, got {value!r}")
+            values[key] = tuple(v.strip() for v in parts if v.strip())
+            continue
         kind = {"str": str, "int": int, "float": float, "bool": bool}[kinds[key]]
         values[key] = _coerce(key, value, kind)
     return TrainConfig(**values).validate()

@@ -3,6 +3,7 @@ rotations of the frontals and surveillance-like degradation of the input views a
 augmentation."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.align import ModelInputSpec, canonical_points, to_tensor
+from edge.align import ModelInputSpec, canonical_points, stack_inputs, to_tensor
+
+from .geometry import RERENDERED, ROTATED
 
 
 @dataclass
@@ -29,6 +32,16 @@ class PairCache:
     scores: np.ndarray | None = None  # the detector's score of each input face (newer caches)
     face_sizes: np.ndarray | None = None  # the shorter side of its box in the source image, pixels
     test_identities: np.ndarray | None = None  # the people held out, chosen by prepare (newer caches)
+    # prepare --geometry (trainer/geometry.py): per input view, the box's frontalized face and visibility
+    view_frontals: np.ndarray | None = None  # (N, S, S, 3) uint8, 0 where has_mesh is false
+    view_visibility: np.ndarray | None = None  # (N, S, S) float16 0..1
+    has_mesh: np.ndarray | None = None  # (N,) the box's mesher accepted a mesh
+    mesh_yaws: np.ndarray | None = None  # (N,) yaw of that mesh (nan without one)
+    turns: np.ndarray | None = None  # (N,) Rotate-and-Render turn of a rendered input, degrees (nan: a photo)
+    geometry: np.ndarray | None = None  # JSON: how the geometry was made (mesher, gates)
+
+    OPTIONAL = ("pose_yaws", "scores", "face_sizes", "test_identities", "view_frontals", "view_visibility",
+                "has_mesh", "mesh_yaws", "turns", "geometry")
 
     @classmethod
     def load(cls, path: str | Path) -> "PairCache":
@@ -36,7 +49,7 @@ class PairCache:
         spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
         return cls(*(data[k] for k in ("inputs", "targets", "frontals", "frontal_ids", "identities", "yaws",
                                        "pitches", "kinds", "sources")), spec,
-                   *(data[k] if k in data else None for k in ("pose_yaws", "scores", "face_sizes", "test_identities")))
+                   *(data[k] if k in data else None for k in cls.OPTIONAL))
 
     def held_out(self) -> set[str]:
         """The identities never trained on: the split prepare stored, or trainer/split.toml for
@@ -51,13 +64,45 @@ class PairCache:
         return np.flatnonzero(held_out if test else ~held_out)
 
 
+TRAINING_KINDS = ("studio", ROTATED, RERENDERED)  # surveillance frames are for evaluation
+
+
+class StackedViews:
+    """Multi-channel generator inputs (``spec.inputs``: crop, frontal, visibility) stacked on demand by
+    ``edge.align.stack_inputs``, the box's own function, from the cache's uint8 arrays (a 7-channel
+    float copy of a 128 px cache would not fit in memory)."""
+
+    def __init__(self, cache: PairCache, indices: np.ndarray, spec: ModelInputSpec):
+        self.crops, self.spec = cache.inputs[indices], spec
+        self.frontals = cache.view_frontals[indices]
+        self.visibility = cache.view_visibility[indices]
+        self.has_mesh = cache.has_mesh[indices]
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def __getitem__(self, which) -> torch.Tensor:
+        rows = np.arange(len(self))[which.numpy() if isinstance(which, torch.Tensor) else which]
+        return torch.from_numpy(np.concatenate([
+            stack_inputs(self.spec, self.crops[i], self.frontals[i] if self.has_mesh[i] else None,
+                         self.visibility[i].astype(np.float32) if self.has_mesh[i] else None)
+            for i in np.atleast_1d(rows)]))
+
+
 class PairTensors:
-    """Training pairs as normalised tensors in memory (small data: a few MB)."""
+    """Training pairs as normalised tensors in memory (small data: a few MB); with ``inputs`` beyond
+    the crop, the views are stacked per batch (``StackedViews``)."""
 
     def __init__(self, cache: PairCache, indices: np.ndarray, flip: bool, degrade: float = 0.0,
-                 rotations: float = 0.0):
-        studio = indices[cache.kinds[indices] == "studio"]  # surveillance frames are for evaluation
-        self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
+                 rotations: float = 0.0, inputs: tuple[str, ...] = ("crop",), kinds: tuple[str, ...] = TRAINING_KINDS):
+        studio = indices[np.isin(cache.kinds[indices], kinds)]
+        self.spec = dataclasses.replace(cache.spec, inputs=tuple(inputs))
+        if self.spec.inputs == ("crop",):
+            self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
+        else:
+            if cache.view_frontals is None:
+                raise ValueError("the cache has no frontalized faces: prepare it with mugshot-train prepare --geometry")
+            self.views = StackedViews(cache, studio, self.spec)
         self.targets = torch.from_numpy(to_tensor(cache.frontals[cache.targets[studio]], cache.spec))
         self.flip = flip
         self.degrade = degrade
@@ -70,6 +115,7 @@ class PairTensors:
     def batch(self, size: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.views), (size,), generator=generator)
         views, targets = self.views[idx], self.targets[idx]
+        extra = views.shape[1] > 3
         if self.flip:  # a mirrored view pairs with the mirrored frontal
             mirror = torch.rand(size, generator=generator) < 0.5
             views = torch.where(mirror[:, None, None, None], views.flip(-1), views)
@@ -77,8 +123,16 @@ class PairTensors:
         if self.rotations > 0:  # Rotate-and-Render style: the frontal, turned, is one more input view
             chosen = torch.rand(size, generator=generator) < self.rotations
             yaws = (2 * torch.rand(size, generator=generator) - 1) * MAX_SYNTHETIC_YAW
-            views = torch.where(chosen[:, None, None, None], self.head.turn(targets, yaws), views)
-        return degrade(views, self.degrade, generator), targets
+            turned = self.head.turn(targets, yaws)
+            if extra:  # no mesh was fitted to the turned picture: empty frontal channels, zero map
+                turned = torch.cat([turned, torch.zeros_like(views[:, 3:])], 1)
+            views = torch.where(chosen[:, None, None, None], turned, views)
+        if not extra:
+            return degrade(views, self.degrade, generator), targets
+        # the box frontalizes the degraded picture: degrade crop and frontal alike, keep empty channels empty
+        meshed = (views[:, 6:7].amax((2, 3), keepdim=True) > 0).to(views.dtype)
+        worse = degrade(views[:, :6], self.degrade, generator)
+        return torch.cat([worse[:, :3], worse[:, 3:6] * meshed, views[:, 6:]], 1), targets
 
 
 MAX_SYNTHETIC_YAW = 45.0  # degrees; beyond it the far half folds over (see HeadCylinder)

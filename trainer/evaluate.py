@@ -30,7 +30,23 @@ log = logging.getLogger(__name__)
 Generator = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 BGR -> same
 
 
-def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
+def refiner_inputs(cache: PairCache | None, path: Path, spec: ModelInputSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """For a model whose spec names the frontalized channels: cache rows -> its stacked inputs (N, C, S, S),
+    from the geometry `prepare --geometry` stored (the box's own rendering)."""
+    from .data import StackedViews
+
+    if cache is None or cache.view_frontals is None:
+        raise TrainConfigError(f"cache: {path} takes {list(spec.inputs)}: score it on a cache made by "
+                               "mugshot-train prepare --geometry")
+    if cache.spec.size != spec.size or cache.spec.face_scale != spec.face_scale:
+        raise TrainConfigError(f"cache: {path} wants {spec.size} px at face scale {spec.face_scale}, the cache holds "
+                               f"{cache.spec.size} px at {cache.spec.face_scale}: prepare one at the model's")
+    return lambda rows: StackedViews(cache, np.asarray(rows), spec)[:].numpy()
+
+
+def load_model(path: Path, spec: ModelInputSpec, cache: PairCache | None = None) -> tuple[str, Generator]:
+    """``cache``: where a refiner (crop + frontalized face + visibility) finds its extra channels; its
+    runner then takes (crops, cache rows)."""
     from .frontal_candidates import NAMES, frontal_candidate
 
     if str(path) in NAMES:  # the renderer of edge.face3d, no trained weights
@@ -42,23 +58,30 @@ def load_model(path: Path, spec: ModelInputSpec) -> tuple[str, Generator]:
         model_spec = ModelInputSpec.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
         name = session.get_modelmeta().custom_metadata_map.get("mugshot.name", path.stem)
         input_name = session.get_inputs()[0].name
+        stacked = refiner_inputs(cache, path, model_spec) if model_spec.inputs != ("crop",) else None
 
-        def run_onnx(crops: np.ndarray) -> np.ndarray:
-            made = np.concatenate([from_tensor(session.run(None, {input_name: to_tensor(c, model_spec)})[0],
-                                               model_spec) for c in crops])
+        def run_onnx(crops: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+            made = np.concatenate([from_tensor(session.run(None, {input_name: x})[0], model_spec) for x in (
+                (to_tensor(c, model_spec) for c in crops) if stacked is None else (stacked([r]) for r in rows))])
             if made.shape[1:3] != crops.shape[1:3]:  # a model of another size than the cache's: compare at the cache's
                 made = np.stack([cv2.resize(m, crops.shape[2:0:-1], interpolation=cv2.INTER_LINEAR) for m in made])
             return made
+        run_onnx.rows = stacked is not None  # type: ignore[attr-defined]
         return f"{name} (onnx)", run_onnx
     import torch
 
     from .fit import load_generator
 
     model, state = load_generator(path)
+    model_spec = ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
+    stacked = refiner_inputs(cache, path, model_spec) if model_spec.inputs != ("crop",) else None
 
-    def run_torch(crops: np.ndarray) -> np.ndarray:
+    def run_torch(crops: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        x = to_tensor(crops, spec) if stacked is None else stacked(rows)
         with torch.no_grad():
-            return from_tensor(model(torch.from_numpy(to_tensor(crops, spec))).numpy(), spec)
+            return np.concatenate([from_tensor(model(torch.from_numpy(x[i:i + 64])).numpy(), spec)
+                                   for i in range(0, len(x), 64)])
+    run_torch.rows = stacked is not None  # type: ignore[attr-defined]
     head = state["config"].get("head", "image")
     return (state["config"]["model"] if head == "image" else f"{head} head {state['config']['model']}"), run_torch
 
@@ -105,7 +128,7 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
 
     candidates: list[tuple[str, Generator]] = [("raw input", lambda crops: crops)]
     for path in models:
-        name, run = load_model(path, cache.spec)
+        name, run = load_model(path, cache.spec, cache)
         if name in [n for n, _ in candidates]:  # two models with one name: tell them apart by file
             name = f"{name} [{path}]"
         candidates.append((name, run))
@@ -137,7 +160,8 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
 
     results, outputs = {}, {}
     for name, run in candidates:
-        outputs[name] = dict(zip(idx.tolist(), run(cache.inputs[idx])))
+        made = run(cache.inputs[idx], idx) if getattr(run, "rows", False) else run(cache.inputs[idx])
+        outputs[name] = dict(zip(idx.tolist(), made))
         results[name] = score(outputs[name], name)
     default = GeneratorConfig().max_yaw
     for max_yaw in sorted({default, *max_yaws}) if cache.pose_yaws is not None else ():

@@ -54,7 +54,9 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
 
     model, state = load_generator(checkpoint)
     spec = ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
-    example = torch.rand(1, 3, spec.size, spec.size) * 2 - 1
+    # the input channels the network was built for (spec.inputs: the crop, or the crop, the frontalized face
+    # and its visibility map); written into mugshot.input_spec, so the box stacks the same
+    example = torch.rand(1, spec.channels, spec.size, spec.size) * 2 - 1
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
@@ -134,7 +136,10 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              f"- Architecture: {architecture(cfg)} generator (`trainer/nets`), width {cfg['width']}; "
              f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face "
              "in convolutions.",
-             f"- Input/output: {spec['size']}x{spec['size']} aligned face, colour {spec['color']}, normalised "
+             f"- Input/output: {spec['size']}x{spec['size']} aligned face"
+             + (", stacked with its frontalized face and visibility map (rendered from the face mesh on the box; "
+                "empty and zero without one)" if len(spec.get("inputs", ["crop"])) > 1 else "")
+             + f", colour {spec['color']}, normalised "
              f"(x - {spec['mean'][0]}) / {spec['std'][0]}, framing face_scale {spec['face_scale']} "
              "(stored in the ONNX metadata `mugshot.input_spec`, read by the edge daemon).",
              f"- Training: {state['step']} steps, batch {cfg['batch_size']}, loss alpha*L_GAN + beta*L1 + gamma*L2 "

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.align import from_tensor
+from edge.align import INPUT_PARTS, from_tensor
 
 from .config import TrainConfig, TrainConfigError
 from .data import PairCache, PairTensors
@@ -62,7 +62,8 @@ def load_generator(checkpoint: str | Path, device: torch.device | str = "cpu") -
 def make_generator(cfg: TrainConfig, spec: dict) -> torch.nn.Module:
     """The generator a config describes, for a cache's input spec (``size``, ``face_scale``)."""
     return build_generator(cfg.model, spec["size"], cfg.width, cfg.head, remaps=cfg.remaps, cell=cfg.cell,
-                           local_pathways=cfg.local_pathways, face_scale=spec["face_scale"])
+                           local_pathways=cfg.local_pathways, face_scale=spec["face_scale"],
+                           in_channels=sum(INPUT_PARTS[part] for part in cfg.inputs))
 
 
 def init_from(generator: torch.nn.Module, weights: dict, source: str) -> None:
@@ -91,15 +92,20 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     cache = PairCache.load(cfg.cache)
     test_ids = cache.held_out()
     val_ids = validation_identities(cache, test_ids, cfg.validation)
-    train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade,
-                        rotations=cfg.rotations)
-    val = PairTensors(cache, cache.select(val_ids, test=True), flip=False) if val_ids else None
+    try:
+        train = PairTensors(cache, cache.select(test_ids | val_ids, test=False), flip=cfg.flip, degrade=cfg.degrade,
+                            rotations=cfg.rotations, inputs=cfg.inputs)
+    except ValueError as exc:
+        raise TrainConfigError(f"inputs: {list(cfg.inputs)}: {cfg.cache}: {exc}") from None
+    val = PairTensors(cache, cache.select(val_ids, test=True), flip=False, inputs=cfg.inputs,
+                      kinds=("studio",)) if val_ids else None  # scored on real photos only
+    spec = train.spec  # the cache's framing with the config's input channels: what the export carries
     log.info("training pairs: %d (from %s), held-out identities: %d, validation: %d identities, %d pairs",
              len(train), cfg.cache, len(test_ids), len(val_ids), len(val) if val else 0)
 
     # --- models (seeded first: the same config gives the same initial weights)
     torch.manual_seed(cfg.seed)
-    generator = make_generator(cfg, dataclasses.asdict(cache.spec)).to(device)
+    generator = make_generator(cfg, dataclasses.asdict(spec)).to(device)
     discriminator = PatchDiscriminator().to(device)
     for key in ("init", "teacher"):
         if getattr(cfg, key) and not Path(getattr(cfg, key)).is_file():
@@ -107,9 +113,13 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     if cfg.init:  # fine-tuning: the generator starts from a trained one (optimisers start afresh)
         init_from(generator, torch.load(cfg.init, map_location=device, weights_only=False)["generator"], cfg.init)
     identity = IdentityLoss(cfg.recognizer, device, test_ids) if cfg.identity > 0 else None
+    facenet = facenet_loss(cfg, cache.spec, device) if cfg.facenet > 0 else None
     teacher = None
     if cfg.model == "student":
-        teacher, _ = load_generator(cfg.teacher, device)
+        teacher, teacher_state = load_generator(cfg.teacher, device)
+        if tuple(teacher_state["config"].get("inputs", ("crop",))) != cfg.inputs:
+            raise TrainConfigError(f"inputs: the student's {list(cfg.inputs)} differ from the teacher's "
+                                   f"{list(teacher_state['config'].get('inputs', ['crop']))} ({cfg.teacher})")
         for p in teacher.parameters():
             p.requires_grad_(False)
     if cfg.distill_fields > 0 and not (teacher is not None and getattr(teacher, "head", None) == cfg.head
@@ -145,7 +155,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
                      "project": project.state_dict() if project else None, "step": step,
-                     "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(cache.spec),
+                     "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(spec),
                      "split": sorted(test_ids), "validation": sorted(val_ids), "best_validation_l1": best,
                      "parameters": parameters(generator),
                      "rng": rng.get_state(), "torch_rng": torch.get_rng_state()}, path)
@@ -158,7 +168,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     if new_log:
         for stale in (out / "validation.csv", out / BEST):  # from an earlier run in this folder
             stale.unlink(missing_ok=True)
-        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "identity", "d_loss", "seconds"])
+        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "identity", "d_loss", "seconds", "facenet"])
     fixed_views, fixed_targets = train.batch(8, torch.Generator().manual_seed(1234))
     started, first_step = time.monotonic(), step
     generator.train()
@@ -173,14 +183,15 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             fake = generator(views)
 
         d_loss = torch.zeros(())
+        condition = views[:, :3]  # the discriminator judges (aligned crop, frontal) pairs
         if cfg.alpha > 0:  # discriminator: real pairs vs generated ones
-            d_loss = 0.5 * (adversarial(discriminator(views, targets), True)
-                            + adversarial(discriminator(views, fake.detach()), False))
+            d_loss = 0.5 * (adversarial(discriminator(condition, targets), True)
+                            + adversarial(discriminator(condition, fake.detach()), False))
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
 
-        fake_logits = discriminator(views, fake) if cfg.alpha > 0 else None
+        fake_logits = discriminator(condition, fake) if cfg.alpha > 0 else None
         terms = generator_loss(fake, targets, fake_logits, cfg)
         loss = terms["total"]
         if cfg.field_tv > 0:  # smooth maps: fewer seams, and a small student can follow them
@@ -189,6 +200,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         if identity is not None:
             terms["identity"] = identity(fake, targets)
             loss = loss + cfg.identity * terms["identity"]
+        if facenet is not None:  # the pretrained identity prior: still the same person?
+            terms["facenet"] = facenet(fake, targets)
+            loss = loss + cfg.facenet * terms["facenet"]
         if teacher is not None:  # distillation: follow the teacher's output (and features)
             with torch.no_grad():
                 teacher_out, teacher_features, teacher_fields = teacher.run(views) if cfg.distill_fields > 0 else \
@@ -214,16 +228,16 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
                              f"{terms.get('gan', torch.zeros(())).item():.5f}",
                              f"{terms.get('distill', torch.zeros(())).item():.5f}",
                              f"{terms.get('identity', torch.zeros(())).item():.5f}", f"{d_loss.item():.5f}",
-                             f"{elapsed:.1f}"])
+                             f"{elapsed:.1f}", f"{terms.get('facenet', torch.zeros(())).item():.5f}"])
             log_file.flush()
             if progress:
                 rate = (step - first_step) / max(elapsed, 1e-6)
                 eta = (cfg.steps - step) / max(rate, 1e-6)
                 print(f"\r{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
-                      f"id {terms.get('identity', torch.zeros(())).item():.3f} d {d_loss.item():.3f} "
+                      f"id {terms.get('identity', terms.get('facenet', torch.zeros(()))).item():.3f} d {d_loss.item():.3f} "
                       f"| {rate:.1f} it/s ETA {eta / 60:.1f} min", end="", file=sys.stderr)
         if step % cfg.sample_every == 0 or step == cfg.steps:
-            write_samples(generator, fixed_views.to(device), fixed_targets.to(device), cache.spec,
+            write_samples(generator, fixed_views.to(device), fixed_targets.to(device), spec,
                           out / f"samples_{step:06d}.png")
             if val is not None:
                 scores = validate(generator, val, device)
@@ -241,6 +255,18 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         print(file=sys.stderr)
     log_file.close()
     return ckpt_path
+
+
+def facenet_loss(cfg: TrainConfig, spec, device: torch.device) -> torch.nn.Module:
+    """The FaceNet identity term's frozen network, or a one-line error naming the missing cache."""
+    from .identity_prior import FaceNetLoss
+    from .identity_prior.facenet import DEFAULT_CACHE, FaceNetError
+
+    try:
+        return FaceNetLoss(spec, cache=Path(cfg.facenet_cache).expanduser() if cfg.facenet_cache else DEFAULT_CACHE
+                           ).to(device)
+    except (FaceNetError, OSError) as exc:
+        raise TrainConfigError(f"facenet: {exc}") from None
 
 
 def validation_identities(cache: PairCache, test_ids: set[str], count: int) -> set[str]:
@@ -280,10 +306,15 @@ def append_row(path: Path, header: list[str], row: list) -> None:
 
 @torch.no_grad()
 def write_samples(generator, views, targets, spec, path: Path) -> None:
-    """A grid: one row per sample, input | output | target."""
+    """A grid: one row per sample, input | output | target, with the frontalized face after the input
+    for a generator that takes it (spec.inputs)."""
     generator.eval()
     fake = generator(views)
-    rows = [np.hstack([from_tensor(t[i:i + 1].cpu().numpy(), spec)[0] for t in (views, fake, targets)])
+    shown = [views[:, :3]]
+    if "frontal" in spec.inputs:
+        at = sum(INPUT_PARTS[part] for part in spec.inputs[:spec.inputs.index("frontal")])
+        shown.append(views[:, at:at + 3])
+    rows = [np.hstack([from_tensor(t[i:i + 1].cpu().numpy(), spec)[0] for t in (*shown, fake, targets)])
             for i in range(len(views))]
     cv2.imwrite(str(path), cv2.resize(np.vstack(rows), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
 
@@ -305,13 +336,14 @@ def plot_losses(log_path: Path, out: Path, width: int = 640, height: int = 320) 
         cv2.polylines(canvas, [pts], False, colour, thickness, cv2.LINE_AA)
 
     colours = {"l1": (200, 80, 0), "l2": (0, 150, 0), "gan": (0, 0, 200), "d_loss": (120, 120, 120),
-               "distill": (150, 0, 150), "identity": (0, 140, 200)}
+               "distill": (150, 0, 150), "identity": (0, 140, 200),
+               "facenet": (0, 90, 120)}
     for i, (name, colour) in enumerate(colours.items()):
         values = np.array([float(r.get(name) or 0) for r in rows])
         if not values.any():
             continue
         curve(steps, values, colour)
-        cv2.putText(canvas, f"{name} {values[-1]:.3f}", (10 + 120 * i, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+        cv2.putText(canvas, f"{name} {values[-1]:.3f}", (10 + 90 * i, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
                     colour, 1, cv2.LINE_AA)
     validation = log_path.with_name("validation.csv")
     if validation.exists():

@@ -12,7 +12,9 @@ camera box feeds the model.  Sources:
 - AT&T faces (``att_orl/sN/*.pgm``): ``1.pgm`` is the target, the other nine are inputs.
 
 The cache is one ``.npz``: inputs, the index of each input's target, identity, yaw, pitch,
-source and kind.  Faces not found are counted and listed.
+source and kind.  Faces not found are counted and listed.  With ``geometry`` (``prepare --geometry``)
+it also holds each view's frontalized face and visibility map as the box renders them, and
+Rotate-and-Render pairs of training people (``trainer/geometry.py``); older caches still load.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ import numpy as np
 from edge.align import ModelInputSpec, align_face
 from edge.detect.yunet import YuNetDetector
 from edge.quality import head_pose
+
+from .geometry import ROTATE_YAWS, BoxGeometry, GeometryColumns, is_rotation_source, rotated_views
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +149,25 @@ def held_out_identities(sources: list[Source], split: set[str], every: int = 5) 
 
 
 def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: YuNetDetector | None = None,
-            test_identities: set[str] | None = None) -> dict:
+            test_identities: set[str] | None = None, geometry: bool = False,
+            rotate_yaws: tuple[float, ...] = ROTATE_YAWS, rotate_surveillance: bool = False, mesher=None) -> dict:
     """Detect, align and store every pair; ``test_identities`` (default: held_out_identities())
-    go into the cache, and fit and eval keep to that split."""
+    go into the cache, and fit and eval keep to that split.
+
+    ``geometry``: also store each view's frontalized face and visibility map as the box renders
+    them (``trainer/geometry.py``), and add Rotate-and-Render pairs (``rotate_yaws``; none when
+    empty) made from the near-frontal photos of training people (studio photos; surveillance
+    frames too with ``rotate_surveillance``)."""
     test_identities = held_out_identities(sources, load_split()) if test_identities is None else test_identities
     detector = detector or YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
+    box = BoxGeometry(spec, mesher) if geometry else None
+    columns = GeometryColumns(spec.size)
     frontal_index: dict[str, int] = {}
     frontals: list[np.ndarray] = []
     frontal_ids: list[str] = []
     missing: list[str] = []
+    rotation_sources: list[tuple] = []  # (image, face, its geometry, target index, identity, source name, kind)
+    frontal_poses: dict[str, object] = {}  # target key -> the frontal's mesh pose (False: no mesh)
     for source in sources:
         for key, path in source.frontals.items():
             image = cv2.imread(str(path))
@@ -162,10 +176,29 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
                 missing.append(str(path))
                 continue
             frontal_index[key] = len(frontals)
+            identity = key.rsplit(":", 1)[0] if key.startswith("p04:") else key
+            if box is not None and rotate_yaws and identity not in test_identities:
+                view = box.of(image, face)
+                frontal_poses[key] = view.pose if view.pose is not None else False
+                if is_rotation_source(view):
+                    rotation_sources.append((image, face, view, len(frontals), identity, source.name, "studio"))
             frontals.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
-            frontal_ids.append(key.rsplit(":", 1)[0] if key.startswith("p04:") else key)
+            frontal_ids.append(identity)
     inputs, targets, identities, yaws, pitches, kinds, names = [], [], [], [], [], [], []
     pose_yaws, scores, face_sizes = [], [], []  # how the edge would see each face
+
+    def add(image, face, crop, target, identity, yaw, pitch, kind, name) -> None:
+        inputs.append(crop)
+        targets.append(target)
+        identities.append(identity)
+        yaws.append(yaw)
+        pitches.append(pitch)
+        kinds.append(kind)
+        names.append(name)
+        pose_yaws.append(head_pose(face.landmarks, (image.shape[1], image.shape[0]))[0])  # as the edge sees it
+        scores.append(face.score)  # the edge drops faces below detector.score_threshold
+        face_sizes.append(min(face.box[2], face.box[3]))  # and below detector.min_face
+
     for source in sources:
         for key, view in source.views:
             if key not in frontal_index:
@@ -175,22 +208,37 @@ def prepare(sources: list[Source], spec: ModelInputSpec, out: Path, detector: Yu
             if face is None:
                 missing.append(str(view.path))
                 continue
-            inputs.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
-            targets.append(frontal_index[key])
-            identities.append(view.identity)
-            yaws.append(view.yaw)
-            pitches.append(view.pitch)
-            kinds.append(view.kind)
-            names.append(source.name)
-            pose_yaws.append(head_pose(face.landmarks, (image.shape[1], image.shape[0]))[0])  # as the edge sees it
-            scores.append(face.score)  # the edge drops faces below detector.score_threshold
-            face_sizes.append(min(face.box[2], face.box[3]))  # and below detector.min_face
+            if box is None:
+                crop = align_face(image, face.landmarks, spec.size, spec.face_scale)[0]
+            else:
+                geo = box.of(image, face)
+                crop = geo.crop
+                columns.add(geo)
+                if rotate_yaws and view.identity not in test_identities and \
+                        is_rotation_source(geo, frontal_poses.get(key, False)) and \
+                        (view.kind == "studio" or rotate_surveillance):
+                    rotation_sources.append((image, face, geo, None, view.identity, source.name, view.kind))
+            add(image, face, crop, frontal_index[key], view.identity, view.yaw, view.pitch, view.kind, source.name)
+    rotated = 0
+    for image, face, geo, target, identity, name, kind in rotation_sources:
+        if target is None:  # a near-frontal view: its own aligned crop is the target
+            target = len(frontals)
+            frontals.append(geo.crop)
+            frontal_ids.append(identity)
+        for made_kind, turn, picture, found, made in rotated_views(box, detector, image, face, geo, tuple(rotate_yaws)):
+            add(picture, found, made.crop, target, identity, float("nan"), float("nan"), made_kind, name)
+            columns.add(made, turn)
+            rotated += 1
     out.parent.mkdir(parents=True, exist_ok=True)
+    extra = columns.arrays(box.describe()) if box is not None else {}
     np.savez_compressed(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.int32),
                         frontals=np.asarray(frontals, np.uint8), frontal_ids=np.asarray(frontal_ids),
                         identities=np.asarray(identities), yaws=np.asarray(yaws, np.float32),
                         pitches=np.asarray(pitches, np.float32), kinds=np.asarray(kinds),
                         sources=np.asarray(names), pose_yaws=np.asarray(pose_yaws, np.float32),
                         scores=np.asarray(scores, np.float32), face_sizes=np.asarray(face_sizes, np.float32),
-                        test_identities=np.asarray(sorted(test_identities), dtype=str), spec=np.asarray(spec.to_json()))
-    return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing, "held_out": sorted(test_identities)}
+                        test_identities=np.asarray(sorted(test_identities), dtype=str), spec=np.asarray(spec.to_json()),
+                        **extra)
+    return {"pairs": len(inputs), "frontals": len(frontals), "missing": missing, "held_out": sorted(test_identities),
+            "rotated": rotated, "rotation_sources": len(rotation_sources),
+            "meshes": int(sum(columns.has_mesh)) if box is not None else None}

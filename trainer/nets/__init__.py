@@ -70,13 +70,19 @@ def pix2pix_unet(size: int = 64, width: int = 32) -> UNet:
 
 
 def build_generator(name: str, size: int, width: int, head: str = "image", remaps: bool = True,
-                    cell: int = 4, local_pathways: bool = False, face_scale: float = 1.0) -> nn.Module:
+                    cell: int = 4, local_pathways: bool = False, face_scale: float = 1.0,
+                    in_channels: int = 3) -> nn.Module:
     """``head = "flow" | "warp"``: the U-Net predicts appearance flows and blend weights (``flow.py``);
     ``"separable"``: a horizontal and a vertical remap of the view and its mirror (``separable.py``);
     ``remaps=False``: the separable head only blends the crop with its mirror image; ``cell``: the
     separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel;
     ``local_pathways``: the image-head teacher gets TP-GAN's part pathways (``local.py``), placed
-    by the alignment template at ``face_scale``."""
+    by the alignment template at ``face_scale``; ``in_channels``: 7 for the refiner's crop +
+    frontalized face + visibility (image-head teacher and student only)."""
+    if in_channels != 3:
+        if head != "image" or local_pathways or name not in ("teacher", "student"):
+            raise ValueError("in_channels: extra input channels are for the image-head teacher and student")
+        return (teacher if name == "teacher" else student)(width, in_channels=in_channels)
     if local_pathways:
         if name != "teacher" or head != "image":
             raise ValueError("local_pathways: only for the teacher with the image head")
@@ -128,11 +134,12 @@ def macs(model: nn.Module, size: int) -> int:
                 _inputs[0].shape[2] * _inputs[0].shape[3]
             total += kernel * module.out_channels * positions
 
+    channels = next(m.in_channels for m in model.modules() if isinstance(m, nn.Conv2d))
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        model(torch.zeros(1, 3, size, size))
+        model(torch.zeros(1, channels, size, size))
     model.train(was_training)
     for h in hooks:
         h.remove()

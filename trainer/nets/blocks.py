@@ -41,13 +41,16 @@ class UNet(nn.Module):
     and small-channel convolutions, not by multiply-adds alone.
 
     ``stop``: the decoder ends that many levels early, with a 1x1 convolution at 1/2**(stop+1)
-    of the input size (a coarse field, such as the student's appearance flow, needs no more)."""
+    of the input size (a coarse field, such as the student's appearance flow, needs no more).
+
+    ``in_channels``: 3 for the aligned crop; 7 with the frontalized face and its visibility map
+    stacked behind it (``edge.align.stack_inputs``)."""
 
     def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False, out_channels: int = 3,
-                 tanh: bool = True, stop: int = 0):
+                 tanh: bool = True, stop: int = 0, in_channels: int = 3):
         super().__init__()
         self.downs = nn.ModuleList()
-        cin = 3
+        cin = in_channels
         for i, c in enumerate(channels):
             self.downs.append(down(cin, c, norm=i > 0, kernel=down_kernel))
             cin = c
