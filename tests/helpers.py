@@ -80,3 +80,13 @@ class Recorder:
 
     def stop(self) -> None:
         self.connection.stop()
+
+
+def wait(predicate, timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -15,7 +15,7 @@ import pytest
 from edge.config import MqttPublisherConfig
 from edge.publish.mqtt import MqttPublisher
 from tests.conftest import ROOT
-from tests.helpers import Recorder, make_event
+from tests.helpers import Recorder, make_event, wait
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +25,6 @@ def publisher_for(broker, tmp_path, **overrides) -> MqttPublisher:
                               reconnect_max=1.0)
     cfg = MqttPublisherConfig(**(cfg.__dict__ | overrides))
     return MqttPublisher(cfg, device_id="box1", cameras=["door"], version="test")
-
-
-def wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def unique_in_order(events):

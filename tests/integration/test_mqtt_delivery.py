@@ -4,7 +4,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 
 import pytest
 
@@ -12,7 +11,7 @@ from edge.config import MqttPublisherConfig
 from edge.publish.mqtt import MqttPublisher
 from edge.service import SdNotifier, ServiceMonitor
 from edge.stats import PipelineStats
-from tests.helpers import Recorder, make_event
+from tests.helpers import Recorder, make_event, wait
 
 pytestmark = pytest.mark.integration
 
@@ -21,15 +20,6 @@ def publisher_for(broker, tmp_path, **overrides) -> MqttPublisher:
     cfg = MqttPublisherConfig(host="127.0.0.1", port=broker.port, spool_path=str(tmp_path / "spool.sqlite"),
                               reconnect_max=1.0, discovery=False)
     return MqttPublisher(MqttPublisherConfig(**(cfg.__dict__ | overrides)), device_id="box1", cameras=["door"])
-
-
-def wait(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def status_line(publisher) -> str:
