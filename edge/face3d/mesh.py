@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from ..models import ModelError, manifest_model, onnx_session, sha256_file
+from ..quality import head_pose
 from .canonical import CanonicalFace, load_canonical
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,6 @@ class FaceMesher:
         five = self.canonical.five_points(points[:, :2])
         size = max(1.0, float(max(box[2], box[3])))
         agreement = float(np.linalg.norm(five - np.asarray(landmarks, np.float32), axis=1).mean() / size)
-        from ..quality import head_pose
-
         landmark_yaw = head_pose(np.asarray(landmarks, np.float32), (image.shape[1], image.shape[0]))[0]
         accepted = (presence >= self.min_presence and agreement <= self.max_disagreement
                     and abs(landmark_yaw) <= self.max_landmark_yaw)
