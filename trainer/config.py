@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 MODELS = ("teacher", "student", "autoencoder", "unet")
-HEADS = ("image", "flow", "warp", "separable")
+HEADS = ("image", "flow", "warp", "separable", "blend")
 REFINER_INPUTS = ("crop", "frontal", "visibility")  # edge.align.INPUT_PARTS, 7 channels
 
 
@@ -25,7 +25,7 @@ class TrainConfig:
     cache: str = "runs/pairs.npz"  # written by `mugshot-train prepare`
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
-    head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels: trainer/nets/)
+    head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels) | blend (refiner: crop/frontalized mix + residual): trainer/nets/
     remaps: bool = True  # separable head: false keeps the remaps at the identity (crop and mirror, blended)
     local_pathways: bool = False  # image-head teacher: TP-GAN's eye, nose and mouth pathways (trainer/nets/local.py)
     cell: int = 4  # separable student: remaps and blend per 4x4 pixels (decoder stops at 16x16) or per pixel (1)
@@ -47,6 +47,7 @@ class TrainConfig:
     # ["crop"], or ["crop", "frontal", "visibility"] (7 channels; needs `mugshot-train prepare --geometry`)
     inputs: tuple[str, ...] = ("crop",)
     facenet: float = 0.0  # weight of 1 - cos(FaceNet(output), FaceNet(true frontal)) (trainer/identity_prior)
+    facenet_batch: int = 0  # how many of each batch's outputs FaceNet scores (0: all; it costs ~4x a refiner step on CPU)
     facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: ~/.cache/mugshot-edge/facenet
     identity: float = 0.0  # weight of 1 - cos(recogniser(output), recogniser(target))
     recognizer: str = ""  # checkpoint from `mugshot-train recognizer` (trained on the training identities)
@@ -66,7 +67,7 @@ class TrainConfig:
         if self.model not in MODELS:
             raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.head not in HEADS or (self.head != "image" and self.model not in ("teacher", "student")):
-            raise TrainConfigError(f"head: must be image, or flow/warp/separable for the teacher and student, "
+            raise TrainConfigError(f"head: must be image, or flow/warp/separable/blend for the teacher and student, "
                                    f"got {self.head!r}")
         if self.cell not in (1, 4) or (self.cell != 4 and not (self.model == "student" and self.head == "separable")):
             raise TrainConfigError(f"cell: 4 or 1, and only the separable student has a choice, got {self.cell}")
@@ -80,10 +81,13 @@ class TrainConfig:
         if self.inputs not in (("crop",), REFINER_INPUTS):
             raise TrainConfigError(f"inputs: [\"crop\"] or {list(REFINER_INPUTS)} (the crop, the frontalized face "
                                    f"and its visibility map), got {list(self.inputs)}")
-        if self.inputs != ("crop",) and (self.head != "image" or self.local_pathways
+        if self.inputs != ("crop",) and (self.head not in ("image", "blend") or self.local_pathways
                                          or self.model not in ("teacher", "student")):
-            raise TrainConfigError("inputs: frontal and visibility channels are for the image-head teacher and "
-                                   "student (no local pathways)")
+            raise TrainConfigError("inputs: frontal and visibility channels are for the image- or blend-head "
+                                   "teacher and student (no local pathways)")
+        if self.head == "blend" and self.inputs != REFINER_INPUTS:
+            raise TrainConfigError(f"head: \"blend\" mixes the crop with the frontalized face: it needs "
+                                   f"inputs = {list(REFINER_INPUTS)}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
@@ -94,6 +98,8 @@ class TrainConfig:
         for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
+        if self.facenet_batch < 0:
+            raise TrainConfigError(f"facenet_batch: must be >= 0 (0: the whole batch), got {self.facenet_batch}")
         if self.validation < 0:
             raise TrainConfigError(f"validation: must be >= 0 identities, got {self.validation}")
         for key in ("lr", "alpha", "beta", "gamma", "symmetry", "tv", "distill", "distill_features", "distill_fields",

@@ -201,7 +201,8 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             terms["identity"] = identity(fake, targets)
             loss = loss + cfg.identity * terms["identity"]
         if facenet is not None:  # the pretrained identity prior: still the same person?
-            terms["facenet"] = facenet(fake, targets)
+            few = cfg.facenet_batch or len(fake)  # a random batch is a random sample: score its first few
+            terms["facenet"] = facenet(fake[:few], targets[:few])
             loss = loss + cfg.facenet * terms["facenet"]
         if teacher is not None:  # distillation: follow the teacher's output (and features)
             with torch.no_grad():

@@ -5,6 +5,8 @@ import math
 
 from torch import nn
 
+from .blend import CHANNELS as BLEND_CHANNELS
+from .blend import BlendRefiner
 from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
 from .flow import AppearanceFlow, CoarseWarp
@@ -78,11 +80,17 @@ def build_generator(name: str, size: int, width: int, head: str = "image", remap
     separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel;
     ``local_pathways``: the image-head teacher gets TP-GAN's part pathways (``local.py``), placed
     by the alignment template at ``face_scale``; ``in_channels``: 7 for the refiner's crop +
-    frontalized face + visibility (image-head teacher and student only)."""
-    if in_channels != 3:
-        if head != "image" or local_pathways or name not in ("teacher", "student"):
-            raise ValueError("in_channels: extra input channels are for the image-head teacher and student")
-        return (teacher if name == "teacher" else student)(width, in_channels=in_channels)
+    frontalized face + visibility (image- and blend-head teacher and student only); ``head = "blend"``:
+    the refiner blends the crop with the frontalized face and adds a residual (``blend.py``)."""
+    if head == "blend" or in_channels != 3:
+        if head not in ("image", "blend") or local_pathways or name not in ("teacher", "student") \
+                or in_channels != 7:
+            raise ValueError("in_channels: the 7 refiner channels are for the image- or blend-head teacher and "
+                             "student; the blend head needs them")
+        make = teacher if name == "teacher" else student
+        if head == "blend":
+            return BlendRefiner(make(width, in_channels=in_channels, out_channels=BLEND_CHANNELS, tanh=False))
+        return make(width, in_channels=in_channels)
     if local_pathways:
         if name != "teacher" or head != "image":
             raise ValueError("local_pathways: only for the teacher with the image head")
