@@ -3,14 +3,17 @@
 A generator model is an ONNX file whose metadata says how it wants its input
 (``ModelInputSpec``); the code reads that instead of assuming sizes or normalisation.
 ``NoGenerator`` passes the aligned crop through (``generator.model = "none"``, no shipped
-student, or a face turned beyond ``generator.max_yaw``) and events say ``generator: none``.
-``FrontalizeGenerator`` renders the face's own mesh frontal (``generator.model = "frontalize"``).
+student, or a face without an accepted face mesh under ``generator.crop_without_mesh``) and events
+say ``generator: none``.  ``FrontalizeGenerator`` renders the face's own mesh frontal
+(``generator.model = "frontalize"``).  Whatever a generator makes is published at
+``generator.output_size`` (:func:`publish_at`: upsampled when smaller, never downsampled).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from .align import ModelInputSpec, align_face, from_tensor, stack_inputs, to_tensor
@@ -20,6 +23,19 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STUDENT = "student"  # names in models/manifest.toml
 DEFAULT_STUDENT_INT8 = "student_int8"
+
+# 128 -> 256 px on 29 frontal FRMDB faces (python -m tools.generator.upsample_choice): PSNR 41.6 dB and SSIM
+# 0.986 against the 256 px truth, bicubic 41.1 / 0.985, bilinear 38.4 / 0.979 (blurred: 0.70 of the truth's
+# gradient energy); about 2 ms per published event here, once per event, never per frame
+UPSAMPLING = ("lanczos4", cv2.INTER_LANCZOS4)
+
+
+def publish_at(image: np.ndarray, size: int) -> tuple[np.ndarray, str]:
+    """The mugshot as published at ``generator.output_size``: upsampled (``UPSAMPLING``) when it is smaller,
+    as it is when it is that size or larger; with the interpolation used ("none" when not resized)."""
+    if max(image.shape[:2]) >= size:
+        return image, "none"
+    return cv2.resize(image, (size, size), interpolation=UPSAMPLING[1]), UPSAMPLING[0]
 
 
 class NoGenerator:
@@ -204,8 +220,8 @@ def make_generator(model: str, threads: int, models_dir: Path, precision: str = 
         model = str(student)
         int8 = int8 or manifest_model(models_dir, DEFAULT_STUDENT_INT8, "generator.int8_model")
     fp32 = OnnxGenerator(model, threads)
-    choice = choose(precision, Path(model), int8, (1, 3, fp32.spec.size, fp32.spec.size), "generator.precision",
-                    threads)
+    choice = choose(precision, Path(model), int8, (1, fp32.spec.channels, fp32.spec.size, fp32.spec.size),
+                    "generator.precision", threads)
     if choice.precision == "fp32":
         return fp32
     generator = OnnxGenerator(choice.model, threads)
