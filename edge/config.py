@@ -107,7 +107,7 @@ class GeneratorConfig:
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
-    # the published mugshot's side in pixels: a smaller model output (128 px) is upsampled to it (Lanczos,
+    # the published mugshot's side in pixels: a smaller model output (128 px) is upsampled to it (bicubic,
     # edge/generate.py ``publish_at``), a larger one is published as it is, never downsampled
     output_size: int = 256
     # a face without an accepted face mesh (a profile beyond the mesh's range) is published as the crop,
