@@ -20,7 +20,7 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
     turned = shared_data / "frmdb/cropped/mugshots/041/Img_23.jpg"  # camera yaw -45
     profile = shared_data / "frmdb/cropped/mugshots/041/Img_13.jpg"  # camera yaw -90: beyond the mesh's range
     config = tmp_path / "frontalize.toml"
-    config.write_text('[generator]\nmodel = "frontalize"\nmax_yaw = 90.0\n')
+    config.write_text('[generator]\nmodel = "frontalize"\n')
     out = tmp_path / "out"
     code = main(["--log-level", "warning", "mugshot", str(photos / "astronaut.jpg"), str(photos / "bricks.png"),
                  str(turned), str(profile), "--out", str(out), "--config", str(config)])
