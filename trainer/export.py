@@ -186,9 +186,10 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
         if any(c.startswith("margin ") for c in next(iter(rows.values()))):
             lines += [MARGIN_TEXT, ""]
         if any("crop beyond" in name for name in rows):
-            lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
-                      "yaw it estimates exceeds 30° (the retired `generator.max_yaw`; the box now publishes the crop "
-                      "where the face has no mesh, `generator.crop_without_mesh`), the model elsewhere.", ""]
+            lines += ["\"crop beyond\" rows are what the camera box published with the retired yaw gate "
+                      "`generator.max_yaw` (30°): the aligned crop wherever the yaw it estimates exceeds it, the "
+                      "model elsewhere. The box now publishes the crop where the face has no accepted mesh "
+                      "(`generator.crop_without_mesh`).", ""]
         lines += paired_lines(report, row_name)
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
