@@ -108,6 +108,12 @@ class ModelInput:
                             frontal.visibility if frontal else None)
 
 
+def described_inputs(spec: ModelInputSpec) -> dict:
+    """The event's word for a model's input channels, where it takes more than the crop: one string
+    ("crop+frontal+visibility"), since an event's model entries are flat scalars (the receiver refuses lists)."""
+    return {"inputs": "+".join(spec.inputs)} if spec.inputs != ("crop",) else {}
+
+
 class OnnxGenerator:
     def __init__(self, path: str | Path, threads: int = 1):
         self.path = Path(path)
@@ -135,7 +141,7 @@ class OnnxGenerator:
 
     def describe(self) -> dict:
         described = {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
-        return described | ({"inputs": list(self.spec.inputs)} if self.spec.inputs != ("crop",) else {})
+        return described | described_inputs(self.spec)
 
     precision = "fp32"
 
@@ -198,7 +204,7 @@ class TfliteGenerator:
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision,
-                "runtime": "litert"}
+                "runtime": "litert"} | described_inputs(self.spec)
 
 
 def make_generator(model: str, threads: int, models_dir: Path, precision: str = "fp32",

@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-REFINER_INPUTS = ["crop", "frontal", "visibility"]
+REFINER_INPUTS = "crop+frontal+visibility"  # one string: event model entries are flat
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +48,7 @@ def test_the_refiner_runs_where_the_face_has_a_mesh_and_is_published_at_256(refi
     from edge.config import load_config
     from edge.generate import OnnxGenerator, publish_at
     from edge.pipeline import Pipeline, build_models
+    from edge.receiver.schema import parse_event
 
     text = f'[generator]\nmodel = "{refiner}"\nprecision = "fp32"\n'
     events = run_mugshot(photos, tmp_path / "out", text)
@@ -59,6 +60,8 @@ def test_the_refiner_runs_where_the_face_has_a_mesh_and_is_published_at_256(refi
         assert (generator["output_size"], generator["published_size"], generator["upsampling"]) == (128, 256, "bicubic")
         mugshot = cv2.imread(str(tmp_path / "out" / f"{stem}_mugshot.jpg"))
         assert mugshot.shape == (256, 256, 3) and meta["images"]["mugshot"]["width"] == 256
+    for stem in events:  # the receiver takes these events (it refuses a list among a model's entries)
+        assert parse_event((tmp_path / "out" / f"{stem}.json").read_bytes())["event_id"] == events[stem]["event_id"]
     side = events["Img_13"]
     assert not side["mesh"]["present"] and side["generator"] == "none"
     assert "generator.crop_without_mesh" in side["models"]["generator"]["reason"]
