@@ -4,6 +4,7 @@ width 8) exported by ``mugshot-train export --untrained``, named by ``generator.
 ``generator.output_size`` (256), and a face without a mesh gets the crop, or the model with empty frontal
 channels under ``generator.crop_without_mesh = false``."""
 import json
+import os
 
 import cv2
 import numpy as np
@@ -89,3 +90,25 @@ def test_with_crop_without_mesh_false_the_refiner_runs_on_a_face_without_a_mesh(
     assert not side["mesh"]["present"] and side["generator"] == "student_refiner-untrained"
     assert "reason" not in generator and generator["output_size"] == 128
     assert side["images"]["mugshot"]["width"] == generator["published_size"] == 256
+
+
+def test_bench_face_times_the_refiner_in_the_mugshot_path(refiner, shared_data):
+    """`mugshot-edge bench-face --generator`: the rows exist and add up (a benchmark, not a timed test)."""
+    from edge.bench import load_frames
+    from edge.face3d.bench import bench_face, format_face_report
+
+    cores, threads = os.sched_getaffinity(0), cv2.getNumThreads()
+    try:  # the bench pins the process to one core and OpenCV to one thread: give them back to the test run
+        report = bench_face(load_frames(str(shared_data / "video" / "single_face.mp4"), count=3), rounds=1,
+                            generator=str(refiner))
+    finally:
+        os.sched_setaffinity(0, cores)
+        cv2.setNumThreads(threads)
+    ms = report["ms"]
+    network = ms["generator network per face (student_refiner-untrained, 7 channels, 128 px)"]
+    total = ms["mugshot path per face, sum of the rows (mesh + pose + renderer + network + upsample)"]
+    assert 0 < network < total and ms["upsample 128 -> 256 (bicubic)"] > 0
+    assert total == pytest.approx(ms[f"mesh per face ({report['default_runtime']})"] + ms["pose per face"]
+                                  + ms["renderer per face at 128"] + network + ms["upsample 128 -> 256 (bicubic)"])
+    assert ms["mugshot path per face, one call (mesh + pose + input + renderer + network + upsample)"] > network
+    assert "7 channels, 128 px" in format_face_report(report)
