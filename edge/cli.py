@@ -106,7 +106,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     detector, generator, mesher = build_models(cfg)
     print(f"config {args.config}: ok")
     print(f"detector: {detector.name} {detector.version} ({detector.precision}) sha256 {detector.sha256[:12]}")
-    print(f"generator: {generator.describe()}")
+    rule = "faces without a face mesh get the crop" if cfg.generator.crop_without_mesh else "runs on every face"
+    print(f"generator: {generator.describe()}; published at {cfg.generator.output_size} px (never downsampled); "
+          f"{rule}")
     print(f"face mesh: {mesher.describe() if mesher is not None else 'off (mesh.enabled = false): 5-point pose only'}")
     source = make_source(cfg.camera)
     source.open()
