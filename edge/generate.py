@@ -27,7 +27,7 @@ DEFAULT_STUDENT_INT8 = "student_int8"
 # 128 -> 256 px on 29 frontal FRMDB faces, one run (python -m tools.generator.upsample_choice): bicubic PSNR
 # 41.1 dB, SSIM 0.985, 0.86 of the truth's gradient energy, 0.11 ms; Lanczos-4 41.6 dB, 0.986, 0.86, but 1.7-2.0
 # ms (an eighth of the 15 ms mugshot path); bilinear 38.4 dB, 0.979, blurred (0.70); nearest 35.4 dB,
-# 0.965.  Bicubic: within 0.5 dB of the best at a 15th to a 19th of its cost (two runs).
+# 0.965.  Bicubic: within 0.5 dB of the best at a 14th to a 19th of its cost (three runs).
 UPSAMPLING = ("bicubic", cv2.INTER_CUBIC)
 
 
