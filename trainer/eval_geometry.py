@@ -132,7 +132,7 @@ def geometry_report(cache, idx: np.ndarray, outputs: dict[str, dict], published:
             cell = {key: float(values[at].mean()) for key, values in per_probe[name].items()}
             found, meshed, yaw = m["found"][at], m["meshed"][at], m["yaw"][at]
             cell.update({"no face": int((~found).sum()), "no mesh": int((found & ~meshed).sum()),
-                         "median yaw": float(np.nanmedian(yaw)) if meshed.any() else float("nan")})
+                         "median |yaw|": float(np.nanmedian(np.abs(yaw))) if meshed.any() else float("nan")})
             table[name][group] = cell
     from .evaluate import paired, rank1_split
 
@@ -168,10 +168,10 @@ def geometry_markdown(geometry: dict) -> list[str]:
                        ("frontal to own", f"Frontal to own: within ±{degrees:g}° of the mesh yaw of the person's own "
                                           "true frontal photo"),
                        ("re-find", "Re-find: share of pictures in which YuNet finds a face"),
-                       ("median yaw", "Median mesh yaw, degrees (of the pictures with a mesh)")):
+                       ("median |yaw|", "Median |mesh yaw|, degrees, of the pictures with a mesh")):
         lines += [title + ".", "", "| model | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(f"{geometry['rows'][name][g][key]:.3f}" if key != "median yaw" else
-                                               f"{geometry['rows'][name][g][key]:+.1f}" for g in groups) + " |"
+        digits = 1 if key == "median |yaw|" else 3
+        lines += [f"| {name} | " + " | ".join(f"{geometry['rows'][name][g][key]:.{digits}f}" for g in groups) + " |"
                   for name in names]
         lines.append("")
     if TARGET_GROUP in groups:
