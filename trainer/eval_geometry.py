@@ -185,7 +185,8 @@ def geometry_markdown(geometry: dict) -> list[str]:
     return lines
 
 
-def write_geometry_grids(cache, outputs: dict[str, dict], geometry: dict, out: Path, per_group: int = 2) -> list[Path]:
+def write_geometry_grids(cache, outputs: dict[str, dict], geometry: dict, out: Path,
+                         per_group: int = 3) -> list[Path]:
     """One grid per model (not the raw input): rows of examples per input |yaw| group and surveillance,
     columns input | frontalized (the cache's, grey without an accepted mesh) | output | true frontal,
     each at least 128 px, the output's and the frontal's mesh yaw written on them."""
@@ -196,15 +197,17 @@ def write_geometry_grids(cache, outputs: dict[str, dict], geometry: dict, out: P
     examples = []
     groups = geometry_groups(cache, np.asarray(probes["rows"], int))
     for group, members in ((g, m) for g, m in groups.items() if g.startswith("yaw ") or g == "surveillance"):
-        for r in members[:: max(1, len(members) // per_group)][:per_group]:
-            examples.append((group, int(r)))
+        spread = np.unique(np.linspace(0, len(members) - 1, min(per_group, len(members))).round().astype(int))
+        examples += [int(members[k]) for k in spread]  # first, last and between: both signs, both datasets
     written = []
     for name in list(outputs)[1:]:
         tiles_rows = []
-        for group, r in examples:
+        for r in examples:
             meshed = cache.has_mesh is not None and bool(cache.has_mesh[r])
             frontalized = cache.view_frontals[r] if meshed else np.full((size, size, 3), PAD_VALUE, np.uint8)
-            tiles = [tile(cache.inputs[r], factor, group), tile(frontalized, factor, "" if meshed else "no mesh"),
+            tiles = [tile(cache.inputs[r], factor, input_text(cache, r)),
+                     tile(frontalized, factor, "" if meshed else "no mesh" if cache.has_mesh is not None
+                          else "no geometry in cache"),
                      tile(outputs[name][r], factor, yaw_text(probes[name], position[r])),
                      tile(cache.frontals[cache.targets[r]], factor, yaw_text(probes[REFERENCE], position[r]))]
             tiles_rows.append(np.hstack(tiles))
@@ -219,6 +222,14 @@ def write_geometry_grids(cache, outputs: dict[str, dict], geometry: dict, out: P
         cv2.imwrite(str(path), np.vstack([header, grid]))
         written.append(path)
     return written
+
+
+def input_text(cache, r: int) -> str:
+    """The input's dataset and its labelled pose (putText draws ASCII only)."""
+    source = {"frmdb": "FRMDB", "pointing04": "P04"}.get(str(cache.sources[r]), str(cache.sources[r])[:10])
+    if cache.kinds[r] != "studio" or not np.isfinite(cache.yaws[r]):
+        return f"{source} {cache.kinds[r]}"
+    return f"{source} y{cache.yaws[r]:+.0f} p{cache.pitches[r]:+.0f}"
 
 
 def yaw_text(measured: dict, k: int) -> str:
