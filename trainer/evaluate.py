@@ -169,12 +169,16 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         made = run(cache.inputs[idx], idx) if getattr(run, "rows", False) else run(cache.inputs[idx])
         outputs[name] = dict(zip(idx.tolist(), made))
         results[name] = score(outputs[name], name)
-    default = GeneratorConfig().max_yaw
+    box = GeneratorConfig()
+    default = getattr(box, "max_yaw", None)  # a box whose generator.crop_without_mesh retired it has none
     rules = [(f"crop beyond {max_yaw:g}°" + (" (edge default)" if max_yaw == default else ""),
               {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw})  # the crop beyond generator.max_yaw
-             for max_yaw in (sorted({default, *max_yaws}) if cache.pose_yaws is not None else ())]
-    if crop_without_mesh:  # the crop where the box's mesher accepted no mesh
-        rules.append(("crop without mesh", {i for i in idx.tolist() if not cache.has_mesh[i]}))
+             for max_yaw in (sorted({*max_yaws, *([] if default is None else [default])})
+                             if cache.pose_yaws is not None else ())]
+    box_rule = getattr(box, "crop_without_mesh", False)  # the box's default rule: scored whenever the cache can
+    if crop_without_mesh or (box_rule and cache.has_mesh is not None):  # the crop where the mesher accepted none
+        rules.append(("crop without mesh" + (" (edge default)" if box_rule else ""),
+                      {i for i in idx.tolist() if not cache.has_mesh[i]}))
     published: dict[str, tuple[str, set]] = {}  # what the camera box publishes: gated row -> (model, crop rows)
     for rule, crop_at in rules:
         for name, _ in candidates[1:]:
