@@ -87,10 +87,14 @@ class OutputGeometry:
 
 
 def geometry_groups(cache, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Held-out probes by input |yaw| (studio views, all pitches), the issue's target group, surveillance."""
+    """Held-out probes by input |yaw| (studio views, all pitches), the issue's target group (and per dataset where it
+    mixes them), surveillance."""
     studio = idx[cache.kinds[idx] == "studio"]
     yaw = np.abs(cache.yaws[studio])
     groups = {"all studio probes": studio, TARGET_GROUP: studio[yaw <= MAX_INPUT_YAW]}
+    target_sources = sorted(set(cache.sources[groups[TARGET_GROUP]].tolist()))
+    for source in target_sources if len(target_sources) > 1 else ():  # FRMDB's frontals read turned more
+        groups[f"{TARGET_GROUP}, {source}"] = groups[TARGET_GROUP][cache.sources[groups[TARGET_GROUP]] == source]
     for value in sorted({float(v) for v in yaw[np.isfinite(yaw)]}):
         groups["yaw 0" if value == 0 else f"yaw ±{value:g}"] = studio[yaw == value]
     groups["surveillance"] = idx[cache.kinds[idx] == "surveillance"]
