@@ -99,7 +99,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     report = evaluate(Path(args.cache), [Path(m) for m in args.model], Path(args.out),
-                      identity=not args.no_identity, max_yaws=tuple(args.max_yaw or ()))
+                      identity=not args.no_identity, max_yaws=tuple(args.max_yaw or ()),
+                      crop_without_mesh=args.crop_without_mesh, geometry=not args.no_geometry)
     print(json.dumps(report["summary"], indent=2))
     return 0
 
@@ -223,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
     e.add_argument("--max-yaw", type=float, action="append",
                    help="also score what the box publishes at this generator.max_yaw (repeatable)")
+    e.add_argument("--crop-without-mesh", action="store_true",
+                   help="also score the rule: the model where the box's mesher accepted a mesh, the crop elsewhere "
+                        "(a cache made by prepare --geometry)")
+    e.add_argument("--no-geometry", action="store_true",
+                   help="skip frontality and YuNet re-find of the outputs and their grids")
     e.set_defaults(func=cmd_eval)
     x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
     x.add_argument("checkpoint", nargs="?")

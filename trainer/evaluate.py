@@ -5,7 +5,8 @@ against the true frontal, and identity rank-1 identification of the output again
 gallery of the true frontal mugshots of all FRMDB test identities, per yaw (+-45, +-90 at
 pitch 0) and on FRMDB surveillance frames.  The recogniser is dlib's ResNet embedding
 (``dlib-bin`` + ``face-recognition-models``, the ``eval`` extra), which no training loss uses.
-Writes ``report.md``, ``report.json`` and ``grid.png``.
+Frontality and YuNet re-find of every output, as the box would measure them: ``eval_geometry``.
+Writes ``report.md``, ``report.json``, ``grid.png`` and per model ``grid_<model>.png``.
 """
 from __future__ import annotations
 
@@ -87,10 +88,15 @@ def load_model(path: Path, spec: ModelInputSpec, cache: PairCache | None = None)
 
 
 def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = True,
-             max_yaws: tuple[float, ...] = ()) -> dict:
+             max_yaws: tuple[float, ...] = (), crop_without_mesh: bool = False, geometry: bool = True) -> dict:
     """``max_yaws``: more values of ``generator.max_yaw`` to add "crop beyond" rows for, besides
-    the edge's default."""
+    the edge's default.  ``crop_without_mesh``: also score the rule "the model where the box's mesher
+    accepted a mesh, the crop elsewhere" (the cache's ``has_mesh``).  ``geometry``: frontality and YuNet
+    re-find of every output (``eval_geometry``) and the input | frontalized | output | true frontal grids."""
     cache = PairCache.load(cache_path)
+    if crop_without_mesh and cache.has_mesh is None:
+        raise TrainConfigError(f"cache: {cache_path} has no mesh flags (has_mesh): the crop-without-mesh rule "
+                               "needs a cache made by mugshot-train prepare --geometry")
     test_ids = cache.held_out()
     idx = cache.select(test_ids, test=True)
     frmdb = idx[cache.sources[idx] == "frmdb"]
@@ -163,14 +169,20 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         made = run(cache.inputs[idx], idx) if getattr(run, "rows", False) else run(cache.inputs[idx])
         outputs[name] = dict(zip(idx.tolist(), made))
         results[name] = score(outputs[name], name)
-    default = LEGACY_MAX_YAW = 30.0  # the retired generator.max_yaw's default (issue 14); its eval rows stay
-    for max_yaw in sorted({default, *max_yaws}) if cache.pose_yaws is not None else ():
-        # what the camera box publishes: the crop beyond generator.max_yaw, the model elsewhere
-        beyond = {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw}
+    box = GeneratorConfig()
+    legacy = 30.0  # the retired generator.max_yaw's default (issue 14): its rows stay, for comparison
+    rules = [(f"crop beyond {max_yaw:g}°", {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw})
+             for max_yaw in (sorted({legacy, *max_yaws}) if cache.pose_yaws is not None else ())]
+    box_rule = box.crop_without_mesh  # the box's default rule: scored whenever the cache can
+    if crop_without_mesh or (box_rule and cache.has_mesh is not None):  # the crop where the mesher accepted none
+        rules.append(("crop without mesh" + (" (edge default)" if box_rule else ""),
+                      {i for i in idx.tolist() if not cache.has_mesh[i]}))
+    published: dict[str, tuple[str, set]] = {}  # what the camera box publishes: gated row -> (model, crop rows)
+    for rule, crop_at in rules:
         for name, _ in candidates[1:]:
-            gated = {i: cache.inputs[i] if i in beyond else made for i, made in outputs[name].items()}
-            gated_name = f"{name}, crop beyond {max_yaw:g}°" + (" (edge default)" if max_yaw == default else "")
-            results[gated_name] = score(gated, gated_name)
+            gated = {i: cache.inputs[i] if i in crop_at else made for i, made in outputs[name].items()}
+            results[f"{name}, {rule}"] = score(gated, f"{name}, {rule}")
+            published[f"{name}, {rule}"] = (name, crop_at)
     counts = {"studio pairs": int(len(studio)), **{f"{g} probes": int(len(m)) for g, m in groups.items()},
               "gallery": int(len(frmdb_gallery)),
               **{f"{g} gallery": int(len(galleries[g])) for g in groups if g.startswith("folder:")},
@@ -180,6 +192,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
               "models": [str(m) for m in models], "paired": paired(hits, references, rank1_split),
               "paired_margin": paired(margins, references, margin_split)}
+    if geometry:
+        from .eval_geometry import geometry_report, write_geometry_grids
+        report["geometry"] = geometry_report(cache, idx, outputs, published)
+        write_geometry_grids(cache, outputs, report["geometry"], out)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     write_grid(cache, outputs, {k: v for k, v in groups.items() if "all pitches" not in k and "score" not in k},
@@ -213,6 +229,9 @@ def markdown(report: dict) -> str:
                   *paired_table(report["paired"], ("model", "reference")), ""]
     if report.get("paired_margin"):
         lines += [PAIRED_MARGIN_TEXT, "", *paired_table(report["paired_margin"], ("model", "reference")), ""]
+    if report.get("geometry"):
+        from .eval_geometry import geometry_markdown
+        lines += geometry_markdown(report["geometry"])
     return "\n".join(lines)
 
 

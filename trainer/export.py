@@ -136,7 +136,7 @@ def worse_than_crop(report: dict, row_name: str) -> list[str]:
     worse = []
     for key in ("paired", "paired_margin"):
         for row in report.get(key, []):
-            if row["reference"] != "raw input" or not row["model"].startswith(row_name) or "crop beyond" in row["model"]:
+            if row["reference"] != "raw input" or not row["model"].startswith(row_name) or ", crop " in row["model"]:  # gated rows
                 continue
             for group, split in row.items():
                 if isinstance(split, dict) and split["p"] < 0.05 and \

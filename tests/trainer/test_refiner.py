@@ -121,6 +121,10 @@ def test_refiner_fits_exports_and_runs_on_the_box_with_a_mesh(refiner_cache, tmp
     report = evaluate(cache, [teacher, path], tmp_path / "eval", identity=False)
     assert {"raw input", "teacher", "refiner-student (onnx)"} <= set(report["summary"])
     assert all(0 < row["L1"] < 1 for row in report["summary"].values())
+    geometry = report["geometry"]["rows"]  # their outputs measured by the box's detector and mesh as well
+    assert {"teacher", "refiner-student (onnx)"} <= set(geometry)
+    assert all(0 <= cell["re-find"] <= 1 for row in geometry.values() for cell in row.values())
+    assert (tmp_path / "eval" / "grid_refiner_student_onnx.png").is_file()
 
 
 def test_refiner_config_errors_name_what_is_missing(tiny_cache, refiner_cache, tmp_path):

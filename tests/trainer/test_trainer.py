@@ -141,7 +141,7 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     from trainer.evaluate import evaluate
     report = evaluate(cache, [teacher, teacher], tmp_path / "eval")
     rows = report["summary"]
-    gated = ", crop beyond 30° (edge default)"  # trainer/evaluate.py's LEGACY_MAX_YAW: the retired generator.max_yaw
+    gated = ", crop beyond 30°"  # the retired generator.max_yaw's default, kept in eval for comparison
     assert set(rows) == {"raw input", "teacher", f"teacher [{teacher}]", f"teacher{gated}",
                          f"teacher [{teacher}]{gated}"}, "one name twice: both rows kept"
     for row in rows.values():
