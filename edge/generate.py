@@ -204,8 +204,8 @@ def make_generator(model: str, threads: int, models_dir: Path, precision: str = 
         model = str(student)
         int8 = int8 or manifest_model(models_dir, DEFAULT_STUDENT_INT8, "generator.int8_model")
     fp32 = OnnxGenerator(model, threads)
-    choice = choose(precision, Path(model), int8, (1, 3, fp32.spec.size, fp32.spec.size), "generator.precision",
-                    threads)
+    choice = choose(precision, Path(model), int8, (1, fp32.spec.channels, fp32.spec.size, fp32.spec.size),
+                    "generator.precision", threads)
     if choice.precision == "fp32":
         return fp32
     generator = OnnxGenerator(choice.model, threads)

@@ -19,7 +19,7 @@ MIN_OPSET = 13
 METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
            "percentile": CalibrationMethod.Percentile}
 COMPUTE_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "Concat", "Resize", "Relu", "LeakyRelu",
-               "Sigmoid", "Tanh", "MaxPool", "AveragePool", "Transpose", "Reshape", "Sub", "Div"}
+               "Sigmoid", "Tanh", "MaxPool", "AveragePool", "Transpose", "Reshape", "Sub", "Div", "Clip"}
 
 
 NETWORK_OPS = {"Conv", "ConvTranspose", "Concat", "Resize", "DepthToSpace", "Relu", "LeakyRelu"}
