@@ -4,7 +4,6 @@ accepted mesh kept with empty frontal channels, the blend head left in float, an
 import json
 
 import numpy as np
-import pytest
 
 from edge.align import ModelInputSpec
 from edge.generate import ModelInput, make_generator
@@ -13,36 +12,6 @@ from quantize.cli import main
 
 FRMDB = "frmdb/cropped/mugshots"
 REFINER = ("crop", "frontal", "visibility")
-
-
-@pytest.fixture(scope="module")
-def mesher():
-    from edge.face3d import make_mesher
-    return make_mesher()
-
-
-@pytest.fixture(scope="module")
-def tiny_refiner_onnx(tmp_path_factory, shared_data, mesher):
-    """A 32 px blend-head refiner student, trained for a few steps on a geometry cache of two FRMDB people
-    (001 held out by trainer/split.toml) and exported by the trainer."""
-    from trainer.config import load_train_config
-    from trainer.export import export
-    from trainer.fit import fit
-    from trainer.prepare import frmdb_source, prepare
-
-    folder = tmp_path_factory.mktemp("refiner")
-    cache = folder / "pairs.npz"
-    result = prepare([frmdb_source(shared_data / "frmdb", {"001", "002"})], ModelInputSpec(size=32), cache,
-                     geometry=True, rotate_yaws=(), mesher=mesher)
-    assert result["meshes"] > 0
-    common = [f"cache={cache}", "inputs=crop,frontal,visibility", "head=blend", "steps=6", "batch_size=4",
-              "threads=1", "lr=0.005", "sample_every=6", "checkpoint_every=6"]
-    teacher = fit(load_train_config(None, common + ["width=4", f"out={folder / 't'}"]), progress=False)
-    student = fit(load_train_config(None, common + ["model=student", "width=8", f"teacher={teacher}",
-                                                    f"out={folder / 's'}"]), progress=False)
-    path = folder / "refiner.onnx"
-    export(student, path, name="refiner-student")
-    return path
 
 
 def test_refiner_inputs_are_the_box_inputs_with_and_without_a_mesh(shared_data, mesher, yunet):
@@ -67,8 +36,9 @@ def test_refiner_inputs_are_the_box_inputs_with_and_without_a_mesh(shared_data, 
         assert np.array_equal(tensor, box(image, face.landmarks, mesh)), path.name
 
 
-def test_refiner_int8_reports_fidelity_and_runs_on_the_box(tiny_refiner_onnx, shared_data, tmp_path, mesher,
+def test_refiner_int8_reports_fidelity_and_runs_on_the_box(tiny_refiner, shared_data, tmp_path, mesher,
                                                            astronaut):
+    tiny_refiner_onnx = tiny_refiner[1]
     out = tmp_path / "refiner_int8.onnx"
     args = ["generator", "--model", str(tiny_refiner_onnx), "--calib", str(shared_data / FRMDB / "042"),
             "--eval", str(shared_data / FRMDB / "046"), "--out", str(out), "--max-drop", "0.1"]
@@ -105,9 +75,10 @@ def test_refiner_int8_reports_fidelity_and_runs_on_the_box(tiny_refiner_onnx, sh
         assert np.abs(a - b).mean() < 8
 
 
-def test_a_generator_whose_metadata_disagrees_with_its_channels_is_refused(tiny_refiner_onnx, tmp_path):
+def test_a_generator_whose_metadata_disagrees_with_its_channels_is_refused(tiny_refiner, tmp_path):
     import onnx
 
+    tiny_refiner_onnx = tiny_refiner[1]
     proto = onnx.load(str(tiny_refiner_onnx))
     for entry in proto.metadata_props:
         if entry.key == ModelInputSpec.METADATA_KEY:
@@ -116,3 +87,24 @@ def test_a_generator_whose_metadata_disagrees_with_its_channels_is_refused(tiny_
     onnx.save(proto, str(wrong))
     assert main(["generator", "--model", str(wrong), "--out", str(tmp_path / "w_int8.onnx")]) == 2
     assert not (tmp_path / "w_int8.onnx").exists()
+
+
+def test_compare_puts_the_int8_variants_side_by_side(tiny_refiner, shared_data, mesher, yunet):
+    from quantize.compare import compare, format_table, variants
+
+    tiny_refiner_onnx = tiny_refiner[1]
+    spec = ModelInputSpec(size=32, inputs=REFINER)
+    calib = generator_inputs(images_in(shared_data / FRMDB / "042", 64), spec, detector=yunet, mesher=mesher)
+    evaluation = generator_inputs(images_in(shared_data / FRMDB / "046", 64), spec, detector=yunet, mesher=mesher)
+    result = compare(tiny_refiner_onnx, calib, evaluation, spec)
+    rows = result["rows"]
+    assert list(rows) == list(variants(tiny_refiner_onnx))
+    default, head_int8 = rows["per-channel, head float (default)"], rows["per-channel, head INT8 too"]
+    assert head_int8["int8 nodes"] > default["int8 nodes"]
+    assert rows["per-channel, head + first conv float"]["int8 nodes"] == default["int8 nodes"] - 1
+    for label, row in rows.items():
+        assert row["psnr"] > 20 and 0 <= row["blend weight err mean"] <= row["blend weight err max"] < 1, label
+        assert row["ms 1t"] > 0 and row["fp32/int8 1t"] > 0, label
+    assert default["blend weight err max"] > 0, "the INT8 network moves the blend logit a little"
+    table = format_table(result)
+    assert table.count("\n| per-") == len(rows) and "fp32/int8 1t" in table

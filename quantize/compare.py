@@ -1,0 +1,145 @@
+"""Which parts of a generator to keep in float: INT8 variants side by side in one run.
+
+    python -m quantize.compare --model runs/refiner.onnx [--calib DIR] [--eval DIR] [--threads 1 2]
+
+Every variant is calibrated on the same inputs (``generator_inputs``: the box's path, so a refiner's
+faces without a mesh come in with empty frontal channels) and measured against the FP32 model on the
+same held-out inputs: PSNR/SSIM of the output (all faces, with and without a mesh), the largest and
+mean error of a blend head's weight ``sigmoid(w)`` (read as an extra graph output), and the median
+latency of every model interleaved round by round (``edge.bench.onnx_latency``: fixed threads, no
+spinning), as the FP32/INT8 ratio.  Variants: per-channel or per-tensor weights, the head after the
+convolutional network in float (default) or in INT8 too, and additionally the first convolution (the
+one reading the visibility map) or the last one (the blend logit and residual) in float.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edge.align import ModelInputSpec, from_tensor
+from edge.bench import onnx_latency
+from edge.metrics import psnr, ssim
+from edge.models import onnx_session
+
+from .calibrate import GeneratorInputs, generator_inputs, images_in
+from .onnx_int8 import quantize_model
+
+
+def convolutions(path: Path) -> list[str]:
+    return [n.name for n in onnx.load(str(path)).graph.node if n.op_type == "Conv"]
+
+
+def variants(fp32: Path) -> dict[str, dict]:
+    convs = convolutions(fp32)
+    return {"per-channel, head float (default)": {"per_channel": True, "float_head": True},
+            "per-tensor, head float": {"per_channel": False, "float_head": True},
+            "per-channel, head INT8 too": {"per_channel": True, "float_head": False},
+            "per-channel, head + first conv float": {"per_channel": True, "float_head": True,
+                                                     "exclude_nodes": convs[:1]},
+            "per-channel, head + last conv float": {"per_channel": True, "float_head": True,
+                                                    "exclude_nodes": convs[-1:]}}
+
+
+def with_probes(path: Path) -> tuple[bytes, list[str]]:
+    """The model with each Sigmoid's output (a blend head's weight) added as a graph output."""
+    proto = onnx.load(str(path))
+    probes = [n.output[0] for n in proto.graph.node if n.op_type == "Sigmoid"]
+    outputs = {o.name for o in proto.graph.output}
+    for name in probes:
+        if name not in outputs:
+            proto.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    return proto.SerializeToString(), probes
+
+
+def outputs_of(model: bytes, inputs: GeneratorInputs, spec: ModelInputSpec) -> tuple[list[np.ndarray], list]:
+    session = onnx_session(model, threads=2)
+    name = session.get_inputs()[0].name
+    images, probes = [], []
+    for x in inputs.tensors:
+        out, *extra = session.run(None, {name: x})
+        images.append(from_tensor(out, spec)[0])
+        probes.append(extra)
+    return images, probes
+
+
+def measure(int8: Path, evaluation: GeneratorInputs, spec: ModelInputSpec, reference) -> dict:
+    """The INT8 model's outputs against the FP32 ones (``reference``: ``outputs_of`` the probed FP32 model)."""
+    ref_images, ref_probes = reference
+    int8_bytes, probes = with_probes(int8)
+    images, got_probes = outputs_of(int8_bytes, evaluation, spec)
+    row = {"psnr": float(np.mean([psnr(a, b) for a, b in zip(ref_images, images)])),
+           "ssim": float(np.mean([ssim(a, b) for a, b in zip(ref_images, images)]))}
+    for meshed, label in ((True, "with mesh"), (False, "without mesh")):
+        pick = [i for i, m in enumerate(evaluation.meshed) if m == meshed]
+        row[f"psnr {label}"] = float(np.mean([psnr(ref_images[i], images[i]) for i in pick])) if pick else float("nan")
+    if probes:
+        diffs = np.concatenate([np.abs(a[0] - b[0]).ravel() for a, b in zip(ref_probes, got_probes)])
+        row["blend weight err mean"], row["blend weight err max"] = float(diffs.mean()), float(diffs.max())
+    return row
+
+
+def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spec: ModelInputSpec,
+            threads: tuple[int, ...] = (1,), method: str = "minmax") -> dict:
+    reference = outputs_of(with_probes(fp32)[0], evaluation, spec)
+    rows, paths = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (label, options) in enumerate(variants(fp32).items()):
+            out = Path(tmp) / f"variant{i}.onnx"
+            nodes = quantize_model(fp32.read_bytes(), out, calib.tensors, method=method, **options)
+            rows[label] = {"int8 nodes": len(nodes["quantized"])} | measure(out, evaluation, spec, reference)
+            paths.append(out)
+        pick = next((i for i, m in enumerate(evaluation.meshed) if m), 0)
+        name = onnx_session(fp32).get_inputs()[0].name
+        feeds = [{name: evaluation.tensors[pick]}] * (len(paths) + 1)
+        fp32_ms = {}
+        for t in threads:
+            timed = onnx_latency([fp32, *paths], threads=t, feeds=feeds)
+            fp32_ms[t] = timed[0]["median_ms"]
+            for label, result in zip(rows, timed[1:]):
+                rows[label][f"ms {t}t"] = result["median_ms"]
+                rows[label][f"fp32/int8 {t}t"] = fp32_ms[t] / result["median_ms"]
+    return {"rows": rows, "fp32_ms": fp32_ms, "calibration": calib.describe(), "evaluation": evaluation.describe()}
+
+
+def format_table(result: dict) -> str:
+    rows = result["rows"]
+    columns = list(next(iter(rows.values())))
+    lines = [f"calibration {result['calibration']}, evaluation {result['evaluation']}; FP32 "
+             + ", ".join(f"{ms:.3f} ms at {t} thread{'s' if t > 1 else ''}" for t, ms in result["fp32_ms"].items()),
+             "", "| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for label, row in rows.items():
+        lines.append(f"| {label} | " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
+                                                  for v in row.values()) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m quantize.compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help="FP32 generator ONNX (mugshot-train export)")
+    parser.add_argument("--calib", help="calibration pictures (default: held-in FRMDB views)")
+    parser.add_argument("--eval", dest="eval_dir", help="evaluation pictures (default: held-out FRMDB views)")
+    parser.add_argument("--limit", type=int, default=64)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    args = parser.parse_args(argv)
+    from .run import held_in_faces, held_out_faces
+
+    model = Path(args.model)
+    spec = ModelInputSpec.from_metadata(onnx_session(model).get_modelmeta().custom_metadata_map, str(model))
+    calib = generator_inputs(images_in(Path(args.calib), args.limit) if args.calib else
+                             held_in_faces(args.limit, spec), spec)
+    evaluation = generator_inputs(images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(spec), spec)
+    if not len(calib) or not len(evaluation):
+        print("no faces found in the calibration or evaluation pictures", file=sys.stderr)
+        return 2
+    print(format_table(compare(model, calib, evaluation, spec, tuple(args.threads), args.method)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
