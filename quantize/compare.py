@@ -103,7 +103,9 @@ def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spe
             for label, result in zip(rows, timed[1:]):
                 rows[label][f"ms {t}t"] = result["median_ms"]
                 rows[label][f"fp32/int8 {t}t"] = fp32_ms[t] / result["median_ms"]
-    return {"rows": rows, "fp32_ms": fp32_ms, "calibration": calib.describe(), "evaluation": evaluation.describe()}
+    convs = convolutions(fp32)
+    return {"rows": rows, "fp32_ms": fp32_ms, "calibration": calib.describe(), "evaluation": evaluation.describe(),
+            "first_conv": convs[0] if convs else "", "last_conv": convs[-1] if convs else ""}
 
 
 def format_table(result: dict) -> str:
@@ -111,6 +113,7 @@ def format_table(result: dict) -> str:
     columns = list(next(iter(rows.values())))
     lines = [f"calibration {result['calibration']}, evaluation {result['evaluation']}; FP32 "
              + ", ".join(f"{ms:.3f} ms at {t} thread{'s' if t > 1 else ''}" for t, ms in result["fp32_ms"].items()),
+             f"(mugshot-quantize --exclude-nodes: first conv {result['first_conv']}, last conv {result['last_conv']})",
              "", "| variant | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for label, row in rows.items():
         lines.append(f"| {label} | " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v)
