@@ -8,8 +8,9 @@ same held-out inputs: PSNR/SSIM of the output (all faces, with and without a mes
 mean error of a blend head's weight ``sigmoid(w)`` (read as an extra graph output), and the median
 latency of every model interleaved round by round (``edge.bench.onnx_latency``: fixed threads, no
 spinning), as the FP32/INT8 ratio.  Variants: per-channel or per-tensor weights, the head after the
-convolutional network in float (default) or in INT8 too, and additionally the first convolution (the
-one reading the visibility map) or the last one (the blend logit and residual) in float.
+convolutional network in float (default) or in INT8 too, and additionally the convolution reading the
+input (crop, frontal face and visibility map: ``mugshot-quantize``'s default for refiners) or the last one
+(the blend logit and residual) in float.
 """
 from __future__ import annotations
 
@@ -36,19 +37,31 @@ def convolutions(path: Path) -> list[str]:
 
 def variants(fp32: Path) -> dict[str, dict]:
     convs = convolutions(fp32)
-    return {"per-channel, head float (default)": {"per_channel": True, "float_head": True},
+    return {"per-channel, head float": {"per_channel": True, "float_head": True},
             "per-tensor, head float": {"per_channel": False, "float_head": True},
             "per-channel, head INT8 too": {"per_channel": True, "float_head": False},
-            "per-channel, head + first conv float": {"per_channel": True, "float_head": True,
-                                                     "exclude_nodes": convs[:1]},
+            "per-channel, head + input conv float (refiner default)": {"per_channel": True, "float_head": True,
+                                                                       "float_input_convs": True},
             "per-channel, head + last conv float": {"per_channel": True, "float_head": True,
                                                     "exclude_nodes": convs[-1:]}}
 
 
 def with_probes(path: Path) -> tuple[bytes, list[str]]:
-    """The model with each Sigmoid's output (a blend head's weight) added as a graph output."""
+    """The model with each Sigmoid's output (a blend head's weight) added as a graph output; where the
+    weight is quantized (QuantizeLinear -> DequantizeLinear after it), the dequantized value the head uses."""
     proto = onnx.load(str(path))
-    probes = [n.output[0] for n in proto.graph.node if n.op_type == "Sigmoid"]
+    consumers: dict[str, list] = {}
+    for node in proto.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    probes = []
+    for node in proto.graph.node:
+        if node.op_type != "Sigmoid":
+            continue
+        name = node.output[0]
+        quantized = [c for c in consumers.get(name, []) if c.op_type == "QuantizeLinear"]
+        dequantized = [c for q in quantized for c in consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]
+        probes.append(dequantized[0].output[0] if dequantized else name)
     outputs = {o.name for o in proto.graph.output}
     for name in probes:
         if name not in outputs:

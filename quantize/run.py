@@ -52,7 +52,8 @@ def quantize_generator(args: argparse.Namespace, out: Path) -> dict:
         raise ValueError(f"--calib: no faces found in {args.calib or 'the default data'}")
     nodes = quantize_model(source.read_bytes(), out, calib.tensors, method=args.method,
                            exclude_nodes=args.exclude_nodes, exclude_types=args.exclude_types or [],
-                           float_head=args.exclude_types is None)
+                           float_head=args.exclude_types is None,
+                           float_input_convs=spec.inputs != ("crop",) and not args.input_conv_int8)
     eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(spec)
     evaluation = generator_inputs(eval_images, spec)
     fidelity = generator_fidelity(source, out, evaluation, spec, identity=args.identity)

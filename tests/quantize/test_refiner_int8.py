@@ -56,8 +56,12 @@ def test_refiner_int8_reports_fidelity_and_runs_on_the_box(tiny_refiner, shared_
     floating = " ".join(report["nodes"]["float"])
     for op in ("Sigmoid", "Tanh", "Clip"):  # the blend head stays float by default
         assert f"({op})" in floating, op
+    assert floating.count("(Conv)") == 1, "the convolution reading the 7 input channels stays float"
     assert report["nodes"]["quantized"] > 5
     assert "with a mesh" in out.with_suffix(".report.md").read_text()
+    whole = tmp_path / "refiner_int8_whole.onnx"
+    assert main(args[:args.index("--out") + 1] + [str(whole), "--max-drop", "0.1", "--input-conv-int8"]) == 0
+    assert "(Conv)" not in " ".join(json.loads(whole.with_suffix(".report.json").read_text())["nodes"]["float"])
 
     from edge.detect.yunet import YuNetDetector
     generator = make_generator(str(tiny_refiner_onnx), 1, tmp_path, precision="int8", int8_model=str(out))
@@ -99,9 +103,9 @@ def test_compare_puts_the_int8_variants_side_by_side(tiny_refiner, shared_data, 
     result = compare(tiny_refiner_onnx, calib, evaluation, spec)
     rows = result["rows"]
     assert list(rows) == list(variants(tiny_refiner_onnx))
-    default, head_int8 = rows["per-channel, head float (default)"], rows["per-channel, head INT8 too"]
+    default, head_int8 = rows["per-channel, head float"], rows["per-channel, head INT8 too"]
     assert head_int8["int8 nodes"] > default["int8 nodes"]
-    assert rows["per-channel, head + first conv float"]["int8 nodes"] == default["int8 nodes"] - 1
+    assert rows["per-channel, head + input conv float (refiner default)"]["int8 nodes"] == default["int8 nodes"] - 1
     for label, row in rows.items():
         assert row["psnr"] > 20 and 0 <= row["blend weight err mean"] <= row["blend weight err max"] < 1, label
         assert row["ms 1t"] > 0 and row["fp32/int8 1t"] > 0, label
