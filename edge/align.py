@@ -111,15 +111,20 @@ class ModelInputSpec:
 
 def to_tensor(crops: np.ndarray | list[np.ndarray], spec: ModelInputSpec) -> np.ndarray:
     """BGR uint8 aligned crops (N, H, W, 3) -> normalised float32 NCHW tensor."""
-    batch = np.asarray(crops, np.float32)
+    batch = np.asarray(crops)
     if batch.ndim == 3:
         batch = batch[None]
     if batch.shape[1:3] != (spec.size, spec.size):
-        batch = np.stack([cv2.resize(c, (spec.size, spec.size), interpolation=cv2.INTER_AREA) for c in batch])
+        batch = np.stack([cv2.resize(c, (spec.size, spec.size), interpolation=cv2.INTER_AREA)
+                          for c in batch.astype(np.float32)])
     if spec.color == "rgb":
         batch = batch[..., ::-1]
-    batch = (batch / 255.0 - np.float32(spec.mean)) / np.float32(spec.std)
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+    # one float32 NCHW copy, then the same float32 operations as (x / 255 - mean) / std, in place
+    tensor = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+    tensor /= 255.0
+    tensor -= np.float32(spec.mean)[:, None, None]
+    tensor /= np.float32(spec.std)[:, None, None]
+    return tensor
 
 
 def from_tensor(tensor: np.ndarray, spec: ModelInputSpec) -> np.ndarray:

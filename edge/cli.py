@@ -106,7 +106,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     detector, generator, mesher = build_models(cfg)
     print(f"config {args.config}: ok")
     print(f"detector: {detector.name} {detector.version} ({detector.precision}) sha256 {detector.sha256[:12]}")
-    print(f"generator: {generator.describe()}")
+    rule = "faces without a face mesh get the crop" if cfg.generator.crop_without_mesh else "runs on every face"
+    print(f"generator: {generator.describe()}; published at {cfg.generator.output_size} px (never downsampled); "
+          f"{rule}")
     print(f"face mesh: {mesher.describe() if mesher is not None else 'off (mesh.enabled = false): 5-point pose only'}")
     source = make_source(cfg.camera)
     source.open()
@@ -202,7 +204,8 @@ def cmd_bench_face(args: argparse.Namespace) -> int:
     from .face3d.bench import bench_face, format_face_report
 
     frames = load_frames(args.clip, count=args.frames)
-    print(format_face_report(bench_face(frames, rounds=args.rounds)))
+    print(format_face_report(bench_face(frames, rounds=args.rounds, generator=args.generator,
+                                        output_size=args.output_size)))
     return EXIT_OK
 
 
@@ -239,10 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=7)
     bench.add_argument("--int8-detector", help="INT8 YuNet (default: <cache>/yunet_int8.onnx)")
     bench.set_defaults(func=cmd_bench)
-    bench_face = sub.add_parser("bench-face", help="face mesh, pose and renderer per face against the frame cost")
+    bench_face = sub.add_parser("bench-face", help="face mesh, pose, renderer and generator per face against the frame cost")
     bench_face.add_argument("--clip", help="video with a face (default: the generated demo clip)")
     bench_face.add_argument("--frames", type=int, default=40)
     bench_face.add_argument("--rounds", type=int, default=5)
+    bench_face.add_argument("--generator", default="auto",
+                            help="ONNX generator to time in the mugshot path (default: the shipped student)")
+    bench_face.add_argument("--output-size", type=int, default=256, help="generator.output_size to upsample to")
     bench_face.set_defaults(func=cmd_bench_face)
     return parser
 

@@ -107,9 +107,21 @@ class GeneratorConfig:
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
     int8_model: str = ""  # empty with model = "auto": the shipped INT8 student
-    # beyond this estimated |yaw| (degrees) the crop is the mugshot: the shipped student blends a face with its
-    # mirror image, which held-out people's ±45° views survive worse than the crop (models/student.md)
-    max_yaw: float = 30.0
+    # the published mugshot's side in pixels: a smaller model output (128 px) is upsampled to it (bicubic,
+    # edge/generate.py ``publish_at``), a larger one is published as it is, never downsampled
+    output_size: int = 256
+    # a face without an accepted face mesh (a profile beyond the mesh's range) is published as the crop,
+    # with the reason in the event; false: a model that works without a mesh (any .onnx/.tflite generator,
+    # a 7-channel refiner with empty frontal channels) runs on every face.  "frontalize" always needs the mesh.
+    crop_without_mesh: bool = True
+
+
+# Keys that existed once: a config that still sets one gets this line instead of "unknown key".
+RETIRED_KEYS = {
+    "generator.max_yaw": "retired: the yaw gate is replaced by the face mesh rule generator.crop_without_mesh "
+                         "(default true: faces without an accepted mesh are published as the crop, and the "
+                         "generator runs on the others); remove the line",
+}
 
 
 @dataclass(frozen=True)
@@ -273,6 +285,8 @@ def _section(cls: type, data: dict[str, Any], prefix: str) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
+        if f"{prefix}.{key}" in RETIRED_KEYS:
+            raise ConfigError(f"{prefix}.{key}", RETIRED_KEYS[f"{prefix}.{key}"])
         if key not in known:
             raise ConfigError(f"{prefix}.{key}", f"unknown key (known: {', '.join(sorted(known))})")
         kwargs[key] = _coerce(hints[key], value, f"{prefix}.{key}")

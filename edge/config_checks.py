@@ -23,7 +23,7 @@ RANGES: dict[type, dict[str, tuple[float, float]]] = {
                      "nms_threshold": (0, 1), "min_face": (0, 4096), "threads": (1, 64)},
     TrackerConfig: {"iou_threshold": (0, 1), "max_missed_seconds": (0.01, 60), "min_hits": (1, 1000),
                     "publish_after_seconds": (0.01, 3600), "update_gain": (1, 100), "crop_size": (32, 1024)},
-    GeneratorConfig: {"threads": (1, 64), "max_yaw": (0, 90)},
+    GeneratorConfig: {"threads": (1, 64), "output_size": (64, 1024)},
     MeshConfig: {"threads": (1, 64), "min_presence": (0, 1), "max_disagreement": (0, 1), "max_landmark_yaw": (0, 90),
                  "render_size": (32, 1024)},
     DirectoryPublisherConfig: {"jpeg_quality": (1, 100), "max_side": (32, 4096)},
@@ -136,8 +136,10 @@ def check_config(c: Config) -> None:
     if not 32 <= c.mesh.render_size <= 1024:
         raise ConfigError("mesh.render_size", f"must be between 32 and 1024, got {c.mesh.render_size}")
     _positive("generator.threads", c.generator.threads)
-    if not 0 <= c.generator.max_yaw <= 90:
-        raise ConfigError("generator.max_yaw", f"must be between 0 and 90 degrees, got {c.generator.max_yaw}")
+    if not c.mesh.enabled and c.generator.crop_without_mesh and c.generator.model != "none":
+        raise ConfigError("generator.crop_without_mesh", "with mesh.enabled = false no face has a mesh, so every "
+                                                         "face would be published as the crop: set "
+                                                         "crop_without_mesh = false or generator.model = \"none\"")
     for i, pub in enumerate(c.publishers):
         key = f"publishers[{i}]"
         if not 1 <= pub.jpeg_quality <= 100:

@@ -17,7 +17,7 @@ from .align import MUGSHOT_FACE_SCALE, align_face
 from .config import Config
 from .detect import Detection, FaceDetector
 from .events import Event
-from .generate import NoGenerator
+from .generate import NoGenerator, publish_at
 from .motion import MotionDetector, union_box
 from .publish import Publisher
 from .sequence import SequenceCounter
@@ -183,24 +183,33 @@ class Pipeline:
         mesh = self.mesher.run(image, detection.box, detection.landmarks)
         return mesh, (procrustes_pose(mesh.points, self.mesher.canonical) if mesh.accepted else None)
 
+    def skip_reason(self, shot) -> str | None:
+        """Why this shot's mugshot is the crop instead of the generator's, or None when the generator runs:
+        a face without an accepted mesh, for a generator that needs one ("frontalize") or under
+        ``generator.crop_without_mesh``."""
+        if self.generator.name == "none" or shot.mesh is not None:
+            return None
+        if not (self.generator.needs_mesh or self.cfg.generator.crop_without_mesh):
+            return None
+        why = "generator.crop_without_mesh" if not self.generator.needs_mesh else f"{self.generator.name} needs it"
+        return (f"no face mesh (presence {shot.quality.mesh_presence:.2f}; or it disagreed with the detector's "
+                f"landmarks, or the face is turned beyond mesh.max_landmark_yaw): {why}")
+
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
         models = self._models
         with self.stats.timed("generate"):
             crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
-            if self.generator.needs_mesh and shot.mesh is None:  # a profile beyond the mesh's range
-                mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
-                models = models | {"generator": {
-                    "name": "none", "skipped": self.generator.name,
-                    "reason": f"no face mesh (presence {shot.quality.mesh_presence:.2f}, or it disagreed with "
-                              "the detector's landmarks)"}}
-            elif abs(shot.quality.yaw) <= self.cfg.generator.max_yaw or self.generator.name == "none":
+            skip = self.skip_reason(shot)
+            if skip is None:
                 mugshot = self.generator.generate(shot.patch, shot.landmarks, shot.mesh)
-            else:  # a profile: show the face as the camera saw it, and say why
+            else:  # one rule: no accepted mesh, the crop is the mugshot, and the event says why
                 mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
-                models = models | {"generator": {
-                    "name": "none", "skipped": self.generator.name,
-                    "reason": f"yaw {shot.quality.yaw:+.0f} beyond generator.max_yaw {self.cfg.generator.max_yaw:g}"}}
+                models = models | {"generator": {"name": "none", "skipped": self.generator.name, "reason": skip}}
+            native = mugshot.shape[1]
+            mugshot, upsampling = publish_at(mugshot, self.cfg.generator.output_size)
+            models = models | {"generator": models["generator"] | {
+                "output_size": native, "published_size": mugshot.shape[1], "upsampling": upsampling}}
         event = Event(
             event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
             device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,

@@ -108,6 +108,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .export import export
 
     out = Path(args.out)
+    if args.untrained:  # the network a training config describes, untrained: for timing the box's path
+        import tempfile
+
+        from .export import untrained_checkpoint
+        if args.checkpoint or args.card:
+            print("export: --untrained takes a training config instead of a checkpoint, and no --card",
+                  file=sys.stderr)
+            return 2
+        with tempfile.TemporaryDirectory() as tmp:
+            checkpoint = untrained_checkpoint(load_train_config(args.untrained), args.size, Path(tmp) / "untrained.pt")
+            result = export(checkpoint, out, name=args.name or f"{Path(args.untrained).stem}-untrained")
+        print(f"exported {result['path']} (untrained, {result['parameters']} parameters, max |onnx - torch| "
+              f"{result['max_abs_diff']:.2e})")
+        return 0
+    if not args.checkpoint:
+        print("export: give a checkpoint (or --untrained CONFIG)", file=sys.stderr)
+        return 2
     result = export(Path(args.checkpoint), out, name=args.name, report=args.report)
     print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| "
           f"{result['max_abs_diff']:.2e})")
@@ -208,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also score what the box publishes at this generator.max_yaw (repeatable)")
     e.set_defaults(func=cmd_eval)
     x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
-    x.add_argument("checkpoint")
+    x.add_argument("checkpoint", nargs="?")
     x.add_argument("--out", required=True)
+    x.add_argument("--untrained", metavar="CONFIG", help="export the network this training config describes, "
+                                                          "untrained (to time the box's path)")
+    x.add_argument("--size", type=int, default=128, help="with --untrained: its input and output size")
     x.add_argument("--name", default="")
     x.add_argument("--report", help="eval report JSON whose metrics go into the metadata and the card")
     x.add_argument("--card", help="write a markdown model card here")

@@ -163,7 +163,7 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
         made = run(cache.inputs[idx], idx) if getattr(run, "rows", False) else run(cache.inputs[idx])
         outputs[name] = dict(zip(idx.tolist(), made))
         results[name] = score(outputs[name], name)
-    default = GeneratorConfig().max_yaw
+    default = LEGACY_MAX_YAW = 30.0  # the retired generator.max_yaw's default (issue 14); its eval rows stay
     for max_yaw in sorted({default, *max_yaws}) if cache.pose_yaws is not None else ():
         # what the camera box publishes: the crop beyond generator.max_yaw, the model elsewhere
         beyond = {i for i in idx.tolist() if abs(cache.pose_yaws[i]) > max_yaw}

@@ -91,6 +91,26 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
     return {"path": str(out), "parameters": parameters(model), "max_abs_diff": diff, "metadata": metadata}
 
 
+def untrained_checkpoint(cfg, size: int, out: Path, seed: int = 0) -> Path:
+    """A checkpoint of the network ``cfg`` (a ``TrainConfig``) describes at ``size`` px, not trained: for timing
+    the box's path (``mugshot-edge bench-face --generator``) and for tests.  PyTorch's initial weights, except
+    the output convolution (the blend head starts it at zero), which gets small random weights so the
+    export check and the box see every path of the network."""
+    import dataclasses
+
+    from .fit import make_generator
+
+    spec = dataclasses.asdict(ModelInputSpec(size=size, inputs=tuple(cfg.inputs)))
+    torch.manual_seed(seed)
+    model = make_generator(cfg, spec)
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        torch.nn.init.normal_(last.weight, std=0.05)
+    torch.save({"config": dataclasses.asdict(cfg), "spec": spec, "generator": model.state_dict(), "step": 0,
+                "split": []}, out)
+    return out
+
+
 CITATIONS = """- P. Contardo, P. Sernani, S. Tomassini, N. Falcionelli, M. Martarelli, P. Castellini, A. F. Dragoni,
   "FRMDB: Face Recognition Using Multiple Points of View", Sensors 2023, 23, 1939 (research and education only).
 - N. Gourier, D. Hall, J. L. Crowley, "Estimating Face Orientation from Robust Detection of Salient Facial
@@ -166,8 +186,10 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
         if any(c.startswith("margin ") for c in next(iter(rows.values()))):
             lines += [MARGIN_TEXT, ""]
         if any("crop beyond" in name for name in rows):
-            lines += ["\"crop beyond\" rows are what the camera box publishes: the aligned crop wherever the "
-                      "yaw it estimates from the landmarks exceeds `generator.max_yaw`, the model elsewhere.", ""]
+            lines += ["\"crop beyond\" rows are what the camera box published with the retired yaw gate "
+                      "`generator.max_yaw` (30°): the aligned crop wherever the yaw it estimates exceeds it, the "
+                      "model elsewhere. The box now publishes the crop where the face has no accepted mesh "
+                      "(`generator.crop_without_mesh`).", ""]
         lines += paired_lines(report, row_name)
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
@@ -177,6 +199,11 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
                   "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics "
                   "above)."]
+    elif cfg.get("head") == "blend":
+        limits = [f"- {spec['size']}x{spec['size']} output (the box publishes it upsampled to generator.output_size): "
+                  "per pixel a blend of the aligned crop and the frontalized face plus a bounded residual, so it "
+                  "shows what the camera and the mesh saw; without a mesh only the crop and the residual.",
+                  f"- Trained on {people} identities (see the metrics above)."]
     elif not cfg.get("remaps", True):
         limits = ["- Nothing moves: each output pixel blends the aligned crop with its mirror image at that pixel, "
                   "so the face becomes more symmetric, not more frontal. A blurry crop stays blurry.",

@@ -20,7 +20,7 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
     turned = shared_data / "frmdb/cropped/mugshots/041/Img_23.jpg"  # camera yaw -45
     profile = shared_data / "frmdb/cropped/mugshots/041/Img_13.jpg"  # camera yaw -90: beyond the mesh's range
     config = tmp_path / "frontalize.toml"
-    config.write_text('[generator]\nmodel = "frontalize"\nmax_yaw = 90.0\n')
+    config.write_text('[generator]\nmodel = "frontalize"\n')
     out = tmp_path / "out"
     code = main(["--log-level", "warning", "mugshot", str(photos / "astronaut.jpg"), str(photos / "bricks.png"),
                  str(turned), str(profile), "--out", str(out), "--config", str(config)])
@@ -40,6 +40,9 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
     turned_meta = json.loads((out / "Img_23.json").read_text())
     assert turned_meta["pose"]["source"] == "mesh" and 25 < turned_meta["pose"]["yaw"] < 60
     assert turned_meta["generator"] == "frontalize" and turned_meta["models"]["mesh"]["sha256"]
+    rendered = turned_meta["models"]["generator"]  # rendered at mesh.render_size, published at generator.output_size
+    assert (rendered["output_size"], rendered["published_size"], turned_meta["images"]["mugshot"]["width"]) == \
+        (128, 256, 256)
     side = json.loads((out / "Img_13.json").read_text())
     assert side["pose"]["source"] == "landmarks" and not side["mesh"]["present"]
     assert side["generator"] == "none" and "no face mesh" in side["models"]["generator"]["reason"]

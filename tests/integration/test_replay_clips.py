@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
-from edge.config import Config, GeneratorConfig
+from edge.config import Config
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,28 @@ def replay_single_face(shared_data, tmp_path, generator_toml: str) -> dict:
 def test_replay_with_the_shipped_student(shared_data, tmp_path):
     meta = replay_single_face(shared_data, tmp_path, "")
     assert meta["generator"] == "student" and meta["models"]["generator"]["precision"] == "fp32"
-    assert meta["images"]["mugshot"]["width"] == 64 and meta["images"]["crop"]["width"] == 256
-    assert abs(meta["pose"]["yaw"]) <= GeneratorConfig().max_yaw, "within max_yaw: the student made this mugshot"
+    assert meta["mesh"]["present"], "the face has a mesh: the student made this mugshot"
+    generator = meta["models"]["generator"]
+    assert (generator["output_size"], generator["published_size"], generator["upsampling"]) == (64, 256, "bicubic")
+    assert meta["images"]["mugshot"]["width"] == 256 and meta["images"]["crop"]["width"] == 256
 
 
-def test_a_face_turned_beyond_max_yaw_is_published_as_the_crop(shared_data, tmp_path):
-    meta = replay_single_face(shared_data, tmp_path, "max_yaw = 0.0\n")
-    assert meta["generator"] == "none" and meta["models"]["generator"]["skipped"] == "student"
-    assert "beyond generator.max_yaw 0" in meta["models"]["generator"]["reason"]
-    assert meta["images"]["mugshot"]["width"] == 256, "the aligned crop, not a 64x64 generated face"
+@pytest.mark.parametrize("crop_without_mesh", [True, False])
+def test_a_face_without_a_mesh_is_published_as_the_crop_unless_told_otherwise(shared_data, tmp_path,
+                                                                              crop_without_mesh):
+    # mesh.max_landmark_yaw = 0: no face gets a mesh (as a profile beyond the mesh's range)
+    meta = replay_single_face(shared_data, tmp_path, f"crop_without_mesh = {str(crop_without_mesh).lower()}\n"
+                                                     "[mesh]\nmax_landmark_yaw = 0.0\n")
+    assert not meta["mesh"]["present"] and meta["pose"]["source"] == "landmarks"
+    generator = meta["models"]["generator"]
+    if crop_without_mesh:
+        assert meta["generator"] == "none" and generator["skipped"] == "student"
+        assert "no face mesh" in generator["reason"] and "generator.crop_without_mesh" in generator["reason"]
+        assert generator["output_size"] == 256 and generator["upsampling"] == "none", "the aligned crop itself"
+    else:
+        assert meta["generator"] == "student" and "reason" not in generator
+        assert generator["output_size"] == 64 and generator["upsampling"] == "bicubic"
+    assert meta["images"]["mugshot"]["width"] == generator["published_size"] == 256
 
 
 def test_demo_runs_the_whole_pipeline_and_a_rerun_shows_only_its_own_events(tmp_path, capsys):

@@ -108,7 +108,7 @@ def test_refiner_fits_exports_and_runs_on_the_box_with_a_mesh(refiner_cache, tmp
     assert json.loads(meta[ModelInputSpec.METADATA_KEY])["inputs"] == ["crop", "frontal", "visibility"]
 
     generator = OnnxGenerator(path)
-    assert generator.spec.channels == 7 and generator.describe()["inputs"] == ["crop", "frontal", "visibility"]
+    assert generator.spec.channels == 7 and generator.describe()["inputs"] == "crop+frontal+visibility"
     face = yunet.detect(astronaut)[0]
     mesh = mesher.mesh(astronaut, face.box, face.landmarks)
     assert mesh is not None, "the astronaut's frontal face has a mesh"

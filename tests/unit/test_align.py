@@ -62,3 +62,17 @@ def test_spec_comes_from_metadata_with_clear_errors():
         ModelInputSpec.from_metadata({}, "m.onnx")
     with pytest.raises(ValueError, match="malformed"):
         ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: '{"size": 3}'}, "m.onnx")
+
+
+@pytest.mark.parametrize("color", ["rgb", "bgr"])
+def test_to_tensor_is_the_normalisation_formula_bit_for_bit(color):
+    """to_tensor works in place on one NCHW copy (6x faster at 128 px); the numbers stay those of
+    (x / 255 - mean) / std in float32, which the trainer's caches and the quantizer's calibration assume."""
+    spec = ModelInputSpec(size=32, color=color, mean=(0.4, 0.5, 0.6), std=(0.2, 0.3, 0.25))
+    crops = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ordered = crops[..., ::-1] if color == "rgb" else crops
+    expected = ((ordered.astype(np.float32) / 255.0 - np.float32(spec.mean)) / np.float32(spec.std))
+    got = to_tensor(crops, spec)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    assert np.array_equal(got, expected.transpose(0, 3, 1, 2))
+    assert np.array_equal(to_tensor(crops[0], spec), got[:1])

@@ -21,7 +21,9 @@ def test_defaults_are_valid():
     ({"detector": {"model": "no/such/model.onnx"}}, "detector.model", "file not found"),
     ({"detector": {"region": "roi"}}, "detector.region", "must be one of"),
     ({"generator": {"model": "missing.onnx"}}, "generator.model", "file not found"),
-    ({"generator": {"max_yaw": 120}}, "generator.max_yaw", "between 0 and 90"),
+    ({"generator": {"output_size": 20000}}, "generator.output_size", "between 64 and 1024"),
+    ({"generator": {"crop_without_mesh": "yes"}}, "generator.crop_without_mesh", "true or false"),
+    ({"mesh": {"enabled": False}}, "generator.crop_without_mesh", "no face has a mesh"),
     ({"camera": {"type": "images", "uri": "no-such-folder"}}, "camera.uri", "folder not found"),
     ({"camera": {"uri": "clip-that-is-not-there.mp4"}}, "camera.uri", "not a device index"),
     ({"publishers": [{"type": "directory", "jpeg_quality": 0}]}, "publishers[0].jpeg_quality", "between 1 and 100"),
@@ -82,3 +84,21 @@ def test_example_config_lists_every_key_with_its_default():
             assert documented[f.name] == getattr(instance, f.name), f"{name}.{f.name} default differs"
     raw["camera"]["uri"] = "0"
     config_from_dict(raw, base_dir=example.parent)
+
+
+def test_a_config_that_still_sets_the_retired_max_yaw_gets_one_line_saying_what_replaces_it(tmp_path, capsys):
+    path = tmp_path / "config.toml"
+    path.write_text('[generator]\nmodel = "none"\nmax_yaw = 30.0\n')
+    assert main(["run", "--config", str(path)]) == EXIT_CONFIG
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "generator.max_yaw: retired" in err and "generator.crop_without_mesh" in err and "unknown key" not in err
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({"generator": {"max_yaw": 90.0}})
+    assert caught.value.key == "generator.max_yaw"
+
+
+def test_without_the_mesh_the_generator_runs_on_every_face_only_when_asked():
+    cfg = config_from_dict({"mesh": {"enabled": False}, "generator": {"crop_without_mesh": False}})
+    assert not cfg.mesh.enabled and not cfg.generator.crop_without_mesh
+    assert config_from_dict({"mesh": {"enabled": False}, "generator": {"model": "none"}}).generator.model == "none"

@@ -122,3 +122,16 @@ def test_a_frontalized_mugshot_is_labelled_as_such(tmp_path):
     assert "Frontalized view: the face's own 3-D mesh turned frontal" in page
     assert "<th>source</th><td>mesh</td>" in page
     assert "Frontalized view (face mesh)" in client.get("/").text
+
+
+def test_an_upsampled_mugshot_says_from_what_size(tmp_path):
+    receiver = Receiver(tmp_path)
+    event = make_event(8).encode()
+    generator = {"name": "refiner", "output_size": 128, "published_size": 256, "upsampling": "bicubic"}
+    send(receiver, event, meta=event.metadata | {"generator": "refiner",
+                                                 "models": event.metadata["models"] | {"generator": generator}})
+    client = TestClient(create_app(receiver))
+    assert "(upsampled from 128 px, bicubic)" in client.get(f"/events/box1/{event.event_id}").text
+    plain = make_event(9).encode()  # older events say nothing about it
+    send(receiver, plain)
+    assert "upsampled" not in client.get(f"/events/box1/{plain.event_id}").text

@@ -13,7 +13,7 @@
 4. The same ``mugshot-edge`` commands with the arm64 interpreter (under qemu) and with this one (x86):
    ``replay`` of ``single_face.mp4``, of its frames as PNG files (the same pixels on both sides), and of
    a few still photos (``replay`` of an image folder); ``mugshot`` of the same photos with the default
-   generator, with ``generator.model = "frontalize"`` (``max_yaw = 90``), and that again with
+   generator, with ``generator.model = "frontalize"``, and that again with
    ``mesh.runtime = "onnxruntime"`` in the virtualenv without ``tflite`` (add a case to ``cases()`` for
    new commands). Then ``probe.py`` on both: per-frame detections and mesh poses, the generators on the
    same landmarks, both mesh runtimes on the same network input, the frontalizing renderer on the same mesh.
@@ -52,7 +52,7 @@ PHOTO_CONFIG = PINNED.replace('[detector]\n', '[detector]\nregion = "full"\n') +
     "[motion]\nenabled = false\n[tracker]\nmin_hits = 1\niou_threshold = 1.0\nmax_missed_seconds = 0.05\n")
 
 
-FRONTALIZE = PINNED.replace("[generator]\n", '[generator]\nmodel = "frontalize"\nmax_yaw = 90.0\n')
+FRONTALIZE = PINNED.replace("[generator]\n", '[generator]\nmodel = "frontalize"\n')
 ONNX_MESH = FRONTALIZE + '[mesh]\nruntime = "onnxruntime"\n'
 
 # every module the box loads (picamera2 itself is Raspberry Pi OS's, not Debian's: not in the sysroot)
