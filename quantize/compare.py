@@ -1,6 +1,7 @@
 """Which parts of a generator to keep in float: INT8 variants side by side in one run.
 
     python -m quantize.compare --model runs/refiner.onnx [--calib DIR] [--eval DIR] [--threads 1 2]
+                               [--tflite runs/refiner.tflite runs/refiner_int8.tflite]
 
 Every variant is calibrated on the same inputs (``generator_inputs``: the box's path, so a refiner's
 faces without a mesh come in with empty frontal channels) and measured against the FP32 model on the
@@ -10,7 +11,8 @@ latency of every model interleaved round by round (``edge.bench.onnx_latency``: 
 spinning), as the FP32/INT8 ratio.  Variants: per-channel or per-tensor weights, the head after the
 convolutional network in float (default) or in INT8 too, and additionally the convolution reading the
 input (crop, frontal face and visibility map: ``mugshot-quantize``'s default for refiners) or the last one
-(the blend logit and residual) in float.
+(the blend logit and residual) in float.  ``--tflite``: the TFLite exports (``python -m quantize.tflite``)
+beside the FP32 ONNX model, PSNR and latency at one thread.
 """
 from __future__ import annotations
 
@@ -121,6 +123,42 @@ def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spe
             "first_conv": convs[0] if convs else "", "last_conv": convs[-1] if convs else ""}
 
 
+def compare_tflite(fp32: Path, models: list[Path], evaluation: GeneratorInputs, spec: ModelInputSpec,
+                   rounds: int = 15, runs: int = 10) -> dict:
+    """TFLite exports (``python -m quantize.tflite``) against the FP32 ONNX model: PSNR of their outputs on
+    the same inputs, and the median latency at one thread, ONNX FP32 and each model interleaved round by round."""
+    import statistics
+    import time
+
+    from edge.generate import run_tflite, tflite_interpreter
+
+    session = onnx_session(fp32, threads=1)
+    name = session.get_inputs()[0].name
+    reference = [from_tensor(session.run(None, {name: x})[0], spec)[0] for x in evaluation.tensors]
+    runners = {path.name: tflite_interpreter(path, threads=1).get_signature_runner() for path in models}
+    rows = {}
+    for label, runner in runners.items():
+        out = [from_tensor(run_tflite(runner, x), spec)[0] for x in evaluation.tensors]
+        rows[label] = {"psnr vs onnx fp32": float(np.mean([psnr(a, b) for a, b in zip(reference, out)]))}
+    x = evaluation.tensors[next((i for i, m in enumerate(evaluation.meshed) if m), 0)]
+    calls = {"onnx fp32": lambda: session.run(None, {name: x})} | {
+        label: (lambda r=runner: run_tflite(r, x)) for label, runner in runners.items()}
+    times: dict[str, list[float]] = {label: [] for label in calls}
+    for call in calls.values():
+        call()  # warm-up
+    for _ in range(rounds):
+        for label, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(runs):
+                call()
+            times[label].append(1000 * (time.perf_counter() - start) / runs)
+    fp32_ms = statistics.median(times["onnx fp32"])
+    for label in runners:
+        ms = statistics.median(times[label])
+        rows[label].update({"ms 1t": ms, "onnx fp32/this 1t": fp32_ms / ms})
+    return {"rows": rows, "onnx_fp32_ms": fp32_ms}
+
+
 def format_table(result: dict) -> str:
     rows = result["rows"]
     columns = list(next(iter(rows.values())))
@@ -142,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=64)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    parser.add_argument("--tflite", nargs="*", default=[], help="TFLite exports of the same model to put beside it")
     args = parser.parse_args(argv)
     from .run import held_in_faces, held_out_faces
 
@@ -154,6 +193,12 @@ def main(argv: list[str] | None = None) -> int:
         print("no faces found in the calibration or evaluation pictures", file=sys.stderr)
         return 2
     print(format_table(compare(model, calib, evaluation, spec, tuple(args.threads), args.method)))
+    if args.tflite:
+        result = compare_tflite(model, [Path(p) for p in args.tflite], evaluation, spec)
+        print(f"\nTFLite, 1 thread, interleaved with the ONNX FP32 model ({result['onnx_fp32_ms']:.3f} ms)\n")
+        print("| model | psnr vs onnx fp32 | ms 1t | onnx fp32/this 1t |\n|---|---|---|---|")
+        for label, row in result["rows"].items():
+            print(f"| {label} | " + " | ".join(f"{v:.4g}" for v in row.values()) + " |")
     return 0
 
 

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_refiner_checkpoint_exports_to_tflite_and_runs_on_the_box(tiny_refiner, tmp_path, astronaut, mesher,
-                                                                   capsys):
+                                                                   shared_data, capsys):
     import importlib.util
 
     assert importlib.util.find_spec("litert_torch") and importlib.util.find_spec("ai_edge_quantizer"), \
@@ -47,3 +47,13 @@ def test_refiner_checkpoint_exports_to_tflite_and_runs_on_the_box(tiny_refiner, 
             got = generator.generate(astronaut, face.landmarks, m).astype(np.float32)
             expected = reference.generate(astronaut, face.landmarks, m).astype(np.float32)
             assert got.shape == expected.shape and np.abs(got - expected).mean() < tolerance, path.name
+
+    from edge.align import ModelInputSpec
+    from quantize.calibrate import generator_inputs, images_in
+    from quantize.compare import compare_tflite
+
+    spec = ModelInputSpec(size=32, inputs=("crop", "frontal", "visibility"))
+    evaluation = generator_inputs(images_in(shared_data / "frmdb/cropped/mugshots/046", 64), spec, mesher=mesher)
+    rows = compare_tflite(onnx_path, [out, tmp_path / "refiner_int8.tflite"], evaluation, spec, rounds=3)["rows"]
+    assert rows["refiner.tflite"]["psnr vs onnx fp32"] > 60 and rows["refiner_int8.tflite"]["psnr vs onnx fp32"] > 25
+    assert all(row["ms 1t"] > 0 for row in rows.values())
