@@ -99,7 +99,7 @@ def measure(int8: Path, evaluation: GeneratorInputs, spec: ModelInputSpec, refer
 
 
 def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spec: ModelInputSpec,
-            threads: tuple[int, ...] = (1,), method: str = "minmax") -> dict:
+            threads: tuple[int, ...] = (1,), method: str = "minmax", rounds: int = 15) -> dict:
     reference = outputs_of(with_probes(fp32)[0], evaluation, spec)
     rows, paths = {}, []
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,7 +113,7 @@ def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spe
         feeds = [{name: evaluation.tensors[pick]}] * (len(paths) + 1)
         fp32_ms = {}
         for t in threads:
-            timed = onnx_latency([fp32, *paths], threads=t, feeds=feeds)
+            timed = onnx_latency([fp32, *paths], threads=t, rounds=rounds, feeds=feeds)
             fp32_ms[t] = timed[0]["median_ms"]
             for label, result in zip(rows, timed[1:]):
                 rows[label][f"ms {t}t"] = result["median_ms"]
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=64)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved latency rounds (of 20 runs each)")
     parser.add_argument("--tflite", nargs="*", default=[], help="TFLite exports of the same model to put beside it")
     args = parser.parse_args(argv)
     from .run import held_in_faces, held_out_faces
@@ -192,9 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     if not len(calib) or not len(evaluation):
         print("no faces found in the calibration or evaluation pictures", file=sys.stderr)
         return 2
-    print(format_table(compare(model, calib, evaluation, spec, tuple(args.threads), args.method)))
+    print(format_table(compare(model, calib, evaluation, spec, tuple(args.threads), args.method, args.rounds)))
     if args.tflite:
-        result = compare_tflite(model, [Path(p) for p in args.tflite], evaluation, spec)
+        result = compare_tflite(model, [Path(p) for p in args.tflite], evaluation, spec, rounds=args.rounds)
         print(f"\nTFLite, 1 thread, interleaved with the ONNX FP32 model ({result['onnx_fp32_ms']:.3f} ms)\n")
         print("| model | psnr vs onnx fp32 | ms 1t | onnx fp32/this 1t |\n|---|---|---|---|")
         for label, row in result["rows"].items():
