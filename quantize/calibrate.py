@@ -72,7 +72,8 @@ class GeneratorInputs:
         return len(self.tensors)
 
     def describe(self) -> dict:
-        return {"faces": len(self), "with_mesh": int(sum(self.meshed)), "without_mesh": len(self) - int(sum(self.meshed))}
+        meshed = int(sum(self.meshed))
+        return {"faces": len(self), "with_mesh": meshed, "without_mesh": len(self) - meshed}
 
 
 def generator_inputs(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None,
