@@ -1,20 +1,27 @@
 """Calibration and evaluation inputs, made by exactly the edge preprocessing.
 
 Detector: frames letterboxed by ``edge.detect.yunet.yunet_input``.  Generator: faces found
-by the edge detector and aligned by ``edge.align`` with the spec stored in the model.
-A folder may be the user's own pictures or frames saved by the daemon on the camera.
+by the edge detector and turned into the model's input by ``edge.generate.ModelInput`` with the
+spec stored in the model: the aligned crop, and for a refiner (``inputs = ["crop", "frontal",
+"visibility"]``) the face's mesh from the box's ``FaceMesher`` (its gates decide), posed and
+frontalized by the box's renderer and stacked by ``edge.align.stack_inputs``.  A face without an
+accepted mesh gets empty frontal channels and a zero map, as on the box, so both kinds enter
+calibration in the proportion the pictures give.  A folder may be the user's own pictures or
+frames saved by the daemon on the camera.
 """
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from edge.align import ModelInputSpec, align_face, to_tensor
+from edge.align import ModelInputSpec
 from edge.detect.yunet import YuNetDetector, yunet_input
+from edge.generate import ModelInput
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -53,19 +60,45 @@ def detector_tensors(images: list[Path], width: int, height: int) -> list[np.nda
     return tensors
 
 
-def aligned_faces(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None) -> list[np.ndarray]:
+@dataclass
+class GeneratorInputs:
+    """A generator's inputs as the box makes them, one per picture in which the detector found a face."""
+
+    tensors: list[np.ndarray] = field(default_factory=list)  # (1, spec.channels, S, S) float32 each
+    meshed: list[bool] = field(default_factory=list)  # the face's mesh was accepted: frontal channels filled
+    sources: list[Path] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def describe(self) -> dict:
+        meshed = int(sum(self.meshed))
+        return {"faces": len(self), "with_mesh": meshed, "without_mesh": len(self) - meshed}
+
+
+def generator_inputs(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None,
+                     mesher=None) -> GeneratorInputs:
+    """The box's path from picture to model input: YuNet's first face, then (for a spec with frontal
+    channels) the mesh, its pose and the frontal rendering (``edge.generate.ModelInput``).  ``mesher``: an
+    ``edge.face3d.FaceMesher`` (default: the shipped one, as ``mesh.runtime = "auto"`` picks it)."""
     detector = detector or YuNetDetector(score_threshold=0.5)
-    faces = []
+    needs_mesh = spec.inputs != ("crop",)
+    if needs_mesh and mesher is None:
+        from edge.face3d import make_mesher
+        mesher = make_mesher()
+    make_input = ModelInput(spec)
+    made = GeneratorInputs()
     for path in images:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         found = detector.detect(image) if image is not None else []
-        if found:
-            faces.append(align_face(image, found[0].landmarks, spec.size, spec.face_scale)[0])
-    return faces
-
-
-def generator_tensors(faces: list[np.ndarray], spec: ModelInputSpec) -> list[np.ndarray]:
-    return [to_tensor(face, spec) for face in faces]
+        if not found:
+            continue
+        face = found[0]
+        mesh = mesher.mesh(image, face.box, face.landmarks) if needs_mesh else None
+        made.tensors.append(make_input(image, face.landmarks, mesh))
+        made.meshed.append(mesh is not None)
+        made.sources.append(path)
+    return made
 
 
 def annotated_frames(data: Path = SHARED_DATA, limit: int = 120) -> list[tuple[Path, tuple[float, float, float, float]]]:

@@ -6,11 +6,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.align import ModelInputSpec, from_tensor, to_tensor
+from edge.align import ModelInputSpec, from_tensor
 from edge.detect.base import iou
 from edge.detect.yunet import YuNetDetector
 from edge.metrics import psnr, ssim
 from edge.models import onnx_session
+
+from .calibrate import GeneratorInputs
 
 
 HEAD_SCALE = 1.8  # the annotations are loose head boxes, about twice the face box (median 1.97 here)
@@ -59,21 +61,32 @@ def detector_fidelity(fp32: Path, int8: Path, frames: list[tuple[Path, tuple]], 
     return result
 
 
-def run_generator(path: Path, faces: list[np.ndarray], spec: ModelInputSpec) -> list[np.ndarray]:
+def run_generator(path: Path, tensors: list[np.ndarray], spec: ModelInputSpec) -> list[np.ndarray]:
     session = onnx_session(path, threads=2)
     name = session.get_inputs()[0].name
-    return [from_tensor(session.run(None, {name: to_tensor(face, spec)})[0], spec)[0] for face in faces]
+    return [from_tensor(session.run(None, {name: x})[0], spec)[0] for x in tensors]
 
 
-def generator_fidelity(fp32: Path, int8: Path, faces: list[np.ndarray], spec: ModelInputSpec,
-                       identities: list[str] | None = None, identity: bool = False) -> dict:
-    """PSNR/SSIM of INT8 output against FP32 output, and (optionally) how often the dlib identity
-    of the INT8 output agrees with that of the FP32 output."""
-    a, b = run_generator(fp32, faces, spec), run_generator(int8, faces, spec)
-    result = {"faces": len(faces), "psnr": float(np.mean([psnr(x, y) for x, y in zip(a, b)])),
-              "ssim": float(np.mean([ssim(x, y) for x, y in zip(a, b)]))}
+def _mean_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return float(np.mean([psnr(x, y) for x, y in zip(a, b)])) if a else float("nan")
+
+
+def generator_fidelity(fp32: Path, int8: Path, inputs: GeneratorInputs, spec: ModelInputSpec,
+                       identity: bool = False) -> dict:
+    """PSNR/SSIM of INT8 output against FP32 output on the box's inputs (``calibrate.generator_inputs``),
+    and (optionally) how often the dlib identity of the INT8 output agrees with that of the FP32 output.
+    A refiner's PSNR is also given apart for the faces with and without a mesh (frontal channels filled
+    or empty)."""
+    a, b = run_generator(fp32, inputs.tensors, spec), run_generator(int8, inputs.tensors, spec)
+    result = {"faces": len(a), "psnr": _mean_psnr(a, b),
+              "ssim": float(np.mean([ssim(x, y) for x, y in zip(a, b)])) if a else float("nan")}
     result["ssim_drop"] = 1.0 - result["ssim"]
-    if identity and faces:
+    if spec.inputs != ("crop",):
+        for meshed, label in ((True, "with_mesh"), (False, "without_mesh")):
+            pick = [i for i, m in enumerate(inputs.meshed) if m == meshed]
+            result[f"faces_{label}"] = len(pick)
+            result[f"psnr_{label}"] = _mean_psnr([a[i] for i in pick], [b[i] for i in pick])
+    if identity and a:
         from edge.metrics import DlibIdentity
         embed = DlibIdentity(spec).embed
         ea, eb = embed(np.stack(a)), embed(np.stack(b))

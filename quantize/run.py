@@ -9,8 +9,8 @@ from pathlib import Path
 from edge.align import ModelInputSpec
 from edge.models import locate_yunet, onnx_session, sha256_file, with_free_spatial_dims
 
-from .calibrate import (SHARED_DATA, aligned_faces, annotated_frames, default_detector_images, detector_tensors,
-                        generator_tensors, images_in)
+from .calibrate import (SHARED_DATA, annotated_frames, default_detector_images, detector_tensors, generator_inputs,
+                        images_in)
 from .fidelity import detector_fidelity, generator_fidelity
 from .onnx_int8 import quantize_model
 
@@ -42,24 +42,38 @@ def quantize_generator(args: argparse.Namespace, out: Path) -> dict:
     source = Path(args.model)
     session = onnx_session(source)
     spec = ModelInputSpec.from_metadata(session.get_modelmeta().custom_metadata_map, str(source))
-    calib_images = images_in(Path(args.calib), args.limit) if args.calib else _held_in_faces(args.limit)
-    faces = aligned_faces(calib_images, spec)
-    if not faces:
+    channels = session.get_inputs()[0].shape[1]
+    if isinstance(channels, int) and channels != spec.channels:
+        raise ValueError(f"--model {source}: takes {channels} input channels but its metadata names "
+                         f"{list(spec.inputs)} ({spec.channels} channels)")
+    calib_images = images_in(Path(args.calib), args.limit) if args.calib else held_in_faces(args.limit, spec)
+    calib = generator_inputs(calib_images, spec)
+    if not len(calib):
         raise ValueError(f"--calib: no faces found in {args.calib or 'the default data'}")
-    nodes = quantize_model(source.read_bytes(), out, generator_tensors(faces, spec), method=args.method,
+    nodes = quantize_model(source.read_bytes(), out, calib.tensors, method=args.method,
                            exclude_nodes=args.exclude_nodes, exclude_types=args.exclude_types or [],
-                           float_head=args.exclude_types is None)
-    eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else _held_out_faces()
-    eval_faces = aligned_faces(eval_images, spec)
-    fidelity = generator_fidelity(source, out, eval_faces, spec, identity=args.identity)
+                           float_head=args.exclude_types is None,
+                           float_input_convs=spec.inputs != ("crop",) and not args.input_conv_int8)
+    eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(spec)
+    evaluation = generator_inputs(eval_images, spec)
+    fidelity = generator_fidelity(source, out, evaluation, spec, identity=args.identity)
     gate = {"max_drop": args.max_drop, "passed": fidelity["ssim_drop"] <= args.max_drop,
             "reason": f"1 - SSIM(int8, fp32) = {fidelity['ssim_drop']:.3f} vs allowed {args.max_drop}"}
     if args.identity and fidelity.get("identity_same_person", 1.0) < 1.0 - args.max_drop:
         gate.update(passed=False, reason=f"identity kept for only {fidelity['identity_same_person']:.2f} of faces")
+    if not len(evaluation):
+        gate.update(passed=False, reason=f"--eval: no faces found in {args.eval_dir or 'the default data'}")
     name = session.get_inputs()[0].name
-    feed = {name: generator_tensors(eval_faces[:1] or faces[:1], spec)[0]}
-    return _report("generator", source, source.read_bytes(), out, calib_images, args, nodes, fidelity, gate,
-                   feeds=[feed, feed])
+    # time a face with its frontal channels filled where there is one (what a refiner mostly runs on)
+    pick = next((i for i, m in enumerate(evaluation.meshed) if m), 0) if len(evaluation) else None
+    feed = {name: evaluation.tensors[pick] if pick is not None else calib.tensors[0]}
+    report = _report("generator", source, source.read_bytes(), out, calib_images, args, nodes, fidelity, gate,
+                     feeds=[feed, feed])
+    described = calib.describe()
+    report["calibration"].update(inputs=list(spec.inputs), faces=described["faces"])
+    if spec.inputs != ("crop",):  # the share of faces whose frontal channels are empty, as the pictures gave it
+        report["calibration"].update(with_mesh=described["with_mesh"], without_mesh=described["without_mesh"])
+    return report
 
 
 def _split_ids() -> set[str]:
@@ -68,24 +82,30 @@ def _split_ids() -> set[str]:
     return {i.split(":")[1] for i in tomllib.loads(split.read_text())["test_identities"] if i.startswith("frmdb:")}
 
 
-def _frmdb_studio(test: bool) -> list[Path]:
-    """FRMDB studio views (yaw -45..45, pitch 0/30) of held-out (test) or training identities."""
+def _frmdb_views(test: bool, spec: ModelInputSpec) -> list[Path]:
+    """FRMDB views of held-out (test) or training identities.  A crop-only generator: studio views at yaw
+    -45..45, pitch 0/30.  A refiner (frontal channels): every yaw from -90 to 90 at pitch -30/0/30 and the
+    surveillance frames, the box's whole range, so profiles without a mesh come in as often as they occur."""
     import csv
 
     held_out = _split_ids()
+    refiner = spec.inputs != ("crop",)
+    yaws = ("-90", "-45", "0", "45", "90") if refiner else ("-45", "0", "45")
+    pitches = ("-30", "0", "30") if refiner else ("0", "30")
     with open(SHARED_DATA / "frmdb" / "manifest.csv", newline="") as f:
         return [SHARED_DATA / "frmdb" / r["path"] for r in csv.DictReader(f)
-                if r["kind"] == "mugshot" and (r["subject"] in held_out) == test
-                and r["camera_yaw_deg"] in ("-45", "0", "45") and r["camera_pitch_deg"] in ("0", "30")]
+                if (r["subject"] in held_out) == test
+                and ((r["kind"] == "mugshot" and r["camera_yaw_deg"] in yaws and r["camera_pitch_deg"] in pitches)
+                     or (refiner and r["kind"] == "surveillance_frame"))]
 
 
-def _held_in_faces(limit: int) -> list[Path]:
-    files = _frmdb_studio(test=False)
+def held_in_faces(limit: int, spec: ModelInputSpec = ModelInputSpec()) -> list[Path]:
+    files = _frmdb_views(test=False, spec=spec)
     return files[:: max(1, len(files) // limit)][:limit]
 
 
-def _held_out_faces() -> list[Path]:
-    return _frmdb_studio(test=True)
+def held_out_faces(spec: ModelInputSpec = ModelInputSpec()) -> list[Path]:
+    return _frmdb_views(test=True, spec=spec)
 
 
 def _report(kind, source, fp32_bytes, out, images, args, nodes, fidelity, gate, feeds) -> dict:
@@ -106,7 +126,10 @@ def write_report(report: dict, out: Path) -> None:
              f"`{report['fp32_sha256'][:16]}…`) → INT8 ({report['int8_bytes']:,} bytes, sha256 "
              f"`{report['int8_sha256'][:16]}…`)",
              f"- Calibration: {report['calibration']['images']} images, {report['calibration']['method']}, "
-             f"from {report['calibration']['source']}; QDQ, signed int8, per-channel weights",
+             f"from {report['calibration']['source']}; QDQ, signed int8, per-channel weights"
+             + (f"; inputs {', '.join(report['calibration']['inputs'])}: {report['calibration']['with_mesh']} faces "
+                f"with a mesh, {report['calibration']['without_mesh']} without (frontal channels empty)"
+                if "with_mesh" in report["calibration"] else ""),
              f"- Nodes: {report['nodes']['quantized']} run in INT8; in float: "
              f"{', '.join(report['nodes']['float']) or 'none'}", "",
              "| latency (median) | FP32 ms | INT8 ms | INT8 speed-up |", "|---|---|---|---|"]

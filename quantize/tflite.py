@@ -6,9 +6,10 @@ transformers), so it runs on a workstation, not in the default test run:
     python -m quantize.tflite runs/student/checkpoint.pt --out models/student.tflite
 
 It writes ``student.tflite`` (float32), ``student_int8.tflite`` (weights and activations
-int8, calibrated on real aligned faces through ``edge.align``) and a ``.json`` beside each
-with the model's ``ModelInputSpec`` (TFLite files carry no such metadata here), which the
-edge daemon's TFLite backend reads.
+int8, calibrated on real faces through the box's own input path, ``quantize.calibrate.generator_inputs``:
+the aligned crop, and for a refiner the mesh, the frontal rendering and its visibility map, empty
+where the mesh was not accepted) and a ``.json`` beside each with the model's ``ModelInputSpec``
+(TFLite files carry no such metadata here), which the edge daemon's TFLite backend reads.
 """
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ from pathlib import Path
 import numpy as np
 
 
-def export_tflite(checkpoint: Path, out: Path, calibration_faces: list[np.ndarray]) -> dict:
+def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) -> dict:
+    """``calibration``: the model's input tensors (1, channels, S, S), as ``generator_inputs`` makes them;
+    the first one is also the conversion's example and the check against PyTorch."""
     import litert_torch
     import torch
     from ai_edge_quantizer import quantizer
 
-    from edge.align import ModelInputSpec, to_tensor
     from trainer.fit import load_generator
 
     model, state = load_generator(checkpoint)
-    spec = ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
-    sample = torch.from_numpy(to_tensor(calibration_faces[0], spec))
+    spec = spec_of(state)
+    sample = torch.from_numpy(calibration[0])
     edge_model = litert_torch.convert(model.eval(), (sample,))
     out.parent.mkdir(parents=True, exist_ok=True)
     edge_model.export(str(out))
@@ -39,8 +41,7 @@ def export_tflite(checkpoint: Path, out: Path, calibration_faces: list[np.ndarra
     qt.load_quantization_recipe(convolutions_int8())
     signature = qt.get_signature_keys()[0] if hasattr(qt, "get_signature_keys") else "serving_default"
     input_name = _input_name(out)
-    calibration = {signature: [{input_name: to_tensor(face, spec)} for face in calibration_faces]}
-    result = qt.quantize(qt.calibrate(calibration))
+    result = qt.quantize(qt.calibrate({signature: [{input_name: x} for x in calibration]}))
     result.export_model(str(int8_out), overwrite=True)
     for path in (out, int8_out):
         path.with_suffix(".json").write_text(spec.to_json())
@@ -51,10 +52,17 @@ def export_tflite(checkpoint: Path, out: Path, calibration_faces: list[np.ndarra
             "max_abs_diff_int8": float(np.abs(_run(int8_out, sample.numpy()) - expected).max())}
 
 
+def spec_of(state: dict):
+    from edge.align import ModelInputSpec
+
+    return ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
+
+
 def convolutions_int8():
     """A recipe that quantizes the convolutions (weights and activations int8) and leaves the rest
     in float, as the ONNX INT8 student does: a warp head's remap positions need finer steps than
-    int8, and a fully integer separable head crashed the LiteRT interpreter."""
+    int8, a fully integer separable head crashed the LiteRT interpreter, and a blend head's sigmoid,
+    products and clamp stay float."""
     from ai_edge_quantizer import recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
     from ai_edge_quantizer.qtyping import TFLOperationName
@@ -84,16 +92,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--limit", type=int, default=64)
     args = parser.parse_args(argv)
-    from edge.align import ModelInputSpec
-
-    from .calibrate import aligned_faces
-    from .run import _held_in_faces
-
     import torch
+
+    from .calibrate import generator_inputs
+    from .run import held_in_faces
+
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    spec = ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
-    faces = aligned_faces(_held_in_faces(args.limit), spec)
-    print(json.dumps(export_tflite(Path(args.checkpoint), Path(args.out), faces), indent=2))
+    spec = spec_of(state)
+    inputs = generator_inputs(held_in_faces(args.limit, spec), spec)
+    if not len(inputs):
+        print(f"{args.checkpoint}: no faces found in the calibration pictures", file=sys.stderr)
+        return 2
+    # the first tensor is the conversion's example and check: one with its frontal channels filled, if any
+    first = next((i for i, m in enumerate(inputs.meshed) if m), 0)
+    tensors = [inputs.tensors[first]] + inputs.tensors[:first] + inputs.tensors[first + 1:]
+    result = export_tflite(Path(args.checkpoint), Path(args.out), tensors)
+    print(json.dumps(result | {"inputs": list(spec.inputs)} | inputs.describe(), indent=2))
     return 0
 
 

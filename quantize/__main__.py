@@ -1,0 +1,6 @@
+"""``python -m quantize``: the same as ``mugshot-quantize``."""
+import sys
+
+from .cli import main
+
+sys.exit(main())
