@@ -191,6 +191,13 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                       "model elsewhere. The box now publishes the crop where the face has no accepted mesh "
                       "(`generator.crop_without_mesh`).", ""]
         lines += paired_lines(report, row_name)
+        if report.get("geometry"):  # frontality and YuNet re-find of this model's rows, the crop and the true frontals
+            from .eval_geometry import REFERENCE, geometry_markdown
+            geometry = dict(report["geometry"])
+            geometry["rows"] = {n: v for n, v in geometry["rows"].items()
+                                if n in ("raw input", REFERENCE) or n.startswith(row_name)}
+            geometry["paired"] = [r for r in geometry.get("paired", []) if r["model"].startswith(row_name)]
+            lines += geometry_markdown(geometry)
     if latency:
         lines += ["## Latency", "", latency["text"], ""]
     worse = worse_than_crop(report or {}, row_name)
