@@ -112,3 +112,15 @@ def test_compare_puts_the_int8_variants_side_by_side(tiny_refiner, shared_data, 
     assert default["blend weight err max"] > 0, "the INT8 network moves the blend logit a little"
     table = format_table(result)
     assert table.count("\n| per-") == len(rows) and "fp32/int8 1t" in table
+
+
+def test_shipped_models_package_survives_onnxruntime_quantization(tmp_path):
+    """onnxruntime.quantization puts onnxruntime/transformers (which has a `models` folder) on sys.path;
+    an installed script (no project folder on the path) must still find the project's models package."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.path.remove(''); import quantize.run, quantize.calibrate; import models; "
+            "from edge.face3d import make_mesher; make_mesher(); print(models.MODELS_DIR)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
