@@ -5,7 +5,7 @@
 # evaluation of both on held-out identities, export with cards, the INT8 student, the TFLite file
 # (when LITERT names a Python with the tflite-export extra), the manifest.  Stages whose checkpoint
 # exists are skipped (delete it to redo one); each stage resumes when interrupted.  The shipped pair
-# trained 1000 teacher and 3000 student steps on 2 CPU cores (about 45 + 50 minutes).
+# trained 1000 teacher and 3000 student steps on 2 CPU cores (about 50 + 41 minutes).
 #   RUNS=/path/to/runs [LITERT=/path/to/venv/bin/python] bash trainer/configs/ship.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,14 +22,14 @@ STUDENT_STEPS=${STUDENT_STEPS:-3000}
 "$BIN/mugshot-train" fit --config trainer/configs/student_refiner.toml --set cache="$CACHE" \
     --set out="$RUNS/student_refiner" --set teacher="$RUNS/teacher_refiner/checkpoint.pt" \
     --set steps="$STUDENT_STEPS" --quiet
-"$BIN/mugshot-train" export "$RUNS/teacher_refiner/checkpoint.pt" --out "$RUNS/export/teacher.onnx" --name teacher
-"$BIN/mugshot-train" export "$RUNS/student_refiner/checkpoint.pt" --out "$RUNS/export/student.onnx" --name student
+"$BIN/mugshot-train" export "$RUNS/teacher_refiner/checkpoint.pt" --out "$RUNS/export/teacher.onnx" --name refiner-teacher
+"$BIN/mugshot-train" export "$RUNS/student_refiner/checkpoint.pt" --out "$RUNS/export/student.onnx" --name refiner-student
 "$BIN/mugshot-train" eval --cache "$CACHE" --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
     --model frontalize --out "$RUNS/eval"
 "$BIN/mugshot-train" bench --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
     --threads 1 --threads 2 | tee "$RUNS/latency.txt"
 for name in teacher student; do
-    "$BIN/mugshot-train" export "$RUNS/${name}_refiner/checkpoint.pt" --out "models/$name.onnx" --name "$name" \
+    "$BIN/mugshot-train" export "$RUNS/${name}_refiner/checkpoint.pt" --out "models/$name.onnx" --name "refiner-$name" \
         --report "$RUNS/eval/report.json" --card "models/$name.md" --latency "$RUNS/latency.txt"
 done
 "$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx
