@@ -110,7 +110,8 @@ def test_live_gallery_in_a_real_browser(broker, tmp_path, shared_data):
         assert driver.find_element(By.CSS_SELECTOR, "#crop figcaption").text.startswith("Camera crop: the camera's")
         sizes = driver.execute_script("return [...document.querySelectorAll('figure img')].map("
                                       "i => [i.naturalWidth, i.clientWidth])")
-        assert sizes == [[64, 64], [256, 256]], "shown at their own size, not stretched"
+        published = first[0]["models"]["generator"]["published_size"]  # the model's 128 px, upsampled by the box
+        assert sizes == [[published, published], [256, 256]], "shown at their own size, not stretched"
         driver.save_screenshot(str(ARTIFACTS / "receiver-event.png"))
         pose = driver.find_element(By.CSS_SELECTOR, "table.meta").text
         assert f"yaw {first[0]['pose']['yaw']}" in pose
