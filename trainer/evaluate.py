@@ -189,6 +189,10 @@ def evaluate(cache_path: Path, models: list[Path], out: Path, identity: bool = T
               "test identities": sorted(test_ids)}
     out.mkdir(parents=True, exist_ok=True)
     references = [n for n, _ in candidates[:2]]  # the raw crop, and the first model (a teacher, say)
+    # and what the box publishes with the first model (its edge-default row), so a new default is paired
+    # with what another model would publish under the same or another rule
+    references += [n for n in results if len(references) > 1 and n.startswith(f"{references[1]}, ")
+                   and n.endswith("(edge default)")][:1]
     report = {"summary": results, "counts": counts, "cache": str(cache_path),
               "models": [str(m) for m in models], "paired": paired(hits, references, rank1_split),
               "paired_margin": paired(margins, references, margin_split)}
