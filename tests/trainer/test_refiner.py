@@ -158,3 +158,20 @@ def test_refiner_batches_stack_like_the_box_and_flip_all_channels(refiner_cache)
     views, _ = degraded.batch(16, torch.Generator().manual_seed(1))
     empty = views[:, 6].amax((1, 2)) == 0
     assert empty.any() and (views[empty, 3:6] == 0).all(), "no mesh: the frontal channels stay empty"
+
+
+def test_the_blend_head_starts_from_the_mean_of_crop_and_frontalized_face_and_needs_their_channels():
+    """``head = "blend"`` (trainer/nets/blend.py): its last convolution starts at zero, so an untrained refiner
+    outputs the mean of the two pictures; a config without the frontal channels is refused by name."""
+    from trainer.nets import build_generator
+
+    for name, width in (("teacher", 16), ("student", 8)):
+        model = build_generator(name, 64, width, head="blend", in_channels=7).eval()
+        x = torch.rand(2, 7, 64, 64) * 2 - 1
+        with torch.no_grad():
+            out = model(x)
+        assert torch.allclose(out, (x[:, :3] + x[:, 3:6]) / 2, atol=1e-6), name
+    with pytest.raises(TrainConfigError, match="^head: \"blend\" mixes the crop"):
+        load_train_config(None, ["head=blend"])
+    with pytest.raises(TrainConfigError, match="^facenet_batch: must be >= 0"):
+        load_train_config(None, ["facenet_batch=-1"])
