@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config, ConfigError, DirectoryPublisherConfig, MissingInputError, load_config
-from .models import ModelError
+from .vision.model_files import ModelError
 from .sources.base import SourceError
 
 log = logging.getLogger("edge")
@@ -49,7 +49,7 @@ def _replay_config(clip: Path, out: Path, base: Config | None, camera_name: str)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .service import Daemon
+    from .daemon.service import Daemon
 
     daemon = Daemon(args.config)  # a bad config raises here: exit 78, nothing started
     setup_logging(daemon.config.log.level)
@@ -60,8 +60,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .contact_sheet import make_contact_sheet
-    from .pipeline import build_pipeline
+    from .tools.contact_sheet import make_contact_sheet
+    from .daemon.pipeline import build_pipeline
 
     clip, out = Path(args.clip), Path(args.out)
     if not clip.exists():
@@ -82,7 +82,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_mugshot(args: argparse.Namespace) -> int:
-    from .stills import run_stills
+    from .tools.stills import run_stills
 
     cfg = load_config(args.config) if args.config else Config()
     out = Path(args.out)
@@ -97,7 +97,7 @@ def cmd_mugshot(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Config, writable folders, models, camera, and whether each broker answers (a warning, not a
     failure); no publisher is started, so a running daemon's MQTT session (its client id) is left alone."""
-    from .pipeline import build_models
+    from .daemon.pipeline import build_models
     from .sources import make_source
 
     cfg = load_config(args.config)
@@ -130,7 +130,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def writable_folders(cfg: Config) -> list[tuple[str, Path]]:
     """(config key, folder) for every folder the daemon writes to."""
     from .publish.mqtt import default_spool_path
-    from .sequence import default_state_dir
+    from .daemon.sequence import default_state_dir
 
     folders = [("STATE_DIRECTORY", default_state_dir())]
     for i, pub in enumerate(cfg.publishers):
@@ -184,14 +184,14 @@ def probe_broker(pub, key: str, timeout: float = 5.0) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Generate a clip and replay it; events go to a folder and, over MQTT, through a local
     broker to a receiver's gallery, as they would from a real camera box."""
-    from .demo import run_demo
+    from .tools.demo import run_demo
 
     run_demo(Path(args.out))
     return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench_motion_vs_detector, format_report, load_frames, precision_report
+    from .tools.bench import bench_motion_vs_detector, format_report, load_frames, precision_report
 
     frames = load_frames(args.clip, count=args.frames)
     print(format_report(bench_motion_vs_detector(frames, rounds=args.rounds)))
@@ -200,8 +200,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_face(args: argparse.Namespace) -> int:
-    from .bench import load_frames
-    from .face3d.bench import bench_face, format_face_report
+    from .tools.bench import load_frames
+    from .vision.face3d.bench import bench_face, format_face_report
 
     frames = load_frames(args.clip, count=args.frames)
     print(format_face_report(bench_face(frames, rounds=args.rounds, generator=args.generator,
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["install-service"]:  # stdlib-only installer with its own options
-        from .install import main as install_main
+        from .daemon.install import main as install_main
         return install_main(argv[1:])
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level)

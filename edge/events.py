@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import cv2
 import numpy as np
 
-from .quality import FaceQuality
+from .vision.quality import FaceQuality
 
 SCHEMA_VERSION = 1
 

@@ -1,10 +1,10 @@
 """Calibration and evaluation inputs, made by exactly the edge preprocessing.
 
-Detector: frames letterboxed by ``edge.detect.yunet.yunet_input``.  Generator: faces found
-by the edge detector and turned into the model's input by ``edge.generate.ModelInput`` with the
+Detector: frames letterboxed by ``edge.vision.detect.yunet.yunet_input``.  Generator: faces found
+by the edge detector and turned into the model's input by ``edge.vision.generate.ModelInput`` with the
 spec stored in the model: the aligned crop, and for a refiner (``inputs = ["crop", "frontal",
 "visibility"]``) the face's mesh from the box's ``FaceMesher`` (its gates decide), posed and
-frontalized by the box's renderer and stacked by ``edge.align.stack_inputs``.  A face without an
+frontalized by the box's renderer and stacked by ``edge.vision.align.stack_inputs``.  A face without an
 accepted mesh gets empty frontal channels and a zero map, as on the box, so both kinds enter
 calibration in the proportion the pictures give.  A folder may be the user's own pictures or
 frames saved by the daemon on the camera.
@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from edge.align import ModelInputSpec
-from edge.detect.yunet import YuNetDetector, yunet_input
-from edge.generate import ModelInput
+from edge.vision.align import ModelInputSpec
+from edge.vision.detect.yunet import YuNetDetector, yunet_input
+from edge.vision.generate import ModelInput
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -79,12 +79,12 @@ class GeneratorInputs:
 def generator_inputs(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None,
                      mesher=None) -> GeneratorInputs:
     """The box's path from picture to model input: YuNet's first face, then (for a spec with frontal
-    channels) the mesh, its pose and the frontal rendering (``edge.generate.ModelInput``).  ``mesher``: an
-    ``edge.face3d.FaceMesher`` (default: the shipped one, as ``mesh.runtime = "auto"`` picks it)."""
+    channels) the mesh, its pose and the frontal rendering (``edge.vision.generate.ModelInput``).  ``mesher``: an
+    ``edge.vision.face3d.FaceMesher`` (default: the shipped one, as ``mesh.runtime = "auto"`` picks it)."""
     detector = detector or YuNetDetector(score_threshold=0.5)
     needs_mesh = spec.inputs != ("crop",)
     if needs_mesh and mesher is None:
-        from edge.face3d import make_mesher
+        from edge.vision.face3d import make_mesher
         mesher = make_mesher()
     make_input = ModelInput(spec)
     made = GeneratorInputs()

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from edge import __version__
-from edge.bench import onnx_latency
+from edge.tools.bench import onnx_latency
 from edge.extras import run_naming_extras
 
 log = logging.getLogger("quantize")

@@ -7,7 +7,7 @@ Every variant is calibrated on the same inputs (``generator_inputs``: the box's 
 faces without a mesh come in with empty frontal channels) and measured against the FP32 model on the
 same held-out inputs: PSNR/SSIM of the output (all faces, with and without a mesh), the largest and
 mean error of a blend head's weight ``sigmoid(w)`` (read as an extra graph output), and the median
-latency of every model interleaved round by round (``edge.bench.onnx_latency``: fixed threads, no
+latency of every model interleaved round by round (``edge.tools.bench.onnx_latency``: fixed threads, no
 spinning), as the FP32/INT8 ratio.  Variants: per-channel or per-tensor weights, the head after the
 convolutional network in float (default) or in INT8 too, and additionally the convolution reading the
 input (crop, frontal face and visibility map: ``mugshot-quantize``'s default for refiners) or the last one
@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from edge.align import ModelInputSpec, from_tensor
-from edge.bench import onnx_latency
-from edge.metrics import psnr, ssim
-from edge.models import onnx_session
+from edge.vision.align import ModelInputSpec, from_tensor
+from edge.tools.bench import onnx_latency
+from edge.vision.metrics import psnr, ssim
+from edge.vision.model_files import onnx_session
 
 from .calibrate import GeneratorInputs, generator_inputs, images_in
 from .onnx_int8 import quantize_model
@@ -130,7 +130,7 @@ def compare_tflite(fp32: Path, models: list[Path], evaluation: GeneratorInputs, 
     import statistics
     import time
 
-    from edge.generate import run_tflite, tflite_interpreter
+    from edge.vision.generate import run_tflite, tflite_interpreter
 
     session = onnx_session(fp32, threads=1)
     name = session.get_inputs()[0].name

@@ -6,11 +6,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.align import ModelInputSpec, from_tensor
-from edge.detect.base import iou
-from edge.detect.yunet import YuNetDetector
-from edge.metrics import psnr, ssim
-from edge.models import onnx_session
+from edge.vision.align import ModelInputSpec, from_tensor
+from edge.vision.detect.base import iou
+from edge.vision.detect.yunet import YuNetDetector
+from edge.vision.metrics import psnr, ssim
+from edge.vision.model_files import onnx_session
 
 from .calibrate import GeneratorInputs
 
@@ -87,7 +87,7 @@ def generator_fidelity(fp32: Path, int8: Path, inputs: GeneratorInputs, spec: Mo
             result[f"faces_{label}"] = len(pick)
             result[f"psnr_{label}"] = _mean_psnr([a[i] for i in pick], [b[i] for i in pick])
     if identity and a:
-        from edge.metrics import DlibIdentity
+        from edge.vision.metrics import DlibIdentity
         embed = DlibIdentity(spec).embed
         ea, eb = embed(np.stack(a)), embed(np.stack(b))
         result["identity_distance_mean"] = float(np.linalg.norm(ea - eb, axis=1).mean())

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge.align import ModelInputSpec
-from edge.models import locate_yunet, onnx_session, sha256_file, with_free_spatial_dims
+from edge.vision.align import ModelInputSpec
+from edge.vision.model_files import locate_yunet, onnx_session, sha256_file, with_free_spatial_dims
 
 from .calibrate import (SHARED_DATA, annotated_frames, default_detector_images, detector_tensors, generator_inputs,
                         images_in)

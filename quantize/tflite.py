@@ -53,7 +53,7 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
 
 
 def spec_of(state: dict):
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
 
     return ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
 
@@ -81,7 +81,7 @@ def _input_name(path: Path) -> str:
 
 
 def _run(path: Path, x: np.ndarray) -> np.ndarray:
-    from edge.generate import run_tflite, tflite_interpreter
+    from edge.vision.generate import run_tflite, tflite_interpreter
 
     return run_tflite(tflite_interpreter(path, threads=1).get_signature_runner(), x)
 

@@ -28,10 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bench import bench_motion_vs_detector, load_frames
+from edge.tools.bench import bench_motion_vs_detector, load_frames
 from edge.config import DetectorConfig
-from edge.detect import make_detector
-from edge.detect.yunet import yunet_input
+from edge.vision.detect import make_detector
+from edge.vision.detect.yunet import yunet_input
 
 
 INTERPOLATIONS = (("INTER_AREA", cv2.INTER_AREA), ("INTER_LINEAR", cv2.INTER_LINEAR),
@@ -41,7 +41,7 @@ INTERPOLATIONS = (("INTER_AREA", cv2.INTER_AREA), ("INTER_LINEAR", cv2.INTER_LIN
 def video_agreement(shared: Path, every: int = 4) -> dict:
     """No ground truth on the clips: how many of INTER_AREA's faces each interpolation also finds
     (IoU 0.5), on frames downscaled 2-3x (640x360 and 960x540 clips)."""
-    from edge.detect.base import iou
+    from edge.vision.detect.base import iou
 
     detector = make_detector(DetectorConfig(precision="fp32", score_threshold=0.6))
     found = {name: [] for name, _ in INTERPOLATIONS}
@@ -91,7 +91,7 @@ def resize_cost(rounds: int) -> dict:
 
 
 def fidelity_recall() -> dict:
-    from edge.detect.base import iou
+    from edge.vision.detect.base import iou
     from quantize.calibrate import annotated_frames
     from quantize.fidelity import head_box
 
@@ -137,8 +137,8 @@ def scaled_clip(clip: Path, size: tuple[int, int]) -> Path:
 
 def replay_fps(rounds: int, size: tuple[int, int] | None) -> dict:
     from edge.config import config_from_dict
-    from edge.demo import write_demo_clip
-    from edge.pipeline import build_pipeline
+    from edge.tools.demo import write_demo_clip
+    from edge.daemon.pipeline import build_pipeline
 
     folder = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     clip = write_demo_clip(folder / "clip.mp4", seconds=20.0)
@@ -165,7 +165,7 @@ def replay_fps(rounds: int, size: tuple[int, int] | None) -> dict:
 
 def qos0_latency(events: int = 20) -> dict:
     from edge.config import MqttPublisherConfig
-    from edge.local_broker import Broker
+    from edge.tools.local_broker import Broker
     from edge.publish.mqtt import MqttPublisher
     from tests.helpers import Recorder, make_event
 

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from edge.config import MqttPublisherConfig
-from edge.local_broker import Broker
+from edge.tools.local_broker import Broker
 from edge.publish.mqtt import MqttPublisher
 from edge.receiver.intake import Receiver
 from tests.helpers import make_event
@@ -59,14 +59,14 @@ def prefill(out: Path, count: int, base) -> None:
 
 
 def start_receiver(port: int, out: Path, client_id: str) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out",
+    process = subprocess.Popen([sys.executable, "-m", "edge.receiver", "--broker", f"127.0.0.1:{port}", "--out",
                                 str(out), "--client-id", client_id, "--log-level", "warning"],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     return process
 
 
 def wait_subscribed(port: int, out: Path, client_id: str) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out",
+    process = subprocess.Popen([sys.executable, "-m", "edge.receiver", "--broker", f"127.0.0.1:{port}", "--out",
                                 str(out), "--client-id", client_id], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     for line in iter(process.stderr.readline, ""):
         if "subscribed to" in line:

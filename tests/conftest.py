@@ -28,7 +28,7 @@ def astronaut() -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def yunet():
-    from edge.detect.yunet import YuNetDetector
+    from edge.vision.detect.yunet import YuNetDetector
 
     return YuNetDetector(input_width=320, input_height=320)
 
@@ -40,7 +40,7 @@ TINY_SUBJECTS = {"001", "006", "002", "003"}
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory, shared_data):
     """A small real pair cache (32x32) from four FRMDB people."""
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
     from trainer.prepare import frmdb_source, prepare
 
     out = tmp_path_factory.mktemp("cache") / "pairs.npz"

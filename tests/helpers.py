@@ -9,10 +9,10 @@ import uuid
 import cv2
 import numpy as np
 
-from edge.align import align_face
+from edge.vision.align import align_face
 from edge.events import Event
 from edge.publish.mqtt_connection import ConnectionSettings, MqttConnection
-from edge.quality import measure
+from edge.vision.quality import measure
 
 _FACE: tuple | None = None
 
@@ -22,7 +22,7 @@ def real_face():
     if _FACE is None:
         from skimage import data
 
-        from edge.detect.yunet import YuNetDetector
+        from edge.vision.detect.yunet import YuNetDetector
 
         image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
         face = YuNetDetector().detect(image)[0]

@@ -1,9 +1,9 @@
-"""Latency of generator ONNX files side by side (edge.bench.onnx_latency does the timing)."""
+"""Latency of generator ONNX files side by side (edge.tools.bench.onnx_latency does the timing)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge.bench import onnx_latency
+from edge.tools.bench import onnx_latency
 
 
 def bench(models: list[Path], threads: int = 1) -> list[dict]:

@@ -18,7 +18,7 @@ log = logging.getLogger("trainer")
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
 
     from .prepare import (att_source, folder_source, frmdb_source, held_out_identities, load_split,
                           pointing04_source, prepare)
@@ -166,7 +166,7 @@ def cmd_pose(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from edge.models import write_manifest
+    from edge.vision.model_files import write_manifest
 
     print(write_manifest(Path(args.models)).read_text())
     return 0

@@ -12,7 +12,7 @@ from typing import Any
 
 MODELS = ("teacher", "student", "autoencoder", "unet")
 HEADS = ("image", "flow", "warp", "separable", "blend")
-REFINER_INPUTS = ("crop", "frontal", "visibility")  # edge.align.INPUT_PARTS, 7 channels
+REFINER_INPUTS = ("crop", "frontal", "visibility")  # edge.vision.align.INPUT_PARTS, 7 channels
 
 
 class TrainConfigError(ValueError):
@@ -43,7 +43,7 @@ class TrainConfig:
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
     distill_fields: float = 0.0  # student only: L1 to the teacher's flows and blend weights (same head)
     field_tv: float = 0.0  # flow/warp/separable: total variation of the predicted maps (blend weights, flows)
-    # the generator's input channel groups (edge.align.INPUT_PARTS), written into the ONNX metadata:
+    # the generator's input channel groups (edge.vision.align.INPUT_PARTS), written into the ONNX metadata:
     # ["crop"], or ["crop", "frontal", "visibility"] (7 channels; needs `mugshot-train prepare --geometry`)
     inputs: tuple[str, ...] = ("crop",)
     facenet: float = 0.0  # weight of 1 - cos(FaceNet(output), FaceNet(true frontal)) (trainer/identity_prior)

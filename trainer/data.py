@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.align import ModelInputSpec, canonical_points, stack_inputs, to_tensor
+from edge.vision.align import ModelInputSpec, canonical_points, stack_inputs, to_tensor
 
 from .geometry import RERENDERED, ROTATED
 
@@ -69,7 +69,7 @@ TRAINING_KINDS = ("studio", ROTATED, RERENDERED)  # surveillance frames are for 
 
 class StackedViews:
     """Multi-channel generator inputs (``spec.inputs``: crop, frontal, visibility) stacked on demand by
-    ``edge.align.stack_inputs``, the box's own function, from the cache's uint8 arrays (a 7-channel
+    ``edge.vision.align.stack_inputs``, the box's own function, from the cache's uint8 arrays (a 7-channel
     float copy of a 128 px cache would not fit in memory)."""
 
     def __init__(self, cache: PairCache, indices: np.ndarray, spec: ModelInputSpec):

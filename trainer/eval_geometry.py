@@ -1,8 +1,8 @@
 """Geometry of what a generator makes, for `mugshot-train eval`: frontality and YuNet re-find.
 
-Each output picture is measured the way the box would see a face: YuNet (``edge.detect``, the box's
+Each output picture is measured the way the box would see a face: YuNet (``edge.vision.detect``, the box's
 ``DetectorConfig`` settings: score 0.7, NMS 0.3, min face 24 px, 320x320 letterbox; fp32) on the picture,
-then ``edge.face3d``'s ``FaceMesher`` with its gates (presence, agreement with YuNet's five points,
+then ``edge.vision.face3d``'s ``FaceMesher`` with its gates (presence, agreement with YuNet's five points,
 5-point yaw) and ``procrustes_pose``.  An aligned output fills its picture, so it is first scaled up to
 at least ``MEASURE_MIN`` px and centred on a mid-grey canvas ``PAD`` times its side: YuNet then sees the
 face at about the size a camera frame gives it, and the mesher's crop (1.5x the box) has a neutral border.
@@ -37,7 +37,7 @@ REFERENCE = "true frontal (reference)"
 TARGET_GROUP = f"inputs up to ±{MAX_INPUT_YAW:g}°"
 METHOD = (f"YuNet at the box's detector settings (edge.config DetectorConfig, fp32) on each picture scaled up to at "
           f"least {MEASURE_MIN} px and centred on a mid-grey canvas {PAD:g}x its side, the face nearest the centre; "
-          "then edge.face3d's FaceMesher with its gates and procrustes_pose")
+          "then edge.vision.face3d's FaceMesher with its gates and procrustes_pose")
 
 
 class OutputGeometry:
@@ -45,8 +45,8 @@ class OutputGeometry:
 
     def __init__(self, detector=None, mesher=None):
         from edge.config import DetectorConfig
-        from edge.detect import make_detector
-        from edge.face3d import make_mesher
+        from edge.vision.detect import make_detector
+        from edge.vision.face3d import make_mesher
 
         self.detector = detector if detector is not None else make_detector(DetectorConfig(precision="fp32"))
         self.mesher = mesher if mesher is not None else make_mesher()
@@ -63,7 +63,7 @@ class OutputGeometry:
 
     def measure(self, pictures) -> dict[str, np.ndarray]:
         """Per picture: ``found`` (YuNet), ``meshed`` (an accepted mesh), ``yaw`` and ``pitch`` (nan without)."""
-        from edge.face3d import procrustes_pose
+        from edge.vision.face3d import procrustes_pose
 
         found, meshed, yaws, pitches = [], [], [], []
         for picture in pictures:
@@ -138,7 +138,7 @@ def geometry_report(cache, idx: np.ndarray, outputs: dict[str, dict], published:
             cell.update({"no face": int((~found).sum()), "no mesh": int((found & ~meshed).sum()),
                          "median |yaw|": float(np.nanmedian(np.abs(yaw))) if meshed.any() else float("nan")})
             table[name][group] = cell
-    from .evaluate import paired, rank1_split
+    from .eval_stats import paired, rank1_split
 
     target = np.array([position[int(r)] for r in groups.get(TARGET_GROUP, [])], int)
     studio = np.array([position[int(r)] for r in groups.get("all studio probes", [])], int)
@@ -158,7 +158,7 @@ def geometry_report(cache, idx: np.ndarray, outputs: dict[str, dict], published:
 
 
 def geometry_markdown(geometry: dict) -> list[str]:
-    from .evaluate import paired_table
+    from .eval_stats import paired_table
 
     groups = list(geometry["groups"])
     names = list(geometry["rows"])

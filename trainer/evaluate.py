@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Callable
 
 import cv2
 import numpy as np
 
-from edge.align import ModelInputSpec, from_tensor, to_tensor
+from edge.vision.align import ModelInputSpec, from_tensor, to_tensor
 from edge.config import DetectorConfig, GeneratorConfig
-from edge.metrics import DlibIdentity, identified, identity_margin, psnr, ssim
+from edge.vision.metrics import DlibIdentity, identified, identity_margin, psnr, ssim
 
 from .config import TrainConfigError
 from .data import PairCache
+from .eval_stats import margin_split, paired, paired_table, rank1_split, summary_tables, wilson
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,10 @@ def load_model(path: Path, spec: ModelInputSpec, cache: PairCache | None = None)
     runner then takes (crops, cache rows)."""
     from .frontal_candidates import NAMES, frontal_candidate
 
-    if str(path) in NAMES:  # the renderer of edge.face3d, no trained weights
+    if str(path) in NAMES:  # the renderer of edge.vision.face3d, no trained weights
         return frontal_candidate(str(path), spec)
     if path.suffix == ".onnx":
-        from edge.models import onnx_session
+        from edge.vision.model_files import onnx_session
 
         session = onnx_session(path, threads=2)
         model_spec = ModelInputSpec.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
@@ -247,84 +247,6 @@ MARGIN_TEXT = ("\"margin\": per probe, the dlib embedding distance from the outp
 PAIRED_MARGIN_TEXT = ("The margin on the same probes: the mean change against the reference (positive: more "
                       "clearly the person), how many probes got better and how many worse, and the exact "
                       "sign-test p of that split.")
-
-
-def paired_table(rows: list[dict], labels: tuple[str, ...]) -> list[str]:
-    """Markdown rows of ``paired()`` results: the ``labels`` columns, then one per probe group."""
-    groups = [g for g in rows[0] if g not in ("model", "reference")]
-    lines = ["| " + " | ".join(labels + tuple(groups)) + " |", "|---" * (len(labels) + len(groups)) + "|"]
-    return lines + ["| " + " | ".join([row[k] for k in labels] + [split_text(row[g]) for g in groups]) + " |"
-                    for row in rows]
-
-
-def paired(per_probe: dict[str, dict[str, list]], references: list[str], split) -> list[dict]:
-    """Every model against each reference (each pair once, none with itself) on the same
-    probes: ``split(model's values, reference's values)`` per group."""
-    rows = []
-    for i, reference in enumerate(references):
-        for name, groups in per_probe.items():
-            if name not in references[:i + 1] and groups:
-                rows.append({"model": name, "reference": reference,
-                             **{group: split(ours, per_probe[reference][group]) for group, ours in groups.items()}})
-    return rows
-
-
-def rank1_split(found: list[bool], theirs: list[bool]) -> dict:
-    """How many probes only the model identifies (wins), how many only the reference (losses),
-    and the exact two-sided McNemar p of that split (the chance of one at least as lopsided if
-    both were equally good)."""
-    wins = sum(a and not b for a, b in zip(found, theirs))
-    losses = sum(b and not a for a, b in zip(found, theirs))
-    return {"wins": wins, "losses": losses, "p": mcnemar_exact(wins, losses)}
-
-
-def margin_split(ours: list[float], theirs: list[float]) -> dict:
-    """The mean change of the identity margin (positive: the model's output is more clearly the
-    person), how many probes got better and how many worse, and the exact two-sided sign-test
-    p of that split (the same binomial as McNemar's)."""
-    change = np.subtract(ours, theirs)
-    better, worse = int((change > 0).sum()), int((change < 0).sum())
-    return {"change": float(change.mean()) if len(change) else float("nan"),
-            "better": better, "worse": worse, "p": mcnemar_exact(better, worse)}
-
-
-def split_text(split: dict) -> str:
-    """One paired comparison: ``+wins -losses (p ...)`` of rank-1, or ``change (better/worse, p ...)``
-    of the margin."""
-    p = split["p"]
-    p_text = "p < 0.001" if p < 0.001 else f"p {p:.3f}" if p < 0.05 else f"p {p:.2f}"
-    if "change" in split:
-        return f"{split['change']:+.3f} ({split['better']} better, {split['worse']} worse, {p_text})"
-    return f"+{split['wins']} -{split['losses']} ({p_text})"
-
-
-def summary_tables(rows: dict[str, dict], names: list[str]) -> list[str]:
-    """Markdown of the summary rows ``names``: image quality and rank-1 in one table, the
-    identity margins (if measured) in a second."""
-    columns = list(next(iter(rows.values())).keys())
-    lines = []
-    for chosen in ([c for c in columns if not c.startswith("margin ")],
-                   [c for c in columns if c.startswith("margin ")]):
-        if chosen:
-            lines += ["| model | " + " | ".join(chosen) + " |", "|---" * (len(chosen) + 1) + "|",
-                      *(f"| {name} | " + " | ".join(f"{rows[name][c]:.3f}" for c in chosen) + " |"
-                        for name in names), ""]
-    return lines
-
-
-def mcnemar_exact(wins: int, losses: int) -> float:
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
-
-
-def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion measured on n trials."""
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
 
 
 def write_grid(cache: PairCache, outputs: dict, groups: dict, path: Path, per_group: int = 3) -> None:

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edge.align import ModelInputSpec
+from edge.vision.align import ModelInputSpec
 
-from .evaluate import MARGIN_TEXT, PAIRED_MARGIN_TEXT, paired_table, split_text, summary_tables
+from .eval_stats import paired_table, split_text, summary_tables
+from .evaluate import MARGIN_TEXT, PAIRED_MARGIN_TEXT
 from .fit import load_generator
 from .nets import parameters
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.align import INPUT_PARTS, from_tensor
+from edge.vision.align import INPUT_PARTS, from_tensor
 
 from .config import TrainConfig, TrainConfigError
 from .data import PairCache, PairTensors

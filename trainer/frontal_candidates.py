@@ -12,15 +12,15 @@ from typing import Callable
 
 import numpy as np
 
-from edge.align import ModelInputSpec
+from edge.vision.align import ModelInputSpec
 
 NAMES = {"frontalize": "frontalize (renderer on the crop)", "frontalize-face": "frontalize, face only"}
 
 
 def frontal_candidate(name: str, spec: ModelInputSpec) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     from edge.config import DetectorConfig
-    from edge.detect import make_detector
-    from edge.face3d import FrontalRenderer, make_mesher, procrustes_pose
+    from edge.vision.detect import make_detector
+    from edge.vision.face3d import FrontalRenderer, make_mesher, procrustes_pose
 
     detector = make_detector(DetectorConfig(precision="fp32", score_threshold=0.5, min_face=8))
     mesher = make_mesher()

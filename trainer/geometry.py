@@ -3,10 +3,10 @@
 For every cached view the face is found by YuNet (as prepare already does), meshed by the box's
 ``FaceMesher`` (its gates decide whether the mesh is accepted), posed by ``procrustes_pose`` and
 frontalized by ``FrontalRenderer`` at the cache's size and face scale: what
-``edge.generate.ModelInput`` renders from a shot's mesh.  Without an accepted mesh the frontal
+``edge.vision.generate.ModelInput`` renders from a shot's mesh.  Without an accepted mesh the frontal
 channels are empty and the visibility map zero, as on the box.
 
-Rotate-and-Render pairs (Zhou et al., CVPR 2020; ``edge.face3d.rerender``): a near-frontal photo of
+Rotate-and-Render pairs (Zhou et al., CVPR 2020; ``edge.vision.face3d.rerender``): a near-frontal photo of
 a training person with an accepted mesh, its face turned by a yaw and rendered (the *turned* view),
 and turned back and rendered again (the *twice*-rendered view).  Each rendered picture goes through
 the same path as a camera view (YuNet, mesh, pose, frontalizer, aligned crop) and becomes an input
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.align import ModelInputSpec, align_face
+from edge.vision.align import ModelInputSpec, align_face
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +38,15 @@ class ViewGeometry:
     crop: np.ndarray  # (S, S, 3) uint8 aligned crop
     frontal: np.ndarray | None  # (S, S, 3) uint8 frontalized face, None without an accepted mesh
     visibility: np.ndarray | None  # (S, S) float32 0..1
-    mesh: object | None  # the accepted edge.face3d.FaceMesh
-    pose: object | None  # its edge.face3d.HeadPose
+    mesh: object | None  # the accepted edge.vision.face3d.FaceMesh
+    pose: object | None  # its edge.vision.face3d.HeadPose
 
 
 class BoxGeometry:
     """Aligned crop + frontalized face + visibility of a detected face, as the box computes them."""
 
     def __init__(self, spec: ModelInputSpec, mesher=None):
-        from edge.face3d import FrontalRenderer, make_mesher
+        from edge.vision.face3d import FrontalRenderer, make_mesher
 
         self.spec = spec
         self.mesher = mesher if mesher is not None else make_mesher()
@@ -59,7 +59,7 @@ class BoxGeometry:
 
     def of(self, image: np.ndarray, face) -> ViewGeometry:
         """``face``: a YuNet detection in ``image`` (box, landmarks)."""
-        from edge.face3d import procrustes_pose
+        from edge.vision.face3d import procrustes_pose
 
         crop = align_face(image, face.landmarks, self.spec.size, self.spec.face_scale)[0]
         mesh = self.mesher.run(image, face.box, face.landmarks)
@@ -84,7 +84,7 @@ def rotated_views(geometry: BoxGeometry, detector, image: np.ndarray, face, sour
                   yaws: tuple[float, ...]) -> list[tuple[str, float, np.ndarray, object, ViewGeometry]]:
     """(kind, yaw, the rendered picture, YuNet's face in it, its geometry) for each turn of a source photo whose mesh was
     accepted; a rendered picture in which YuNet finds no face is left out."""
-    from edge.face3d.rerender import rotate_and_render
+    from edge.vision.face3d.rerender import rotate_and_render
 
     made = []
     for yaw in yaws:

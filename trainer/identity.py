@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.align import to_tensor
-from edge.metrics import rank1
+from edge.vision.align import to_tensor
+from edge.vision.metrics import rank1
 
 from .config import TrainConfigError
 from .data import PairCache, degrade

@@ -3,7 +3,7 @@
 Ground truth: FRMDB studio views at camera yaw 0/±45/±90, pitch 0 (the face's yaw is minus the
 camera's), and Pointing'04 pan -90..+90 at tilt 0 (annotated head pan; the face's yaw is
 the pan, checked on the ±45 bins).  The estimators are the mesh pose (weighted Procrustes of the
-dense mesh, ``edge.face3d``) and the 5-point PnP fit (``edge.quality.head_pose``); the box uses
+dense mesh, ``edge.vision.face3d``) and the 5-point PnP fit (``edge.vision.quality.head_pose``); the box uses
 the mesh where it is present and the 5-point fit otherwise (column "box").  No torch here.
 """
 from __future__ import annotations
@@ -57,9 +57,9 @@ def nearest(detections, box):
 
 def measure(data: Path, limit: int = 0) -> dict[str, Bin]:
     from edge.config import DetectorConfig
-    from edge.detect import make_detector
-    from edge.face3d import make_mesher, procrustes_pose
-    from edge.quality import head_pose
+    from edge.vision.detect import make_detector
+    from edge.vision.face3d import make_mesher, procrustes_pose
+    from edge.vision.quality import head_pose
 
     detector = make_detector(DetectorConfig(precision="fp32", score_threshold=0.5))
     mesher = make_mesher()

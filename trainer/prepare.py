@@ -1,6 +1,6 @@
 """`mugshot-train prepare`: datasets -> detected, aligned (input view, frontal target) pairs.
 
-Every face is found by the edge detector and aligned by ``edge.align`` with the same
+Every face is found by the edge detector and aligned by ``edge.vision.align`` with the same
 ``ModelInputSpec`` the exported model will carry, so training sees exactly what the
 camera box feeds the model.  Sources:
 
@@ -27,9 +27,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.align import ModelInputSpec, align_face
-from edge.detect.yunet import YuNetDetector
-from edge.quality import head_pose
+from edge.vision.align import ModelInputSpec, align_face
+from edge.vision.detect.yunet import YuNetDetector
+from edge.vision.quality import head_pose
 
 from .geometry import ROTATE_YAWS, BoxGeometry, GeometryColumns, is_rotation_source, rotated_views
 

@@ -15,7 +15,7 @@ from .intake import PendingLimits
 from .retention import RetentionPolicy
 from .subscribe import start_receiving, stop_receiving
 
-log = logging.getLogger("edge.receive")
+log = logging.getLogger("edge.receiver")
 
 
 def parse_broker(value: str) -> tuple[str, int]:

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.align import canonical_points
-from edge.face3d import FrontalRenderer, load_canonical, make_mesher, procrustes_pose
-from edge.face3d.frontalize import rasterize, vertex_visibility
-from edge.face3d.pose import rotation_from_angles
-from edge.models import ModelError
+from edge.vision.align import canonical_points
+from edge.vision.face3d import FrontalRenderer, load_canonical, make_mesher, procrustes_pose
+from edge.vision.face3d.frontalize import rasterize, vertex_visibility
+from edge.vision.face3d.pose import rotation_from_angles
+from edge.vision.model_files import ModelError
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_a_rotated_mesh_gives_back_its_angles(canonical, yaw, pitch, roll):
 def test_yaw_sign_follows_the_project_convention(shared_data, yunet, canonical):
     """Positive yaw: the face turns towards the image's left, as the 5-point estimate says; FRMDB's
     camera at -45 sees the face turned by +45."""
-    from edge.quality import head_pose
+    from edge.vision.quality import head_pose
 
     mesher = make_mesher("onnxruntime")
     image = cv2.imread(str(shared_data / "frmdb/cropped/mugshots/040/Img_23.jpg"))
@@ -94,7 +94,7 @@ def test_yaw_sign_follows_the_project_convention(shared_data, yunet, canonical):
 
 def frontal_in_template(canonical, size):
     """The canonical face, frontal, placed so that its five points sit on the alignment template."""
-    from edge.align import similarity_transform
+    from edge.vision.align import similarity_transform
 
     flat = canonical.vertices[:, :2] * np.float32([1, -1])
     m = similarity_transform(canonical.five_points(flat), canonical_points(size, 0.7)).astype(np.float64)
@@ -189,7 +189,7 @@ def test_canonical_model_is_what_the_recipe_describes(canonical):
 
 
 def test_rotate_and_render_pairs_from_one_photo(astronaut, yunet, canonical):
-    from edge.face3d.rerender import rotate_and_render, turned_mesh
+    from edge.vision.face3d.rerender import rotate_and_render, turned_mesh
 
     mesher = make_mesher("onnxruntime")
     face = yunet.detect(astronaut)[0]

@@ -8,10 +8,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edge.align import ModelInputSpec
-from edge.face3d import FrontalRenderer, load_canonical, make_mesher, procrustes_pose
-from edge.generate import OnnxGenerator
-from edge.models import ModelError
+from edge.vision.align import ModelInputSpec
+from edge.vision.face3d import FrontalRenderer, load_canonical, make_mesher, procrustes_pose
+from edge.vision.generate import OnnxGenerator
+from edge.vision.model_files import ModelError
 
 SPEC = ModelInputSpec(size=128, inputs=("crop", "frontal", "visibility"))
 
@@ -48,7 +48,7 @@ def test_the_frontal_channels_come_from_the_mesh(tmp_path, astronaut, yunet):
 
 
 def test_the_crop_channels_are_the_aligned_crop(tmp_path, astronaut, yunet):
-    from edge.align import align_face
+    from edge.vision.align import align_face
 
     channel_picker(tmp_path / "crop.onnx", SPEC, first=0)
     face = yunet.detect(astronaut)[0]

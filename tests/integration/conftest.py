@@ -1,6 +1,6 @@
 import pytest
 
-from edge.local_broker import Broker
+from edge.tools.local_broker import Broker
 
 
 @pytest.fixture

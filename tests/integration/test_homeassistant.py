@@ -16,7 +16,7 @@ from edge.config import MqttPublisherConfig
 from edge.publish.health import HealthReporter, cpu_temperature
 from edge.publish.homeassistant import EVENT_TYPES
 from edge.publish.mqtt import MqttPublisher
-from edge.stats import PipelineStats
+from edge.daemon.stats import PipelineStats
 from tests.conftest import ROOT
 from tests.helpers import Recorder, make_event
 

@@ -170,7 +170,7 @@ def test_spool_bounds_hold_while_the_broker_is_away(broker, tmp_path):
 def start_receiver(port, out, *extra):
     """``mugshot-receive`` in a subprocess, returned once the broker acknowledged its subscriptions
     (a cold start compiles bytecode first: a fixed sleep is not enough)."""
-    receiver = subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out",
+    receiver = subprocess.Popen([sys.executable, "-m", "edge.receiver", "--broker", f"127.0.0.1:{port}", "--out",
                                  str(out), "--client-id", f"receiver-{os.getpid()}-{time.monotonic_ns()}", *extra],
                                 cwd=ROOT, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(30, receiver.kill)  # a receiver that never subscribes ends the wait (EOF)
@@ -261,7 +261,7 @@ def test_mqtt_311_also_delivers(broker, tmp_path):
 
 
 def test_amqtt_fallback_broker_delivers_over_311(tmp_path, monkeypatch):
-    from edge import local_broker
+    from edge.tools import local_broker
 
     monkeypatch.setattr(local_broker, "find_mosquitto", lambda: None)
     fallback = local_broker.start_local_broker(tmp_path / "amqtt")

@@ -9,8 +9,8 @@ import pytest
 
 from edge.config import MqttPublisherConfig
 from edge.publish.mqtt import MqttPublisher
-from edge.service import SdNotifier, ServiceMonitor
-from edge.stats import PipelineStats
+from edge.daemon.service import SdNotifier, ServiceMonitor
+from edge.daemon.stats import PipelineStats
 from tests.helpers import Recorder, make_event, wait
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,7 @@ def test_the_sender_survives_a_spool_it_cannot_write_and_resumes(broker, tmp_pat
 
 def replay_pipeline(clip, tmp_path, broker_port):
     from edge.config import config_from_dict
-    from edge.pipeline import build_pipeline
+    from edge.daemon.pipeline import build_pipeline
 
     cfg = config_from_dict({
         "device": {"id": "box1"},
@@ -102,7 +102,7 @@ def replay_pipeline(clip, tmp_path, broker_port):
 
 def test_every_event_is_numbered_across_restarts_and_spooled_before_it_is_logged(broker, tmp_path, shared_data,
                                                                                 caplog):
-    caplog.set_level(logging.INFO, logger="edge.pipeline")
+    caplog.set_level(logging.INFO, logger="edge.daemon.pipeline")
     recorder = Recorder(broker.port, topics=["mugshot/+/+/event"], client_id="rec-seq")
     broker.stop()
     clip = shared_data / "video" / "single_face.mp4"
@@ -111,7 +111,7 @@ def test_every_event_is_numbered_across_restarts_and_spooled_before_it_is_logged
     class SpoolCheck(logging.Handler):
         def emit(self, record):
             message = record.getMessage()
-            if record.name == "edge.pipeline" and message.startswith("event "):
+            if record.name == "edge.daemon.pipeline" and message.startswith("event "):
                 event_id = message.split()[1]
                 logged.append(event_id)
                 with pipeline.publishers[1].spool._lock:
@@ -121,7 +121,7 @@ def test_every_event_is_numbered_across_restarts_and_spooled_before_it_is_logged
                     missing.append(event_id)
 
     handler = SpoolCheck()
-    logging.getLogger("edge.pipeline").addHandler(handler)
+    logging.getLogger("edge.daemon.pipeline").addHandler(handler)
     try:
         for _ in range(2):  # two runs: the second is the box after a restart
             pipeline = replay_pipeline(clip, tmp_path, broker.port)
@@ -130,7 +130,7 @@ def test_every_event_is_numbered_across_restarts_and_spooled_before_it_is_logged
             finally:
                 pipeline.close()
     finally:
-        logging.getLogger("edge.pipeline").removeHandler(handler)
+        logging.getLogger("edge.daemon.pipeline").removeHandler(handler)
     assert len(logged) >= 2 and not missing, "an event that was logged is already in the spool"
     local = {json.loads(p.read_text())["sequence"] for p in (tmp_path / "local").glob("*.json")}
     assert (tmp_path / "state" / "sequence").read_text().strip() == str(len(logged))

@@ -6,7 +6,7 @@ import pytest
 
 from edge.config import ConfigError, MqttPublisherConfig, config_from_dict
 from edge.publish.mqtt import MqttPublisher
-from edge.local_broker import Broker
+from edge.tools.local_broker import Broker
 from tests.helpers import Recorder, make_event
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.local_broker import free_port
+from edge.tools.local_broker import free_port
 from tests.conftest import ROOT
 from tests.helpers import Recorder
 
@@ -21,7 +21,7 @@ HOSTILE = "<img src=x onerror=\"window.__owned=1\"><script>window.__owned=2</scr
 
 
 def start_receiver(port, out, *extra, client_id=None, wait_for=("subscribed to",)):
-    process = subprocess.Popen([sys.executable, "-m", "edge.receive", "--broker", f"127.0.0.1:{port}", "--out",
+    process = subprocess.Popen([sys.executable, "-m", "edge.receiver", "--broker", f"127.0.0.1:{port}", "--out",
                                 str(out), "--client-id", client_id or f"receiver-{time.monotonic_ns()}", *extra],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(30, process.kill)

@@ -47,8 +47,8 @@ def run_mugshot(photos, out, config_text: str) -> dict:
 
 def test_the_refiner_runs_where_the_face_has_a_mesh_and_is_published_at_256(refiner, photos, tmp_path):
     from edge.config import load_config
-    from edge.generate import OnnxGenerator, publish_at
-    from edge.pipeline import Pipeline, build_models
+    from edge.vision.generate import OnnxGenerator, publish_at
+    from edge.daemon.pipeline import Pipeline, build_models
     from edge.receiver.schema import parse_event
 
     text = f'[generator]\nmodel = "{refiner}"\nprecision = "fp32"\n'
@@ -94,8 +94,8 @@ def test_with_crop_without_mesh_false_the_refiner_runs_on_a_face_without_a_mesh(
 
 def test_bench_face_times_the_refiner_in_the_mugshot_path(refiner, shared_data):
     """`mugshot-edge bench-face --generator`: the rows exist and add up (a benchmark, not a timed test)."""
-    from edge.bench import load_frames
-    from edge.face3d.bench import bench_face, format_face_report
+    from edge.tools.bench import load_frames
+    from edge.vision.face3d.bench import bench_face, format_face_report
 
     cores, threads = os.sched_getaffinity(0), cv2.getNumThreads()
     try:  # the bench pins the process to one core and OpenCV to one thread: give them back to the test run

@@ -232,7 +232,7 @@ def test_unit_has_what_the_service_needs():
 
 
 def test_install_dry_run_prints_every_step(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "edge.install", "--dry-run", "--pi"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "edge.daemon.install", "--dry-run", "--pi"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -247,7 +247,7 @@ def test_install_dry_run_prints_every_step(tmp_path):
 
 def test_install_into_a_temporary_root_and_uninstall(tmp_path):
     root = tmp_path / "root"
-    cmd = [sys.executable, "-m", "edge.install", "--root", str(root), "--not-pi", "--no-deps"]
+    cmd = [sys.executable, "-m", "edge.daemon.install", "--root", str(root), "--not-pi", "--no-deps"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     unit = (root / "etc/systemd/system/mugshot-edge.service").read_text()
@@ -260,7 +260,7 @@ def test_install_into_a_temporary_root_and_uninstall(tmp_path):
     again = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert "keep the existing config" in again.stdout
     assert config.read_text().endswith("# edited by the owner\n")
-    gone = subprocess.run([sys.executable, "-m", "edge.install", "--uninstall", "--root", str(root)], cwd=ROOT,
+    gone = subprocess.run([sys.executable, "-m", "edge.daemon.install", "--uninstall", "--root", str(root)], cwd=ROOT,
                           capture_output=True, text=True)
     assert gone.returncode == 0
     assert not (root / "etc/systemd/system/mugshot-edge.service").exists()

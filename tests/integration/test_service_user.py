@@ -62,7 +62,7 @@ def test_the_installed_service_reads_its_config_as_the_units_user_and_groups(ope
     assert unit_setting("DynamicUser") == ["yes"]
     groups = unit_setting("SupplementaryGroups")[0].split()
     assert groups == ["video", "mugshot-edge"]
-    install = subprocess.run([sys.executable, "-m", "edge.install", "--root", str(open_root), "--not-pi",
+    install = subprocess.run([sys.executable, "-m", "edge.daemon.install", "--root", str(open_root), "--not-pi",
                               "--no-deps", "--group", str(SERVICE_GID)], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
     assert install.returncode == 0, install.stdout + install.stderr

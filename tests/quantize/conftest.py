@@ -1,12 +1,12 @@
 """The quantizer's 7-channel refiner, built by the trainer for the test run."""
 import pytest
 
-from edge.align import ModelInputSpec
+from edge.vision.align import ModelInputSpec
 
 
 @pytest.fixture(scope="session")
 def mesher():
-    from edge.face3d import make_mesher
+    from edge.vision.face3d import make_mesher
     return make_mesher()
 
 

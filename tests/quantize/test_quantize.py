@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from edge.config import DetectorConfig
-from edge.detect import make_detector
-from edge.generate import make_generator
-from edge.models import ModelError, sha256_file
-from edge.precision import choose
+from edge.vision.detect import make_detector
+from edge.vision.generate import make_generator
+from edge.vision.model_files import ModelError, sha256_file
+from edge.vision.precision import choose
 from quantize.cli import EXIT_GATE, main
 
 FRMDB = "frmdb/cropped/mugshots"
@@ -54,7 +54,7 @@ def test_broken_calibration_fails_the_gate(black_folder, tmp_path):
 
 
 def test_auto_times_both_and_a_tampered_int8_model_is_refused(int8_detector, tmp_path):
-    from edge.models import locate_yunet, with_free_spatial_dims
+    from edge.vision.model_files import locate_yunet, with_free_spatial_dims
     choice = choose("auto", with_free_spatial_dims(locate_yunet()), int8_detector, (1, 3, 320, 320), "detector",
                     seconds=0.4)
     assert choice.precision in ("fp32", "int8") and "fp32" in choice.reason and "int8" in choice.reason
@@ -102,9 +102,9 @@ def test_shipped_models_match_the_manifest_and_run(astronaut):
     student's report says it passed its gate."""
     import tomllib
 
-    from edge.detect.yunet import YuNetDetector
-    from edge.generate import TfliteGenerator
-    from edge.models import manifest_model
+    from edge.vision.detect.yunet import YuNetDetector
+    from edge.vision.generate import TfliteGenerator
+    from edge.vision.model_files import manifest_model
     from models import MODELS_DIR
 
     manifest = tomllib.loads((MODELS_DIR / "manifest.toml").read_text())

@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 
-from edge.align import ModelInputSpec
-from edge.generate import ModelInput, make_generator
+from edge.vision.align import ModelInputSpec
+from edge.vision.generate import ModelInput, make_generator
 from quantize.calibrate import generator_inputs, images_in
 from quantize.cli import main
 
@@ -15,7 +15,7 @@ REFINER = ("crop", "frontal", "visibility")
 
 
 def test_refiner_inputs_are_the_box_inputs_with_and_without_a_mesh(shared_data, mesher, yunet):
-    """Each calibration tensor is what edge.generate.ModelInput feeds the model for that picture and mesh; a
+    """Each calibration tensor is what edge.vision.generate.ModelInput feeds the model for that picture and mesh; a
     profile without an accepted mesh is kept, with its frontal channels and map zero."""
     import cv2
 
@@ -63,7 +63,7 @@ def test_refiner_int8_reports_fidelity_and_runs_on_the_box(tiny_refiner, shared_
     assert main(args[:args.index("--out") + 1] + [str(whole), "--max-drop", "0.1", "--input-conv-int8"]) == 0
     assert "(Conv)" not in " ".join(json.loads(whole.with_suffix(".report.json").read_text())["nodes"]["float"])
 
-    from edge.detect.yunet import YuNetDetector
+    from edge.vision.detect.yunet import YuNetDetector
     generator = make_generator(str(tiny_refiner_onnx), 1, tmp_path, precision="int8", int8_model=str(out))
     fp32 = make_generator(str(tiny_refiner_onnx), 1, tmp_path, precision="fp32")
     assert generator.precision == "int8" and generator.spec.channels == 7
@@ -121,6 +121,6 @@ def test_shipped_models_package_survives_onnxruntime_quantization(tmp_path):
     import sys
 
     code = ("import sys; sys.path.remove(''); import quantize.run, quantize.calibrate; import models; "
-            "from edge.face3d import make_mesher; make_mesher(); print(models.MODELS_DIR)")
+            "from edge.vision.face3d import make_mesher; make_mesher(); print(models.MODELS_DIR)")
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-500:]

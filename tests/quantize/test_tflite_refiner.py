@@ -25,8 +25,8 @@ def test_refiner_checkpoint_exports_to_tflite_and_runs_on_the_box(tiny_refiner, 
 
     assert importlib.util.find_spec("litert_torch") and importlib.util.find_spec("ai_edge_quantizer"), \
         "needs the tflite-export extra: pip install -e '.[tflite-export]'"
-    from edge.detect.yunet import YuNetDetector
-    from edge.generate import OnnxGenerator, TfliteGenerator
+    from edge.vision.detect.yunet import YuNetDetector
+    from edge.vision.generate import OnnxGenerator, TfliteGenerator
     from quantize.tflite import main
 
     checkpoint, onnx_path = tiny_refiner
@@ -48,7 +48,7 @@ def test_refiner_checkpoint_exports_to_tflite_and_runs_on_the_box(tiny_refiner, 
             expected = reference.generate(astronaut, face.landmarks, m).astype(np.float32)
             assert got.shape == expected.shape and np.abs(got - expected).mean() < tolerance, path.name
 
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
     from quantize.calibrate import generator_inputs, images_in
     from quantize.compare import compare_tflite
 

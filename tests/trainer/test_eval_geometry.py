@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.align import ModelInputSpec
+from edge.vision.align import ModelInputSpec
 from trainer.config import TrainConfigError
 from trainer.eval_geometry import REFERENCE, TARGET_GROUP, OutputGeometry
 from trainer.evaluate import evaluate
@@ -18,7 +18,7 @@ from trainer.prepare import frmdb_source, prepare
 def frontal_cache(tmp_path_factory, shared_data):
     """64 px pairs with geometry (no Rotate-and-Render) from FRMDB 006 and 021, held out by trainer/split.toml,
     whose true frontals the mesh reads within a few degrees of 0, and 002 for training."""
-    from edge.face3d import make_mesher
+    from edge.vision.face3d import make_mesher
 
     out = tmp_path_factory.mktemp("frontality") / "pairs.npz"
     prepare([frmdb_source(shared_data / "frmdb", {"006", "021", "002"})], ModelInputSpec(size=64), out,

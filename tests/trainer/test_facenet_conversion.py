@@ -19,7 +19,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edge.align import ModelInputSpec, align_face, to_tensor
+from edge.vision.align import ModelInputSpec, align_face, to_tensor
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("MUGSHOT_FACENET") != "1",

@@ -11,7 +11,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.align import ModelInputSpec, align_face, to_tensor
+from edge.vision.align import ModelInputSpec, align_face, to_tensor
 from trainer.identity_prior.facenet import FaceNetError, patch_batch, prewhiten, read_record, sha256_file
 from trainer.identity_prior.loss import FACENET_FACE_SCALE, FaceNetLoss, facenet_crop
 from trainer.identity_prior.onnx_torch import SUPPORTED_OPS, OnnxModule, UnsupportedOnnx

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge.align import ModelInputSpec, stack_inputs
+from edge.vision.align import ModelInputSpec, stack_inputs
 from trainer.config import TrainConfigError, load_train_config
 from trainer.data import PairCache, PairTensors
 from trainer.fit import fit
@@ -24,7 +24,7 @@ FACENET_CONVERTED = (DEFAULT_CACHE / ONNX_NAME).is_file()  # `mugshot-train face
 
 @pytest.fixture(scope="module")
 def mesher():
-    from edge.face3d import make_mesher
+    from edge.vision.face3d import make_mesher
     return make_mesher()
 
 
@@ -38,9 +38,9 @@ def refiner_cache(tmp_path_factory, shared_data, mesher):
 
 
 def test_prepare_geometry_is_what_the_box_feeds(shared_data, tmp_path, mesher, yunet):
-    """Each cached view's 7 channels equal edge.generate.ModelInput's for the same photo and mesh; a profile
+    """Each cached view's 7 channels equal edge.vision.generate.ModelInput's for the same photo and mesh; a profile
     without an accepted mesh has empty frontal channels and a zero map; rotated pairs only of training people."""
-    from edge.generate import ModelInput
+    from edge.vision.generate import ModelInput
 
     frmdb = shared_data / "frmdb" / "original"
     ds = tmp_path / "ds"
@@ -83,7 +83,7 @@ def test_refiner_fits_exports_and_runs_on_the_box_with_a_mesh(refiner_cache, tmp
     student run by the box's OnnxGenerator with and without the astronaut's real mesh."""
     import onnx
 
-    from edge.generate import OnnxGenerator
+    from edge.vision.generate import OnnxGenerator
     from trainer.export import export
 
     cache, result = refiner_cache

@@ -61,7 +61,7 @@ def test_prepare_pairs_split_and_missing_faces(tiny_cache, tmp_path, astronaut):
     cv2.imwrite(str(tmp_path / "ds" / "007.jpg"), astronaut)
     cv2.imwrite(str(tmp_path / "ds" / "007" / "flipped.jpg"), astronaut[:, ::-1])
     cv2.imwrite(str(tmp_path / "ds" / "007" / "blank.jpg"), np.zeros((64, 64, 3), np.uint8))
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
     result = prepare([folder_source(tmp_path / "ds")], ModelInputSpec(size=32), tmp_path / "p.npz")
     assert result["pairs"] == 1 and result["missing"] == [str(tmp_path / "ds" / "007" / "blank.jpg")]
 
@@ -126,8 +126,8 @@ def test_distill_export_and_use_on_the_edge(tiny_cache, tmp_path, astronaut):
     result = export(student, onnx_path, name="student")
     assert result["max_abs_diff"] < 1e-3
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("student.")) == ["student.onnx"]
-    from edge.detect.yunet import YuNetDetector
-    from edge.generate import OnnxGenerator
+    from edge.vision.detect.yunet import YuNetDetector
+    from edge.vision.generate import OnnxGenerator
     generator = OnnxGenerator(onnx_path)
     assert generator.spec.size == 32 and generator.name == "student"
     face = YuNetDetector().detect(astronaut)[0]
@@ -187,7 +187,7 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
 
 
 def test_mcnemar_exact_p_of_wins_and_losses():
-    from trainer.evaluate import mcnemar_exact
+    from trainer.eval_stats import mcnemar_exact
     assert mcnemar_exact(0, 0) == 1.0 and mcnemar_exact(1, 1) == 1.0
     assert mcnemar_exact(6, 0) == mcnemar_exact(0, 6) == pytest.approx(2 / 64)
     assert mcnemar_exact(4, 1) == pytest.approx(2 * (1 + 5) / 32)
@@ -234,7 +234,7 @@ def test_degrade_changes_only_the_chosen_share():
 
 
 def test_synthetic_yaw_turns_the_head_around_its_axis(tiny_cache):
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
     from trainer.data import HeadCylinder, PairTensors
     head = HeadCylinder.of(ModelInputSpec(size=64, face_scale=0.7))
 
@@ -259,7 +259,7 @@ def test_synthetic_yaw_turns_the_head_around_its_axis(tiny_cache):
 
 
 def test_att_faces_are_near_frontal_training_pairs(shared_data, tmp_path):
-    from edge.align import ModelInputSpec
+    from edge.vision.align import ModelInputSpec
     from trainer.prepare import Source, att_source
     source = att_source(shared_data / "att_orl")
     assert len(source.frontals) == 40 and len(source.views) == 360
@@ -336,8 +336,8 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
         load_train_config(None, ["field_tv=1"])
     cache, _ = tiny_cache
     image = fit(tiny(cache, tmp_path / "image", "steps=2"), progress=False)
-    from edge.detect.yunet import YuNetDetector
-    from edge.generate import OnnxGenerator
+    from edge.vision.detect.yunet import YuNetDetector
+    from edge.vision.generate import OnnxGenerator
     from trainer.export import export
     face = YuNetDetector().detect(astronaut)[0]
     with pytest.raises(TrainConfigError, match="^distill_fields: needs a teacher with the student's head"):
@@ -358,8 +358,8 @@ def test_flow_heads_move_pixels_export_and_run_on_the_edge(tiny_cache, tmp_path,
 
 
 def test_local_pathways_teacher_trains_exports_and_runs_on_the_edge(tiny_cache, tmp_path, astronaut):
-    from edge.detect.yunet import YuNetDetector
-    from edge.generate import OnnxGenerator
+    from edge.vision.detect.yunet import YuNetDetector
+    from edge.vision.generate import OnnxGenerator
     from trainer.export import export
     from trainer.nets.local import LocalPathways, part_windows
     for size in (32, 64):
@@ -380,7 +380,7 @@ def test_local_pathways_teacher_trains_exports_and_runs_on_the_edge(tiny_cache, 
 
 
 def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
-    from edge.metrics import identified, identity_margin
+    from edge.vision.metrics import identified, identity_margin
     gallery = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
     ids = np.array(["a", "b", "a"])
     probes = np.array([[0.2, 0.0], [4.0, 0.0], [0.9, 0.0]])

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.align import (ModelInputSpec, align_face, canonical_points, from_tensor, similarity_transform,
+from edge.vision.align import (ModelInputSpec, align_face, canonical_points, from_tensor, similarity_transform,
                         to_tensor, transform_points)
 
 

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detect.base import iou, nms
-from edge.detect.yunet import YuNetDetector, yunet_input
-from edge.models import YUNET_SHA256, ModelError, locate_yunet, sha256_file, verify_sha256
+from edge.vision.detect.base import iou, nms
+from edge.vision.detect.yunet import YuNetDetector, yunet_input
+from edge.vision.model_files import YUNET_SHA256, ModelError, locate_yunet, sha256_file, verify_sha256
 
 
 def test_yunet_comes_from_the_wheel_with_the_expected_hash():

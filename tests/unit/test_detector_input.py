@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 
 from edge.config import DetectorConfig
-from edge.detect import make_detector
-from edge.detect.yunet import INTERPOLATION
+from edge.vision.detect import make_detector
+from edge.vision.detect.yunet import INTERPOLATION
 
 
 def test_detect_reuses_its_input_tensor(astronaut):
@@ -34,7 +34,7 @@ def test_a_reused_tensor_gives_what_a_fresh_one_gives(astronaut):
 
 
 def test_the_interpolation_loses_no_recall_on_the_fidelity_set(shared_data):
-    from edge.detect.base import iou
+    from edge.vision.detect.base import iou
     from quantize.calibrate import annotated_frames
     from quantize.fidelity import head_box
 

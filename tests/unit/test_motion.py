@@ -1,7 +1,7 @@
 import numpy as np
 
 from edge.config import MotionConfig
-from edge.motion import MotionDetector, union_box
+from edge.vision.motion import MotionDetector, union_box
 
 W, H = 160, 120
 

@@ -12,9 +12,9 @@ class RecordTorch:
             attempts.append(name)
         return None
 sys.meta_path.insert(0, RecordTorch())
-import edge.cli, edge.pipeline, edge.generate, edge.detect.yunet, edge.align, edge.demo
-import edge.face3d, edge.face3d.bench, edge.stills
-from edge.pipeline import build_pipeline
+import edge.cli, edge.daemon.pipeline, edge.vision.generate, edge.vision.detect.yunet, edge.vision.align, edge.tools.demo
+import edge.vision.face3d, edge.vision.face3d.bench, edge.tools.stills
+from edge.daemon.pipeline import build_pipeline
 from edge.config import config_from_dict
 import threading
 build_pipeline(config_from_dict({'camera': {'uri': '0'}}), threading.Event())  # with the face mesh

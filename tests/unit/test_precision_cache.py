@@ -4,12 +4,12 @@ import time
 
 from models import MODELS_DIR
 
-from edge.models import manifest_model
-from edge.precision import choose
+from edge.vision.model_files import manifest_model
+from edge.vision.precision import choose
 
 
 def timed_choice(fp32, int8):
-    from edge.models import onnx_session
+    from edge.vision.model_files import onnx_session
     shape = tuple(onnx_session(fp32, 1).get_inputs()[0].shape)  # the shipped student's own input (1, 7, 128, 128)
     start = time.perf_counter()
     choice = choose("auto", fp32, int8, shape, "generator.precision", seconds=1.0)
@@ -32,7 +32,7 @@ def test_the_auto_verdict_is_cached_per_model_and_timed_again_for_another(tmp_pa
     model.doc_string = "another build of the same network"
     onnx.save(model, str(other))
     report = json.loads(int8.with_suffix(".report.json").read_text())
-    from edge.models import sha256_file
+    from edge.vision.model_files import sha256_file
     report["int8_sha256"] = sha256_file(other)
     other.with_suffix(".report.json").write_text(json.dumps(report))
     _, other_s = timed_choice(fp32, other)

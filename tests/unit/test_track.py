@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from edge.config import TrackerConfig
-from edge.detect.base import Detection
-from edge.track import Tracker
+from edge.vision.detect.base import Detection
+from edge.vision.track import Tracker
 
 FPS = 10
 

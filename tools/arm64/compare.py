@@ -225,8 +225,8 @@ def pose_sensitivity(x86: Path, photos: list[Path], noise_px: float = 0.01, tria
     5-point fit and for the mesh pose (the mesh's crop follows the landmarks).
 
     Not an arm64 check; it tells whether a pose difference between the two comes from the fit itself."""
-    from edge.face3d import make_mesher, procrustes_pose
-    from edge.quality import head_pose
+    from edge.vision.face3d import make_mesher, procrustes_pose
+    from edge.vision.quality import head_pose
 
     mesher = make_mesher("auto")
     result = json.loads((x86 / "probe.json").read_text())["photos"]

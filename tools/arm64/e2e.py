@@ -57,9 +57,9 @@ ONNX_MESH = FRONTALIZE + '[mesh]\nruntime = "onnxruntime"\n'
 
 # every module the box loads (picamera2 itself is Raspberry Pi OS's, not Debian's: not in the sysroot)
 IMPORTS = ("import numpy, cv2, onnxruntime, onnx, paho.mqtt.client, ai_edge_litert.interpreter, simplejpeg, edge.cli, "
-           "edge.face3d; print('ok, numpy', numpy.__version__)")
+           "edge.vision.face3d; print('ok, numpy', numpy.__version__)")
 NO_TFLITE_IMPORTS = ("import importlib.util, numpy, cv2, onnxruntime, paho.mqtt.client, simplejpeg, edge.cli, "
-                     "edge.face3d; "
+                     "edge.vision.face3d; "
                      "assert importlib.util.find_spec('ai_edge_litert') is None, 'ai_edge_litert is installed'; "
                      "print('ok, no ai_edge_litert')")
 # arm64 virtualenvs: name -> the extras installed with mugshot-edge

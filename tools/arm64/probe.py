@@ -11,7 +11,7 @@ Run by each interpreter under test as a plain script (``python tools/arm64/probe
   aligned 256-pixel crop and the mugshot of each shipped generator variant (ONNX FP32/INT8 with
   onnxruntime, TFLite FP32/INT8 with LiteRT), the head pose (yaw, pitch, roll) the tracker estimates
   from its landmarks; the face-mesh network's 192x192 input, its 468 points and presence from each mesh
-  runtime (LiteRT and onnxruntime) on that input, the mesh pose from each; and ``edge.face3d``'s
+  runtime (LiteRT and onnxruntime) on that input, the mesh pose from each; and ``edge.vision.face3d``'s
   frontalizing renderer on the LiteRT mesh: frontalized image, visibility map and the composited
   mugshot of ``generator.model = "frontalize"``.
 
@@ -36,8 +36,8 @@ import numpy as np
 def _detections(faces, image: np.ndarray | None = None, mesher=None) -> list[dict]:
     """Each face as plain numbers; with the image also the tracker's quality and shot score of it (with
     ``mesher`` as the daemon's tracker measures it: the mesh pose where the mesh passes its gates)."""
-    from edge.face3d import procrustes_pose
-    from edge.quality import head_pose, measure, shot_score
+    from edge.vision.face3d import procrustes_pose
+    from edge.vision.quality import head_pose, measure, shot_score
 
     found = []
     for f in faces:
@@ -62,7 +62,7 @@ def _mesh_runs(image: np.ndarray, box, landmarks: np.ndarray, meshers: dict, mes
                arrays: dict, key: str) -> dict:
     """Both mesh runtimes on ``mesh_input`` (raw points, 192-px input frame), and each one's mesh of the
     photo (image pixels, gates, pose) through ``FaceMesher.run``."""
-    from edge.face3d import procrustes_pose
+    from edge.vision.face3d import procrustes_pose
 
     entry = {}
     for runtime, mesher in meshers.items():
@@ -79,7 +79,7 @@ def _mesh_runs(image: np.ndarray, box, landmarks: np.ndarray, meshers: dict, mes
 def _frontalize(generator, image: np.ndarray, landmarks: np.ndarray, points: np.ndarray, arrays: dict,
                 key: str) -> None:
     """The renderer and the frontalize generator on one mesh (``points``, image pixels)."""
-    from edge.face3d import FaceMesh, procrustes_pose
+    from edge.vision.face3d import FaceMesh, procrustes_pose
 
     frontal = generator.renderer.render(image, points, procrustes_pose(points, generator.canonical))
     arrays[f"{key}/frontal_image"] = frontal.image
@@ -95,7 +95,7 @@ def _versions() -> dict[str, str]:
 
 
 def _generators(models_dir: Path) -> dict:
-    from edge.generate import OnnxGenerator, TfliteGenerator
+    from edge.vision.generate import OnnxGenerator, TfliteGenerator
 
     return {"onnx_fp32": OnnxGenerator(models_dir / "student.onnx"),
             "onnx_int8": OnnxGenerator(models_dir / "student_int8.onnx"),
@@ -111,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
 
-    from edge.align import MUGSHOT_FACE_SCALE, align_face
+    from edge.vision.align import MUGSHOT_FACE_SCALE, align_face
     from edge.config import DetectorConfig
-    from edge.detect import make_detector
-    from edge.face3d import make_mesher
-    from edge.generate import FrontalizeGenerator
-    from edge.quality import head_pose
+    from edge.vision.detect import make_detector
+    from edge.vision.face3d import make_mesher
+    from edge.vision.generate import FrontalizeGenerator
+    from edge.vision.quality import head_pose
     from models import MODELS_DIR
 
     detector = make_detector(DetectorConfig(precision="fp32"))

@@ -27,9 +27,9 @@ def gradient_energy(image: np.ndarray) -> float:
 
 
 def truths(data: Path, people: int) -> list[np.ndarray]:
-    from edge.align import MUGSHOT_FACE_SCALE, align_face
+    from edge.vision.align import MUGSHOT_FACE_SCALE, align_face
     from edge.config import DetectorConfig
-    from edge.detect import make_detector
+    from edge.vision.detect import make_detector
 
     detector = make_detector(DetectorConfig(threads=1, precision="fp32"))
     faces = []
@@ -49,7 +49,7 @@ def truths(data: Path, people: int) -> list[np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from edge.metrics import psnr, ssim
+    from edge.vision.metrics import psnr, ssim
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2].parent / "shared" / "data"))

@@ -1,10 +1,10 @@
 """``FaceNetLoss``: 1 - cosine similarity of FaceNet embeddings of the generator's output and
 its target, through frozen FaceNet weights run by ``onnx_torch`` (gradients reach the output).
 
-The trainer's faces are aligned by ``edge.align`` (five points to the template, scaled by the
+The trainer's faces are aligned by ``edge.vision.align`` (five points to the template, scaled by the
 spec's ``face_scale``, 0.7 for mugshots: face plus hair and chin).  FaceNet was trained on
 MTCNN boxes with a margin, a tighter framing; ``FACENET_FACE_SCALE`` and ``FACENET_SHIFT`` are
-that framing as an ``edge.align`` face scale and a downward shift of its centre, chosen by
+that framing as an ``edge.vision.align`` face scale and a downward shift of its centre, chosen by
 ``python -m trainer.identity_prior.measure`` (best mean rank-1 over yaw +-45 and +-90 of
 15 framings on the 39 FRMDB training people; +-45 is near 100 % for most of them, +-90 moves
 by one person = 2.6 points, so neighbouring framings are about as good).  A crop at the spec's
@@ -24,14 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.align import ModelInputSpec, canonical_points, similarity_transform, to_tensor
+from edge.vision.align import ModelInputSpec, canonical_points, similarity_transform, to_tensor
 
 from .facenet import DEFAULT_CACHE, INPUT_SIZE, read_record
 from .onnx_torch import OnnxModule
 
 log = logging.getLogger(__name__)
 
-FACENET_FACE_SCALE = 0.95  # FaceNet's framing as an edge.align face_scale (see the module docstring)
+FACENET_FACE_SCALE = 0.95  # FaceNet's framing as an edge.vision.align face_scale (see the module docstring)
 FACENET_SHIFT = 0.05  # and how far its centre sits below the template's, as a share of its side
 
 

@@ -7,7 +7,7 @@
    FaceNet framings (face scale and vertical shift, crops straight to 160x160, onnxruntime) on
    the *training* people, which chose ``FACENET_FACE_SCALE`` and ``FACENET_SHIFT``; then, at the
    chosen framing, on all people through ``FaceNetLoss`` on ``--size`` trainer crops aligned by
-   ``edge.align`` at face scale 0.7 (the torch interpreter), and straight to 160 (onnxruntime).
+   ``edge.vision.align`` at face scale 0.7 (the torch interpreter), and straight to 160 (onnxruntime).
 2. Max |torch - onnxruntime| of the embeddings of the same real faces.
 3. Forward + backward time of ``FaceNetLoss`` for a batch of 8 at ``--threads`` threads.
 """
@@ -23,15 +23,15 @@ import cv2
 import numpy as np
 import torch
 
-from edge.align import ModelInputSpec, align_face, to_tensor
-from edge.metrics import rank1
+from edge.vision.align import ModelInputSpec, align_face, to_tensor
+from edge.vision.metrics import rank1
 
 YAWS = ("-45", "45", "-90", "90")  # FRMDB camera yaw; the face's yaw is minus it
 
 
 def frmdb_faces(root: Path):
     """Per pitch-0 image: identity, camera yaw ("0": the gallery's Img_33), picture, YuNet's five points."""
-    from edge.detect.yunet import YuNetDetector
+    from edge.vision.detect.yunet import YuNetDetector
     from trainer.prepare import find_face
 
     detector = YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "mugshot-edge" / "facenet"))
     parser.add_argument("--size", type=int, default=128, help="trainer crop size (prepare --size)")
     parser.add_argument("--scales", type=float, nargs="*", default=[0.75, 0.85, 0.9, 0.95, 1.05],
-                        help="FaceNet framings to try, as edge.align face scales (none: no sweep)")
+                        help="FaceNet framings to try, as edge.vision.align face scales (none: no sweep)")
     parser.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.05, 0.1],
                         help="and vertical shifts of its centre (share of its side, down)")
     parser.add_argument("--threads", type=int, default=2)

@@ -1,7 +1,7 @@
 """The refiner's blend head: the network chooses, per pixel, between the two pictures it was given
 and paints only a correction on top.
 
-Input (7 channels, ``edge.align.stack_inputs``): the aligned crop, the frontalized face and its
+Input (7 channels, ``edge.vision.align.stack_inputs``): the aligned crop, the frontalized face and its
 visibility map.  The U-Net predicts a blend logit and a residual; the output is
 ``w * frontal + (1 - w) * crop + residual`` with ``w = sigmoid(logit)``, clipped to the image range.
 Every pixel the photo really shows reaches the output at full detail, which is what keeps the person:

@@ -44,7 +44,7 @@ class UNet(nn.Module):
     of the input size (a coarse field, such as the student's appearance flow, needs no more).
 
     ``in_channels``: 3 for the aligned crop; 7 with the frontalized face and its visibility map
-    stacked behind it (``edge.align.stack_inputs``)."""
+    stacked behind it (``edge.vision.align.stack_inputs``)."""
 
     def __init__(self, channels: list[int], down_kernel: int = 4, light: bool = False, out_channels: int = 3,
                  tanh: bool = True, stop: int = 0, in_channels: int = 3):

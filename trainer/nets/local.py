@@ -2,7 +2,7 @@
 
 Huang et al. (2017) pair the global encoder-decoder with one pathway per facial part that
 sees only that part, so fine detail there is not averaged away by the whole-face network.
-The crops here are aligned to a fixed five-point template (``edge.align``), so each part
+The crops here are aligned to a fixed five-point template (``edge.vision.align``), so each part
 sits in a fixed window of the input: no landmark input is needed, and the exported model
 keeps the single ``face`` input the camera box feeds it.  Each pathway's output features are
 placed back in their window of an otherwise empty canvas, and a small fusion network turns
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from edge.align import canonical_points
+from edge.vision.align import canonical_points
 
 from .blocks import UNet
 

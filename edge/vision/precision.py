@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .models import ModelError, sha256_file
+from .model_files import ModelError, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def time_model(model, feed_shape: tuple[int, ...], seconds: float, threads: int)
     """Median milliseconds per run within a time budget."""
     import time
 
-    from .models import onnx_session
+    from .model_files import onnx_session
 
     session = onnx_session(model, threads)
     feed = {session.get_inputs()[0].name: np.random.default_rng(0).uniform(-1, 1, feed_shape).astype(np.float32)}
@@ -119,7 +119,7 @@ def _verdict_key(fp32, int8: Path, feed_shape: tuple[int, ...], threads: int) ->
 
 
 def _verdicts_path() -> Path:
-    from .models import cache_dir
+    from .model_files import cache_dir
 
     return cache_dir() / "precision.json"
 
@@ -133,7 +133,7 @@ def _read_verdicts() -> dict:
 
 
 def _write_verdict(verdict_key: str, verdict: dict) -> None:
-    from .publish.directory import make_folder, write_atomic
+    from ..files import make_folder, write_atomic
 
     path = _verdicts_path()
     try:

@@ -2,7 +2,7 @@
 
 1. The mesh (image pixels) is brought into the canonical frame by the inverse of its Procrustes pose:
    the person's own shape, frontal.  It is projected (orthographically) into the same mugshot frame
-   as ``edge.align`` (the five points fitted to the template at ``size`` and ``face_scale``).
+   as ``edge.vision.align`` (the five points fitted to the template at ``size`` and ``face_scale``).
 2. Each output pixel takes its triangle from a depth-ordered rasterisation (a z-buffer at triangle
    granularity: nearer triangles are drawn last, so a hidden triangle never paints over a visible
    one) and its place in the photo from that triangle's barycentric coordinates.
@@ -160,7 +160,7 @@ def render_view(image: np.ndarray, points: np.ndarray, dest: np.ndarray, depth: 
 
 
 class FrontalRenderer:
-    """Frontalizes faces into the ``size`` x ``size`` mugshot frame of ``edge.align``."""
+    """Frontalizes faces into the ``size`` x ``size`` mugshot frame of ``edge.vision.align``."""
 
     def __init__(self, canonical: CanonicalFace, size: int = 128, face_scale: float = MUGSHOT_FACE_SCALE,
                  fill: int = 128):

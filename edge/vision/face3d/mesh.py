@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..models import ModelError, manifest_model, onnx_session, sha256_file
+from ..model_files import ModelError, manifest_model, onnx_session, sha256_file
 from ..quality import head_pose
 from .canonical import CanonicalFace, load_canonical
 

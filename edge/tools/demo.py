@@ -95,12 +95,12 @@ def clear_previous_run(out: Path) -> int:
 
 def run_demo(out: Path) -> None:
     """The README's first command: clip -> pipeline -> folder and MQTT -> receiver gallery."""
-    from .config import Config, DirectoryPublisherConfig, MqttPublisherConfig
+    from ..config import Config, DirectoryPublisherConfig, MqttPublisherConfig
     from .contact_sheet import make_contact_sheet
     from .local_broker import start_local_broker
-    from .pipeline import build_pipeline
-    from .publish.mqtt_connection import ConnectionSettings
-    from .receiver import start_receiving, stop_receiving
+    from ..daemon.pipeline import build_pipeline
+    from ..publish.mqtt_connection import ConnectionSettings
+    from ..receiver import start_receiving, stop_receiving
 
     out.mkdir(parents=True, exist_ok=True)
     if removed := clear_previous_run(out):

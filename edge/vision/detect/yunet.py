@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..models import locate_yunet, onnx_session, sha256_file, with_free_spatial_dims
+from ..model_files import locate_yunet, onnx_session, sha256_file, with_free_spatial_dims
 from .base import Detection, FaceDetector, nms
 
 log = logging.getLogger(__name__)

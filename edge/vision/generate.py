@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .align import ModelInputSpec, align_face, from_tensor, stack_inputs, to_tensor
-from .models import ModelError, manifest_model, onnx_session, sha256_file
+from .model_files import ModelError, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class NoGenerator:
 
 
 class FrontalizeGenerator:
-    """``generator.model = "frontalize"``: the face's own mesh turned frontal (``edge.face3d``), pasted
+    """``generator.model = "frontalize"``: the face's own mesh turned frontal (``edge.vision.face3d``), pasted
     onto the aligned crop so hair, ears and outline stay.  Without a mesh the pipeline publishes the crop."""
     name = "frontalize"
     version = "1"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import TrackerConfig
+from ..config import TrackerConfig
 from .detect.base import Detection, iou
 from .face3d.mesh import FaceMesh
 from .face3d.pose import HeadPose

@@ -1,7 +1,7 @@
 """Install or remove mugshot-edge as a systemd service on a camera box.
 
-    sudo python3 -m edge.install [--dry-run] [--prefix /opt/mugshot-edge] ...
-    sudo python3 -m edge.install --uninstall
+    sudo python3 -m edge.daemon.install [--dry-run] [--prefix /opt/mugshot-edge] ...
+    sudo python3 -m edge.daemon.install --uninstall
 
 Run from a checkout of the project (it installs that checkout).  Standard library only,
 so it works before any dependency is installed.  Steps: a virtualenv in the prefix
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 SERVICE = "mugshot-edge"
-CHECKOUT = Path(__file__).resolve().parents[1]
+CHECKOUT = Path(__file__).resolve().parents[2]
 UNIT_SOURCE = CHECKOUT / "systemd" / f"{SERVICE}.service"
 CONFIG_SOURCE = CHECKOUT / "systemd" / "config.example.toml"
 DEFAULT_EXEC = "/opt/mugshot-edge/venv/bin/mugshot-edge"

@@ -75,7 +75,7 @@ class ModelInputSpec:
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # on 0..1 values
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     # the channel groups stacked into the model's input, in order (INPUT_PARTS): the aligned crop; the
-    # frontalized face and its visibility map from edge.face3d (empty, i.e. 0, when the face has no mesh)
+    # frontalized face and its visibility map from edge.vision.face3d (empty, i.e. 0, when the face has no mesh)
     inputs: tuple[str, ...] = ("crop",)
 
     METADATA_KEY = "mugshot.input_spec"

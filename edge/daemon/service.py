@@ -18,7 +18,7 @@ import threading
 import time
 from pathlib import Path
 
-from .config import Config, ConfigError, load_config
+from ..config import Config, ConfigError, load_config
 from .stats import PipelineStats
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,10 @@ class Daemon:
         self._pipeline_stop.set()
 
     def run(self) -> PipelineStats:
-        from .models import ModelError
+        from ..vision.model_files import ModelError
         from .pipeline import build_pipeline
         from .sequence import default_state_dir
-        from .sources.base import SourceError
+        from ..sources.base import SourceError
 
         previous: Config | None = None  # after a reload: the configuration to go back to if the new one fails
         while True:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .config import MotionConfig
+from ..config import MotionConfig
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ class DlibIdentity:
     """128-d dlib face descriptors of aligned crops (re-aligned to dlib's own chip layout)."""
 
     def __init__(self, spec: ModelInputSpec):
-        from .extras import MissingExtra
+        from ..extras import MissingExtra
 
         try:
             import dlib

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import cv2
 
-from .config import Config
-from .events import Event
-from .publish.base import Publisher
-from .publish.directory import write_atomic
+from ..config import Config
+from ..events import Event
+from ..publish.base import Publisher
+from ..files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class StillsResult:
 
 
 def run_stills(photos: list[Path], out: Path, cfg: Config) -> StillsResult:
-    from .pipeline import Pipeline, build_models
+    from ..daemon.pipeline import Pipeline, build_models
 
     out.mkdir(parents=True, exist_ok=True)
     detector, generator, mesher = build_models(cfg)

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import MUGSHOT_FACE_SCALE, align_face
-from .config import Config
-from .detect import Detection, FaceDetector
-from .events import Event
-from .generate import NoGenerator, publish_at
-from .motion import MotionDetector, union_box
-from .publish import Publisher
+from ..vision.align import MUGSHOT_FACE_SCALE, align_face
+from ..config import Config
+from ..vision.detect import Detection, FaceDetector
+from ..events import Event
+from ..vision.generate import NoGenerator, publish_at
+from ..vision.motion import MotionDetector, union_box
+from ..publish import Publisher
 from .sequence import SequenceCounter
-from .sources.base import Frame
-from .sources.resilient import ResilientSource
+from ..sources.base import Frame
+from ..sources.resilient import ResilientSource
 from .stats import PipelineStats
-from .track import DueShot, Tracker
+from ..vision.track import DueShot, Tracker
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Pipeline:
     generator: object  # NoGenerator | OnnxGenerator
     publishers: list[Publisher]
     stop: threading.Event
-    mesher: object | None = None  # edge.face3d.FaceMesher, or None with mesh.enabled = false
+    mesher: object | None = None  # edge.vision.face3d.FaceMesher, or None with mesh.enabled = false
     sequence: SequenceCounter | None = None  # numbers every event (None: events carry sequence 0)
 
     def __post_init__(self) -> None:
@@ -64,8 +64,8 @@ class Pipeline:
                                                      c.max_frames, c.min_interval_seconds)
 
     def run(self) -> PipelineStats:
-        from . import __version__
-        from .publish.health import HealthReporter
+        from .. import __version__
+        from ..publish.health import HealthReporter
 
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
         health = HealthReporter(self.publishers, self.stats, device_id=self.cfg.device.id,
@@ -178,7 +178,7 @@ class Pipeline:
 
     def _geometry(self, image: np.ndarray, detection: Detection):
         """The detection's face mesh and, where the mesh passed its gates, its head pose."""
-        from .face3d import procrustes_pose
+        from ..vision.face3d import procrustes_pose
 
         mesh = self.mesher.run(image, detection.box, detection.landmarks)
         return mesh, (procrustes_pose(mesh.points, self.mesher.canonical) if mesh.accepted else None)
@@ -236,15 +236,15 @@ def build_models(cfg: Config):
     """The detector, the generator and the face mesher (None with mesh.enabled = false)."""
     from models import MODELS_DIR
 
-    from .detect import make_detector
-    from .generate import make_generator
+    from ..vision.detect import make_detector
+    from ..vision.generate import make_generator
 
     detector = make_detector(cfg.detector)
     generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
                                cfg.generator.int8_model, cfg.mesh.render_size)
     mesher = None
     if cfg.mesh.enabled:
-        from .face3d import make_mesher
+        from ..vision.face3d import make_mesher
         mesher = make_mesher(cfg.mesh.runtime, cfg.mesh.threads, MODELS_DIR, cfg.mesh.min_presence,
                              cfg.mesh.max_disagreement, cfg.mesh.max_landmark_yaw)
     return detector, generator, mesher
@@ -253,9 +253,9 @@ def build_models(cfg: Config):
 def build_pipeline(cfg: Config, stop: threading.Event, sequence_path: Path | None = None) -> Pipeline:
     """Load models, build the source and publishers: everything that can fail at start-up.
     ``sequence_path``: the box's persistent event counter (the daemon's); None numbers from 1."""
-    from . import __version__
-    from .publish import make_publisher
-    from .sources import make_source
+    from .. import __version__
+    from ..publish import make_publisher
+    from ..sources import make_source
 
     detector, generator, mesher = build_models(cfg)
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,

@@ -1,7 +1,7 @@
 """True head pose from the dense mesh: weighted Procrustes (a similarity fit) of the face's points to
 MediaPipe's canonical face model.
 
-Angles follow the project's convention (``edge.quality.FaceQuality``): yaw positive when the face
+Angles follow the project's convention (``edge.vision.quality.FaceQuality``): yaw positive when the face
 turns towards the image's left, pitch positive looking down, roll positive when the head tilts
 clockwise in the image.  The rotation is ``R = Rz Ry Rx`` in the canonical frame (x to the viewer's
 right, y up, z towards the camera).

@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .config import DetectorConfig, MotionConfig
-from .detect import make_detector
-from .motion import MotionDetector
-from .sources.base import ArrayFrame
+from ..config import DetectorConfig, MotionConfig
+from ..vision.detect import make_detector
+from ..vision.motion import MotionDetector
+from ..sources.base import ArrayFrame
 
 
 def load_frames(clip: str | Path | None, count: int = 120, size: tuple[int, int] = (640, 480)) -> list[np.ndarray]:
@@ -64,7 +64,7 @@ def bench_motion_vs_detector(frames: list[np.ndarray], rounds: int = 7,
 def onnx_latency(models: list, threads: int = 1, rounds: int = 15, runs: int = 20, feeds: list | None = None
                  ) -> list[dict]:
     """Median milliseconds per run of each ONNX model (path or bytes), interleaved round by round."""
-    from .models import onnx_session
+    from ..vision.model_files import onnx_session
 
     sessions = [onnx_session(m, threads) for m in models]
     if feeds is None:
@@ -97,7 +97,7 @@ def precision_report(int8_detector: str | None = None) -> str:
     """FP32 against INT8 on this box, at 1 and 2 threads, for the detector and the shipped generator."""
     from models import MODELS_DIR
 
-    from .models import cache_dir, locate_yunet, manifest_model, with_free_spatial_dims
+    from ..vision.model_files import cache_dir, locate_yunet, manifest_model, with_free_spatial_dims
 
     pairs = []
     int8 = Path(int8_detector) if int8_detector else cache_dir() / "yunet_int8.onnx"

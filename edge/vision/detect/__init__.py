@@ -1,7 +1,7 @@
 """Face detectors, chosen by ``detector.type``; one module per detector."""
 from __future__ import annotations
 
-from ..config import DetectorConfig
+from ...config import DetectorConfig
 from .base import Detection, FaceDetector
 
 __all__ = ["Detection", "FaceDetector", "make_detector"]
@@ -11,7 +11,7 @@ def make_detector(cfg: DetectorConfig) -> FaceDetector:
     if cfg.type == "yunet":
         from pathlib import Path
 
-        from ..models import cache_dir, locate_yunet, with_free_spatial_dims
+        from ..model_files import cache_dir, locate_yunet, with_free_spatial_dims
         from ..precision import choose
         from .yunet import YuNetDetector
 

@@ -7,7 +7,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .config import (GENERATOR_NAMES, CalibrationConfig, CameraConfig, Config, ConfigError, DetectorConfig,
+from .schema import (GENERATOR_NAMES, CalibrationConfig, CameraConfig, Config, ConfigError, DetectorConfig,
                      DirectoryPublisherConfig,
                      GeneratorConfig, LogConfig, MeshConfig, MissingInputError, MotionConfig, MqttPublisherConfig,
                      TrackerConfig)

@@ -68,10 +68,10 @@ def _generator_rows(generator, output_size: int, faces: list, meshes: list, defa
 
 
 def bench_face(frames: list[np.ndarray], rounds: int = 5, generator: str = "auto", output_size: int = 256) -> dict:
-    from ..config import DetectorConfig, MotionConfig
+    from ...config import DetectorConfig, MotionConfig
     from ..detect import make_detector
     from ..motion import MotionDetector
-    from ..sources.base import ArrayFrame
+    from ...sources.base import ArrayFrame
     from . import FrontalRenderer, make_mesher, procrustes_pose
     from .mesh import litert_available
 

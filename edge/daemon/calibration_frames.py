@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .publish.directory import write_atomic
+from ..files import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import ModelError, manifest_model
+from ..model_files import ModelError, manifest_model
 
 MANIFEST_NAME = "face_mesh_canonical"
 

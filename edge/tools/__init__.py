@@ -1,0 +1,1 @@
+"""Tools around the box: the demo, benchmarks, a local broker, the contact sheet and still photos."""
