@@ -24,6 +24,7 @@ from .sequence import SequenceCounter
 from ..sources.base import Frame
 from ..sources.resilient import ResilientSource
 from .stats import PipelineStats
+from .worker import EventWorker
 from ..vision.track import DueShot, Tracker
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class Pipeline:
         if self.mesher is not None:
             self._models["mesh"] = self.mesher.describe()
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
+        self._worker: EventWorker | None = None  # set while run() runs: events are made off the frame thread
         self.calibration = None
         if self.cfg.calibration.save_frames:
             from .calibration_frames import CalibrationFrameSaver, default_calibration_dir
@@ -73,21 +75,27 @@ class Pipeline:
                                 interval=self.cfg.log.summary_seconds)
         health.start()
         try:
-            for frame in self.source.frames():
+            with EventWorker(self._emit) as self._worker:
                 try:
-                    self.process(frame)
+                    for frame in self.source.frames():
+                        started = time.perf_counter()
+                        try:
+                            self.process(frame)
+                        finally:
+                            frame.release()
+                        self.stats.frame_done(time.perf_counter() - started)
+                        if self.on_frame is not None:
+                            self.on_frame(frame, self.stats)
+                        if time.monotonic() >= next_summary:
+                            log.info("summary: %s%s", self.stats.summary(), self.publisher_summary())
+                            next_summary += self.cfg.log.summary_seconds
+                        if self.stop.is_set():
+                            break
                 finally:
-                    frame.release()
-                if self.on_frame is not None:
-                    self.on_frame(frame, self.stats)
-                if time.monotonic() >= next_summary:
-                    log.info("summary: %s%s", self.stats.summary(), self.publisher_summary())
-                    next_summary += self.cfg.log.summary_seconds
-                if self.stop.is_set():
-                    break
-        finally:
-            for due in self.tracker.flush():
-                self._emit(due)
+                    for due in self.tracker.flush():
+                        self._worker.submit(due)
+        finally:  # the worker has made every event handed over
+            self._worker = None
             self.stats.corrupt_frames = self.source.corrupt_frames
             health.stop()
         return self.stats
@@ -145,7 +153,10 @@ class Pipeline:
             due = self.tracker.update(detections, image, now, geometry)
         stats.tracks = self.tracker.created
         for shot in due:
-            self._emit(shot)
+            if self._worker is not None:
+                self._worker.submit(shot)  # made and published off the frame thread
+            else:
+                self._emit(shot)
 
     def _detect(self, image: np.ndarray, region: tuple[float, float, float, float] | None) -> list[Detection]:
         h, w = image.shape[:2]
@@ -174,6 +185,7 @@ class Pipeline:
         return max(tracker.flush(), key=lambda d: d.shot.score, default=None)
 
     def emit(self, due: DueShot) -> None:
+        """Make and publish one event now, on the calling thread (still photos)."""
         self._emit(due)
 
     def _geometry(self, image: np.ndarray, detection: Detection):

@@ -21,6 +21,10 @@ class PipelineStats:
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     stage_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     started: float = field(default_factory=time.monotonic)
+    slowest_frame: float = 0.0  # seconds: the longest the frame loop spent on one frame (its worst stall)
+
+    def frame_done(self, seconds: float) -> None:
+        self.slowest_frame = max(self.slowest_frame, seconds)
 
     @contextmanager
     def timed(self, stage: str):
@@ -43,4 +47,4 @@ class PipelineStats:
         stages = " ".join(f"{s}={self.mean_ms(s):.2f}ms" for s in STAGES)
         return (f"frames={self.frames} motion={self.motion_frames} detector_runs={self.detector_runs} "
                 f"faces={self.faces} tracks={self.tracks} events={self.events} corrupt={self.corrupt_frames} "
-                f"fps={self.fps():.1f} | mean {stages}")
+                f"fps={self.fps():.1f} slowest_frame={1000 * self.slowest_frame:.0f}ms | mean {stages}")
