@@ -1,4 +1,4 @@
-"""``mugshot-train``: prepare | recognizer | facenet | fit | eval | export | card | bench | pose | manifest."""
+"""``mugshot-train``: prepare | recognizer | facenet | fit | eval | export | card | bench | pose | rate | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -257,10 +257,55 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--data", default="../shared/data")
     q.add_argument("--limit", type=int, default=0, help="score about this many images (0: all)")
     q.set_defaults(func=cmd_pose)
+    rt = sub.add_parser("rate", help="blind rating: sheets of shuffled pictures for raters, then their scores")
+    rt.add_argument("action", choices=("sheets", "score"))
+    rt.add_argument("--out", required=True, help="folder for sheets/, ratings.csv, key.json (and scores.json)")
+    rt.add_argument("--source", action="append", default=[], metavar="NAME=MODEL",
+                    help="a generator.model to rate (auto, none, frontalize or a model file); repeatable; "
+                         "default mugshot=auto. The reference and the crop are always added")
+    rt.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    rt.add_argument("--people", default="", help="FRMDB subjects, e.g. 001,006 (default: trainer/split.toml's)")
+    rt.add_argument("--seed", type=int, default=0, help="shuffle and id seed")
+    rt.add_argument("--ratings", default="", help="score: the filled-in CSV (default: OUT/ratings.csv)")
+    rt.set_defaults(func=cmd_rate)
     m = sub.add_parser("manifest", help="write models/manifest.toml (sha256 of every shipped model)")
     m.add_argument("--models", default=str(Path(__file__).resolve().parents[1] / "models"))
     m.set_defaults(func=cmd_manifest)
     return parser
+
+
+def cmd_rate(args: argparse.Namespace) -> int:
+    from .rate import (RateError, collect_inputs, format_scores, parse_sources, read_ratings, render, score,
+                       validation_people, write_sheets)
+
+    out = Path(args.out)
+    try:
+        if args.action == "sheets":
+            sources = parse_sources(args.source)
+            data = Path(args.data)
+            people = args.people.split(",") if args.people else validation_people(data)
+            inputs = collect_inputs(data, people)
+            if not inputs:
+                raise RateError(f"--people: no FRMDB inputs found for {','.join(people)} in {data}")
+            pictures = render(inputs, sources, log=lambda m: print(m, file=sys.stderr))
+            sheets = write_sheets(pictures, out, args.seed)
+            print(f"{len(pictures)} pictures of {len(people)} validation people on {sheets} sheets: {out / 'sheets'}")
+            print(f"raters fill in {out / 'ratings.csv'}; keep {out / 'key.json'} from them")
+            return 0
+        key_path = out / "key.json"
+        if not key_path.is_file():
+            raise RateError(f"{key_path}: not found (make the sheets first: mugshot-train rate sheets --out {out})")
+        key = json.loads(key_path.read_text())
+        ratings = read_ratings(Path(args.ratings) if args.ratings else out / "ratings.csv", key)
+        if not ratings:
+            raise RateError(f"{args.ratings or out / 'ratings.csv'}: no ratings filled in")
+        rows = score(key, ratings)
+        print(format_scores(rows))
+        (out / "scores.json").write_text(json.dumps(rows, indent=1) + "\n")
+        return 0
+    except RateError as exc:
+        print(exc, file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
