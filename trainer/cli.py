@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "default mugshot=auto. The reference and the crop are always added")
     rt.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     rt.add_argument("--people", default="", help="FRMDB subjects, e.g. 001,006 (default: trainer/split.toml's)")
+    rt.add_argument("--pose-study", action="store_true",
+                    help="also Pointing'04 validation people at pan -30, -15, +15, +30 (residual pose correction)")
     rt.add_argument("--seed", type=int, default=0, help="shuffle and id seed")
     rt.add_argument("--ratings", default="", help="score: the filled-in CSV (default: OUT/ratings.csv)")
     rt.set_defaults(func=cmd_rate)
@@ -285,6 +287,10 @@ def cmd_rate(args: argparse.Namespace) -> int:
             data = Path(args.data)
             people = args.people.split(",") if args.people else validation_people(data)
             inputs = collect_inputs(data, people)
+            if args.pose_study:
+                from .prepare import load_split
+                from .rate import pointing04_inputs
+                inputs += pointing04_inputs(data, sorted(p.split(":")[1] for p in load_split() if p.startswith("p04:")))
             if not inputs:
                 raise RateError(f"--people: no FRMDB inputs found for {','.join(people)} in {data}")
             pictures = render(inputs, sources, log=lambda m: print(m, file=sys.stderr))

@@ -10,6 +10,7 @@
 Inputs per person (FRMDB; the rig's yaw steps are 45 degrees): the studio frontal (``Img_33``), pitch +30
 and -30 at yaw 0 (``Img_32``, ``Img_34``), yaw -45 and +45 at pitch 0 (``Img_23``, ``Img_43``), and the
 person's real surveillance frames replayed as one track (the box's own best-shot selection).
+With ``--pose-study``, Pointing'04 validation people at pan -30, -15, +15 and +30 (tilt 0) are added.
 Sources: ``reference`` (the true frontal through the box with ``generator.model = "none"``), ``crop`` (the
 box's aligned crop of the input, made beside the first ``--source``), and each ``--source NAME=MODEL``
 (a ``generator.model`` value: ``auto``, ``none``, ``frontalize`` or a model file).
@@ -46,6 +47,26 @@ class Input:
     person: str  # "frmdb:001"
     kind: str  # "frontal", "yaw-45", ..., "track"
     frames: tuple[Path, ...]
+
+
+POSE_PANS = (-30, -15, 15, 30)  # Pointing'04 pans (tilt 0) for the residual-pose study
+
+
+def pointing04_inputs(data: Path, people: list[str]) -> list[Input]:
+    """Pointing'04 validation people, first series, tilt 0, at small pans: where a residual pose correction
+    could still look natural."""
+    manifest = data / "pointing04" / "manifest.csv"
+    if not manifest.is_file():
+        return []
+    rows = list(csv.DictReader(manifest.open()))
+    inputs = []
+    for person in people:
+        for pan in POSE_PANS:
+            paths = [data / "pointing04" / r["path"] for r in rows if r["person"] == person and r["series"] == "1"
+                     and int(r["tilt_deg"]) == 0 and int(r["pan_deg"]) == pan]
+            if paths:
+                inputs.append(Input(f"p04:{person}", f"pan{pan:+d}", (paths[0],)))
+    return inputs
 
 
 def validation_people(data: Path) -> list[str]:
