@@ -195,7 +195,8 @@ def score(results: list[dict], identity: DlibIdentity, gallery: np.ndarray, ids:
             q = r["quality"]
             row.update(chosen=r["chosen_frame"], yaw=q["yaw"], pitch=q["pitch"], pose_source=q["pose_source"],
                        size=q["size"], sharpness=q["sharpness"], generator=r["event"]["models"]["generator"].get("name"),
-                       view=r["event"].get("view"), images=sorted(r["images"]))
+                       view=r["event"].get("view"), profile_pose=r["event"].get("profile_pose"),
+                       images=sorted(r["images"]))
             for name, image in r["images"].items():
                 margin = float(identity_margin(embed_fitted(identity, image)[None], own, gallery, ids)[0])
                 row[f"{name}_margin"], row[f"{name}_rank1"] = margin, margin > 0

@@ -171,7 +171,28 @@ def bench_small_faces(root: Path, sizes=SIZES, modes=tuple(MODES)) -> dict:
                     rows.append({"detector": "box", "size": f"{size[0]}x{size[1]}", "mode": mode,
                                  "score": threshold, "min_face": min_face, "ms": ms,
                                  **score_run(per_frame, boxes, threshold, min_face)})
-    return {"frames": len(frames), "frames_with_box": sum(f.box is not None for f in frames), "rows": rows}
+    return {"frames": len(frames), "frames_with_box": sum(f.box is not None for f in frames), "rows": rows,
+            "timing_hd_window": time_inputs(frames, sizes)}
+
+
+def time_inputs(frames, sizes=SIZES, mode: str = "hd-window", rounds: int = 5) -> dict[str, dict]:
+    """Detector cost per input size on the same regions, interleaved round by round (one thread): the
+    per-row ms above come from separate passes on a shared machine, these ratios from one."""
+    import statistics
+
+    from ..vision.detect.yunet import YuNetDetector
+
+    scenes = [scene(frame, mode) for frame in frames]
+    detectors = {size: YuNetDetector(input_width=size[0], input_height=size[1], threads=1) for size in sizes}
+    times: dict = {size: [] for size in sizes}
+    for _ in range(rounds):
+        for size, detector in detectors.items():
+            start = time.perf_counter()
+            for image, _, region, upscale in scenes:
+                detect_in_region(detector, image, region, upscale if upscale is not None else 0.0)
+            times[size].append(1000 * (time.perf_counter() - start) / len(scenes))
+    base = statistics.median(times[sizes[0]])
+    return {f"{w}x{h}": {"ms": statistics.median(t), "ratio": statistics.median(t) / base} for (w, h), t in times.items()}
 
 
 def format_table(rows: list[dict]) -> str:
@@ -193,6 +214,9 @@ def main(root: Path | None, out: Path | None, min_face: int, score: float) -> in
     print(format_table(refs + [r for r in box if r["min_face"] == min_face]))
     print(f"\nmin_face at score {score}:")
     print(format_table([r for r in box if r["score"] == score]))
+    print("\ndetector cost on the hd-window regions, input sizes interleaved (median of 5 rounds, 1 thread):")
+    for size, t in report["timing_hd_window"].items():
+        print(f"  {size}: {t['ms']:.1f} ms per frame, {t['ratio']:.2f}x the first")
     if out:
         out.write_text(json.dumps(report, indent=1))
         print(f"\nall rows: {out}")
