@@ -11,15 +11,15 @@ loose head boxes, larger than YuNet's face box, so IoU undercounts; IoU >= 0.4 i
 reported beside it).  Every other detection on a frame is a false detection.
 
 FRMDB's stills cannot feed the motion gate (each person was filmed in another session:
-against the other people's median frame, 60-85% of the pixels change and the gate
-recalibrates), so the motion-region settings are measured on the situation they exist
+against the other people's median frame from the same camera, 48-86% of the pixels
+change, and the gate recalibrates or reports the whole frame), so the motion-region settings are measured on the situation they exist
 for, a person far from an HD camera: each 352x288 frame is pasted into the middle of a
 black 1280x720 frame (its faces keep their real pixels and sizes), and the region handed
 to ``detect_in_region`` (padded and cropped exactly as the pipeline does) is either the
 pasted window (``window``: the whole moving scene) or the manifest's head box (``head``:
 a moving head alone).  ``-x1``/``-x2`` cap the region's upscaling at 1x/2x; without a
 suffix the region is letterboxed into the detector's input at whatever scale fits (the
-pipeline's behaviour).
+pipeline's behaviour before MAX_REGION_UPSCALE; it now caps at 2x, the ``-x2`` column).
 """
 from __future__ import annotations
 
