@@ -209,6 +209,13 @@ def cmd_bench_face(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench_detect(args: argparse.Namespace) -> int:
+    from .tools.bench_detect import main as bench_detect_main
+
+    return bench_detect_main(Path(args.frmdb) if args.frmdb else None, Path(args.json) if args.json else None,
+                             args.min_face, args.score)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-edge", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -250,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
                             help="ONNX generator to time in the mugshot path (default: the shipped student)")
     bench_face.add_argument("--output-size", type=int, default=256, help="generator.output_size to upsample to")
     bench_face.set_defaults(func=cmd_bench_face)
+    bench_detect = sub.add_parser("bench-detect", help="small faces: detector recall and false detections on "
+                                  "FRMDB's surveillance frames, against OpenCV's own YuNet")
+    bench_detect.add_argument("--frmdb", help="FRMDB folder (default: ../shared/data/frmdb beside the project)")
+    bench_detect.add_argument("--json", help="write every measured row here")
+    bench_detect.add_argument("--min-face", type=int, default=16, help="min_face of the score-threshold table")
+    bench_detect.add_argument("--score", type=float, default=0.6, help="score threshold of the min_face table")
+    bench_detect.set_defaults(func=cmd_bench_detect)
     return parser
 
 

@@ -96,6 +96,14 @@ def cmd_facenet(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.tracks:
+        from .eval_tracks import evaluate_tracks, table
+
+        report = evaluate_tracks(Path(args.data), Path(args.out), args.generator, args.precision)
+        print(table(report["rows"]))
+        print(json.dumps(report["summary"], indent=2))
+        print(f"{args.out}/tracks.json, tracks.md, tracks.png")
+        return 0
     from .evaluate import evaluate
 
     report = evaluate(Path(args.cache), [Path(m) for m in args.model], Path(args.out),
@@ -229,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(a cache made by prepare --geometry)")
     e.add_argument("--no-geometry", action="store_true",
                    help="skip frontality and YuNet re-find of the outputs and their grids")
+    e.add_argument("--tracks", action="store_true",
+                   help="replay each held-out person's surveillance frames, and a studio head turn, as one track "
+                        "through the box's pipeline: chosen shot, rank-1 of mugshot/profile/crop, oracle best shot")
+    e.add_argument("--generator", default="auto", help="with --tracks: generator.model (none, auto, frontalize, a path)")
+    e.add_argument("--precision", default="fp32", choices=["fp32", "int8", "auto"],
+                   help="with --tracks: generator.precision")
+    e.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+                   help="with --tracks: folder with frmdb/ and pointing04/ (default: ../shared/data)")
     e.set_defaults(func=cmd_eval)
     x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
     x.add_argument("checkpoint", nargs="?")

@@ -16,6 +16,7 @@ import numpy as np
 from ..vision.align import MUGSHOT_FACE_SCALE, align_face
 from ..config import Config
 from ..vision.detect import Detection, FaceDetector
+from ..vision.detect.region import MAX_REGION_UPSCALE, detect_in_region
 from ..events import Event
 from ..vision.generate import NoGenerator, publish_at
 from ..vision.motion import MotionDetector, union_box
@@ -28,9 +29,6 @@ from .worker import EventWorker
 from ..vision.track import DueShot, Tracker
 
 log = logging.getLogger(__name__)
-
-ROI_PADDING = 0.5  # the detector region extends the motion box by this share of its size per side
-ROI_FULL_FRAME = 0.6  # a region larger than this share of the frame: detect on the whole frame
 
 
 @dataclass
@@ -159,19 +157,8 @@ class Pipeline:
                 self._emit(shot)
 
     def _detect(self, image: np.ndarray, region: tuple[float, float, float, float] | None) -> list[Detection]:
-        h, w = image.shape[:2]
-        if region is None or region[2] * region[3] > ROI_FULL_FRAME:
-            return self.detector.detect(image)
-        rx, ry, rw, rh = region
-        side = max(rw * w, rh * h)  # square-ish regions keep faces whole
-        pad = side * ROI_PADDING
-        x0 = max(0, int(rx * w - pad))
-        y0 = max(0, int(ry * h - pad))
-        x1 = min(w, int((rx + rw) * w + pad))
-        y1 = min(h, int((ry + rh) * h + pad))
-        if (x1 - x0) * (y1 - y0) > ROI_FULL_FRAME * w * h:
-            return self.detector.detect(image)
-        return [d.shifted(x0, y0) for d in self.detector.detect(image[y0:y1, x0:x1])]
+        """Faces in full-frame pixels: the tracker cuts its patches from this full-resolution image."""
+        return detect_in_region(self.detector, image, region, MAX_REGION_UPSCALE)
 
     def best_shot(self, image: np.ndarray, now: float) -> DueShot | None:
         """A still photo: its best face as the daemon would publish it (detector on the whole photo,

@@ -1,0 +1,51 @@
+"""`mugshot-train eval --tracks`: a held-out person's head turn replayed as one track through the box."""
+import numpy as np
+
+from edge.vision.align import MUGSHOT_FACE_SCALE, ModelInputSpec
+from edge.vision.metrics import DlibIdentity
+from trainer.cli import build_parser
+from trainer.eval_tracks import (CROP, box_config, gallery_embeddings, replays, run_replay, score, summarise,
+                                 table)
+from trainer.prepare import load_split
+
+
+def test_replays_are_the_held_out_people_only(shared_data):
+    split = load_split()
+    todo, gallery = replays(shared_data, split)
+    assert {r.person for r in todo} <= split and set(gallery) <= split
+    surveillance = [r for r in todo if r.kind == "surveillance"]
+    assert [r.person for r in surveillance] == [f"frmdb:{n:03d}" for n in (1, 6, 11, 16, 21, 26)]
+    assert all(len(r.frames) == 5 for r in surveillance)
+    for r in todo:  # the gallery photo is never one of the replayed frames
+        assert gallery[r.person] not in {path for _, path, _ in r.frames}
+
+
+def test_a_head_turn_is_one_event_with_the_most_frontal_shot(shared_data, tmp_path):
+    from edge.daemon.pipeline import build_models
+
+    todo, gallery = replays(shared_data, load_split())
+    turn = next(r for r in todo if r.person == "p04:12" and r.kind == "turn")
+    assert [label for label, _, _ in turn.frames][::6] == ["pan-90", "pan+0", "pan+90"]
+    cfg = box_config("none", "fp32", tmp_path / "events")
+    models = build_models(cfg)
+    result = run_replay(turn, cfg, models, tmp_path / "events")
+    assert len(list((tmp_path / "events").glob("*.json"))) == 1  # one track, one event
+    assert abs(int(result["chosen_frame"][3:])) <= 15  # the most frontal frame of the turn
+    assert abs(result["quality"]["yaw"]) < 20
+    assert {"mugshot", "crop"} <= set(result["images"])
+    identity = DlibIdentity(ModelInputSpec(size=CROP, face_scale=MUGSHOT_FACE_SCALE))
+    vectors, ids = gallery_embeddings(identity, gallery, models[0])
+    assert len(ids) == len(gallery) >= 10
+    [row] = score([result], identity, vectors, ids)
+    assert row["found"] == 13 and row["crop_rank1"] and row["oracle_rank1"]
+    assert row["oracle_margin"] >= max(row["frame_margins"].values()) - 1e-4  # (stored rounded)
+    assert row["regret"] >= 0 and "profile_margin" not in row  # this event has no profile part
+    assert np.isfinite(row["mugshot_margin"])
+    summary = summarise([row])["turn"]
+    assert summary["crop_rank1"] == "1/1" and summary["chosen_is_oracle"] in ("0/1", "1/1")
+    assert "p04:12" in table([row])
+
+
+def test_eval_tracks_command_line():
+    args = build_parser().parse_args(["eval", "--tracks", "--generator", "none", "--out", "x"])
+    assert args.tracks and args.generator == "none" and args.precision == "fp32"
