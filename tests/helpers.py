@@ -53,6 +53,26 @@ def real_profile():
     return _PROFILE
 
 
+# FRMDB's studio rig, pitch 0 (files Img_X3): camera yaw -> file stem; the head turning from one side to the other
+STUDIO_TURN = (("-90", "Img_13"), ("-45", "Img_23"), ("0", "Img_33"), ("+45", "Img_43"), ("+90", "Img_53"))
+
+
+def studio_turn(shared_data, person: str, folder, repeat: int = 3) -> list[str]:
+    """A folder of frames in which one FRMDB person's head turns from one profile through frontal to the
+    other (each studio view ``repeat`` frames in a row, linked, never copied); the camera yaw of each frame."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(shared_data) / "frmdb" / "original" / person / f"{person}_Mugshots"
+    yaws = []
+    for yaw, stem in STUDIO_TURN:
+        for _ in range(repeat):
+            (folder / f"{len(yaws):03d}_{stem}.jpg").symlink_to(source / f"{stem}.JPG")
+            yaws.append(yaw)
+    return yaws
+
+
 def make_event(i: int, camera: str = "door", device: str = "box1", profile: bool = False) -> Event:
     """A real event of the astronaut photo; ``profile``: with a real profile view (``real_profile``)."""
     side, side_quality = real_profile() if profile else (None, None)
