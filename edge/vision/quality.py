@@ -73,10 +73,10 @@ def measure(image: np.ndarray, box: tuple[float, float, float, float], landmarks
 
 # The view a shot shows, from the box's head pose (|yaw| in degrees; the mesh pose where the mesh was
 # accepted, else the 5-point fit).  FRONTAL_MAX_YAW: below it the face reads as a frontal photograph (both
-# eyes, both ears' outline, the nose inside the cheek line; FRMDB's 0° views read 4-18° on the box, its 45°
-# views 36-56°).  PROFILE_MIN_YAW: from it on the far eye is hidden and the nose breaks the cheek line (a
-# side view); FRMDB's 90° views read 63-81° by the 5-point fit (the mesh reads near profiles 35-40° short and
-# is refused beyond mesh.max_landmark_yaw = 60°, the same angle).  Between: three-quarter.
+# eyes and cheeks, the nose inside the cheek line).  PROFILE_MIN_YAW: from it on the far eye is hidden and
+# the nose breaks the cheek line (a side view); it is also mesh.max_landmark_yaw, beyond which the mesh is
+# refused.  Between: three-quarter.  On FRMDB's studio rig (10 held-out people, docs/architecture.md) the
+# box reads camera 0° as 2-18°, ±45° as 28-50° (one 64°) and ±90° mostly as 63-87°.
 FRONTAL_MAX_YAW = 20.0
 PROFILE_MIN_YAW = 60.0
 VIEWS = ("frontal", "three-quarter", "profile")  # from the most to the least frontal
