@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import cv2
 import numpy as np
 
-from .vision.quality import FaceQuality
+from .vision.quality import FaceQuality, view_of
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,7 @@ def encode_jpeg(image: np.ndarray, quality: int, max_side: int) -> tuple[bytes, 
 @dataclass(frozen=True)
 class EncodedEvent:
     metadata: dict  # JSON-ready
-    images: dict[str, bytes]  # name -> JPEG bytes ("mugshot", "crop")
+    images: dict[str, bytes]  # name -> JPEG bytes ("mugshot", "crop", and "profile" when the track showed one)
 
     @property
     def event_id(self) -> str:
@@ -62,10 +62,24 @@ class Event:
     crop: np.ndarray  # BGR, the aligned original crop
     models: dict = field(default_factory=dict)  # role -> {"name", "version", "sha256"}
     sequence: int = 0  # the box's event number (edge/sequence.py); 0: not numbered (tests, tools)
+    # the track's best profile (side) view, framed like the mugshot, made by the same generator; None: no profile
+    profile: np.ndarray | None = None
+    profile_quality: FaceQuality | None = None
+    profile_score: float = 0.0
+    profile_seen: float = 0.0
+    profile_generator: dict = field(default_factory=dict)  # {"name": ...} and, for the crop, "reason"
+
+    @property
+    def view(self) -> str:
+        """What the mugshot shows: "frontal", "three-quarter" or "profile" (edge.vision.quality.view_of)."""
+        return view_of(self.quality.yaw)
 
     def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
         images, described = {}, {}
-        for name, image in (("mugshot", self.mugshot), ("crop", self.crop)):
+        parts = [("mugshot", self.mugshot), ("crop", self.crop)]
+        if self.profile is not None:
+            parts.append(("profile", self.profile))
+        for name, image in parts:
             data, width, height = encode_jpeg(image, jpeg_quality, max_side)
             images[name] = data
             described[name] = {"content_type": "image/jpeg", "width": width, "height": height,
@@ -91,6 +105,14 @@ class Event:
                      "presence": round(self.quality.mesh_presence, 3)},
             "models": self.models,
             "generator": self.models.get("generator", {}).get("name", "none"),
+            "view": self.view,
             "images": described,
         }
+        if self.profile is not None and self.profile_quality is not None:
+            q = self.profile_quality
+            metadata["profile_pose"] = {"yaw": round(q.yaw, 1), "pitch": round(q.pitch, 1), "roll": round(q.roll, 1),
+                                        "source": q.pose_source, "view": view_of(q.yaw),
+                                        "seen": iso_time(self.profile_seen)}
+            metadata["profile_quality"] = q.as_dict() | {"profile_score": round(self.profile_score, 4)}
+            metadata["profile_generator"] = self.profile_generator or {"name": metadata["generator"]}
         return EncodedEvent(metadata, images)

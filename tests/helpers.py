@@ -30,7 +30,52 @@ def real_face():
     return _FACE
 
 
-def make_event(i: int, camera: str = "door", device: str = "box1") -> Event:
+_PROFILE: tuple | None = None
+
+
+def real_profile():
+    """A real side view (FRMDB person 001 from the studio's +90° camera, tests/conftest.SHARED_DATA): the
+    aligned profile image as the box frames it, and its quality (the box's own 5-point pose)."""
+    global _PROFILE
+    if _PROFILE is None:
+        from edge.vision.detect.yunet import YuNetDetector
+        from edge.vision.views import framing_landmarks
+        from tests.conftest import SHARED_DATA
+
+        path = SHARED_DATA / "frmdb" / "original" / "001" / "001_Mugshots" / "Img_53.JPG"
+        image = cv2.imread(str(path))
+        if image is None:
+            raise FileNotFoundError(f"{path}: the real profile photo the tests use is missing")
+        face = YuNetDetector(score_threshold=0.6).detect(image)[0]
+        quality = measure(image, face.box, face.landmarks, face.score)
+        crop, _ = align_face(image, framing_landmarks(face.landmarks, quality.yaw), 256, 0.7)
+        _PROFILE = (crop, quality)
+    return _PROFILE
+
+
+# FRMDB's studio rig, pitch 0 (files Img_X3): camera yaw -> file stem; the head turning from one side to the other
+STUDIO_TURN = (("-90", "Img_13"), ("-45", "Img_23"), ("0", "Img_33"), ("+45", "Img_43"), ("+90", "Img_53"))
+
+
+def studio_turn(shared_data, person: str, folder, repeat: int = 3) -> list[str]:
+    """A folder of frames in which one FRMDB person's head turns from one profile through frontal to the
+    other (each studio view ``repeat`` frames in a row, linked, never copied); the camera yaw of each frame."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(shared_data) / "frmdb" / "original" / person / f"{person}_Mugshots"
+    yaws = []
+    for yaw, stem in STUDIO_TURN:
+        for _ in range(repeat):
+            (folder / f"{len(yaws):03d}_{stem}.jpg").symlink_to(source / f"{stem}.JPG")
+            yaws.append(yaw)
+    return yaws
+
+
+def make_event(i: int, camera: str = "door", device: str = "box1", profile: bool = False) -> Event:
+    """A real event of the astronaut photo; ``profile``: with a real profile view (``real_profile``)."""
+    side, side_quality = real_profile() if profile else (None, None)
     image, face = real_face()
     shifted = np.roll(image, i * 3, axis=1)  # every event a slightly different picture
     det = face.shifted(i * 3, 0)
@@ -39,7 +84,9 @@ def make_event(i: int, camera: str = "door", device: str = "box1") -> Event:
     now = time.time()
     return Event(event_id=f"{i:04d}{uuid.uuid4().hex[:12]}", revision=1, final=True, camera=camera, device=device,
                  first_seen=now - 1, best_seen=now - 0.5, last_seen=now, box=det.box, frame_size=(512, 512),
-                 quality=quality, shot_score=0.5, mugshot=crop, crop=crop, models={"generator": {"name": "none"}})
+                 quality=quality, shot_score=0.5, mugshot=crop, crop=crop, models={"generator": {"name": "none"}},
+                 profile=side, profile_quality=side_quality, profile_score=0.4 if profile else 0.0,
+                 profile_seen=now - 0.7 if profile else 0.0)
 
 
 class Recorder:

@@ -27,6 +27,7 @@ from ..sources.resilient import ResilientSource
 from .stats import PipelineStats
 from .worker import EventWorker
 from ..vision.track import DueShot, Tracker
+from ..vision.views import framing_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -194,27 +195,46 @@ class Pipeline:
         return (f"no face mesh (presence {shot.quality.mesh_presence:.2f}; or it disagreed with the detector's "
                 f"landmarks, or the face is turned beyond mesh.max_landmark_yaw): {why}")
 
+    def profile_image(self, shot) -> tuple[np.ndarray | None, dict]:
+        """The track's profile shot made as the mugshot is (the same generator and the same no-mesh rule),
+        framed like it by its visible landmarks; ``(None, {})`` for a track that never showed its side."""
+        if shot is None:
+            return None, {}
+        marks = framing_landmarks(shot.landmarks, shot.quality.yaw)
+        skip = self.skip_reason(shot)
+        if skip is None:
+            image, made = self.generator.generate(shot.patch, marks, shot.mesh), {"name": self.generator.name}
+        else:
+            image, made = NoGenerator().generate(shot.patch, marks), {"name": "none", "skipped": self.generator.name,
+                                                                    "reason": skip}
+        return publish_at(image, self.cfg.generator.output_size)[0], made
+
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
         models = self._models
         with self.stats.timed("generate"):
-            crop, _ = align_face(shot.patch, shot.landmarks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
+            marks = framing_landmarks(shot.landmarks, shot.quality.yaw)  # a side view: by its visible landmarks
+            crop, _ = align_face(shot.patch, marks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
             skip = self.skip_reason(shot)
             if skip is None:
-                mugshot = self.generator.generate(shot.patch, shot.landmarks, shot.mesh)
+                mugshot = self.generator.generate(shot.patch, marks, shot.mesh)
             else:  # one rule: no accepted mesh, the crop is the mugshot, and the event says why
-                mugshot = NoGenerator().generate(shot.patch, shot.landmarks)
+                mugshot = NoGenerator().generate(shot.patch, marks)
                 models = models | {"generator": {"name": "none", "skipped": self.generator.name, "reason": skip}}
             native = mugshot.shape[1]
             mugshot, upsampling = publish_at(mugshot, self.cfg.generator.output_size)
             models = models | {"generator": models["generator"] | {
                 "output_size": native, "published_size": mugshot.shape[1], "upsampling": upsampling}}
+            profile, profile_made = self.profile_image(due.profile)
         event = Event(
             event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
             device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
             shot_score=shot.score, mugshot=mugshot, crop=crop, models=models,
-            sequence=self.sequence.next() if self.sequence is not None else 0)
+            sequence=self.sequence.next() if self.sequence is not None else 0,
+            profile=profile, profile_quality=due.profile.quality if due.profile else None,
+            profile_score=due.profile.score if due.profile else 0.0,
+            profile_seen=due.profile.timestamp if due.profile else 0.0, profile_generator=profile_made)
         self.stats.events += 1
         # Spooling publishers (MQTT) first: an event is durable once it is in the spool, so nothing
         # else (a directory write) stands between the event and its commit.  The event's log line
@@ -225,8 +245,9 @@ class Pipeline:
                     publisher.publish(event)
                 except Exception:  # one broken sink must not stop the others or the camera
                     log.exception("publisher %s failed on event %s", publisher.name, event.event_id)
-        log.info("event %s rev %d camera=%s yaw=%+.0f (%s) generator=%s size=%.0f sharpness=%.0f score=%.2f%s",
-                 event.event_id, event.revision, event.camera, shot.quality.yaw, shot.quality.pose_source,
+        log.info("event %s rev %d camera=%s %s yaw=%+.0f (%s)%s generator=%s size=%.0f sharpness=%.0f score=%.2f%s",
+                 event.event_id, event.revision, event.camera, event.view, shot.quality.yaw, shot.quality.pose_source,
+                 f" profile yaw={due.profile.quality.yaw:+.0f}" if due.profile else "",
                  models["generator"].get("name", "none"), shot.quality.size,
                  shot.quality.sharpness, shot.score, " final" if due.final else "")
 

@@ -1,6 +1,7 @@
 """Home Assistant MQTT discovery: one device per camera box.
 
-Per camera: two images (mugshot, the camera's face crop), a timestamp sensor (last mugshot),
+Per camera: three images (mugshot, the camera's face crop, and the latest profile view: the newest event
+that showed the person's side), a timestamp sensor (last mugshot),
 a motion binary sensor and an ``event`` entity that fires on every mugshot the box sends.
 Per box: diagnostic sensors read from the retained ``<prefix>/stats`` topic (edge/publish/health.py).
 
@@ -104,12 +105,15 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
             ("image", f"{uid}_crop"): {
                 "name": f"{camera} face crop", "image_topic": f"{base}/latest/crop",
                 "content_type": "image/jpeg"},
+            ("image", f"{uid}_profile"): {
+                "name": f"{camera} profile", "image_topic": f"{base}/latest/profile",
+                "content_type": "image/jpeg", "icon": "mdi:face-man-profile"},
             ("sensor", f"{uid}_last_event"): {
                 "name": f"{camera} last mugshot", "device_class": "timestamp",
                 "state_topic": f"{base}/latest/event", "value_template": "{{ value_json.best_seen }}",
                 "json_attributes_topic": f"{base}/latest/event",
                 "json_attributes_template": _template_attrs(
-                    {"event_id": "value_json.event_id", "yaw": "value_json.pose.yaw",
+                    {"event_id": "value_json.event_id", "yaw": "value_json.pose.yaw", "view": "value_json.view",
                      "pose_source": "value_json.pose.source", "generator": "value_json.generator"})},
             ("binary_sensor", f"{uid}_motion"): {
                 "name": f"{camera} motion", "device_class": "motion", "state_topic": f"{base}/motion",
@@ -125,7 +129,10 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
                     "generator": "value_json.models.generator.name", "yaw": "value_json.pose.yaw",
                     "pose_source": "value_json.pose.source",
                     "mugshot_topic": f"'{base}/images/' ~ value_json.event_id ~ '/mugshot'",
-                    "crop_topic": f"'{base}/images/' ~ value_json.event_id ~ '/crop'"})},
+                    "crop_topic": f"'{base}/images/' ~ value_json.event_id ~ '/crop'",
+                    "view": "value_json.view",
+                    "profile_topic": f"('{base}/images/' ~ value_json.event_id ~ '/profile') "
+                                     f"if value_json.images.profile is defined else none"})},
         }
     box_uid = f"mugshot_{_slug(device_id)}"
     for field, sensor in HEALTH_SENSORS.items():

@@ -3,12 +3,14 @@
 Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 
 - ``<prefix>/status``: ``online`` / ``offline`` (last will) / ``stopped``, retained.
-- ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes.
+- ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes; ``.../profile`` too when
+  the track showed its side (the event's ``images.profile``).
 - ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
 - ``<prefix>/<camera>/latest/mugshot``, ``.../latest/crop`` and ``.../latest/event``: retained
   copies of the newest event, refreshed once the spool is drained (late subscribers get one,
   not history).  The crop is the camera's own pixels: whatever a generator made of the face,
-  the evidence sits beside it.
+  the evidence sits beside it.  ``.../latest/profile``: the newest event's profile image that had one
+  (an event without a profile leaves the last profile in place).
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained; the true state on every (re)connect,
   ``OFF`` on a clean stop.
 - ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``.
@@ -266,8 +268,9 @@ class MqttPublisher(Publisher):
 
     def _publish_latest(self, spooled: SpooledEvent) -> None:
         base = f"{self.prefix}/{spooled.camera}/latest"
-        for name in ("mugshot", "crop"):
-            self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=1, retain=True,
-                                    content_type="image/jpeg")
+        for name in ("mugshot", "crop", "profile"):
+            if name in spooled.encoded.images:  # a profile only when the track showed one
+                self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=1, retain=True,
+                                        content_type="image/jpeg")
         self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(), qos=1, retain=True,
                                 content_type="application/json")

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS events (
     metadata TEXT NOT NULL,
     mugshot BLOB NOT NULL,
     crop BLOB NOT NULL,
-    size INTEGER NOT NULL
+    size INTEGER NOT NULL,
+    profile BLOB
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
@@ -56,6 +57,9 @@ class Spool:
             self._db.execute("PRAGMA wal_autocheckpoint=64")
             self._db.execute("PRAGMA journal_size_limit=1048576")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            if "profile" not in columns:  # a spool written before events carried a profile image
+                self._db.execute("ALTER TABLE events ADD COLUMN profile BLOB")
         except sqlite3.DatabaseError as exc:
             raise RuntimeError(f"spool {self.path}: cannot open ({exc})") from exc
         count, size = self.depth()
@@ -65,17 +69,18 @@ class Spool:
     def put(self, encoded: EncodedEvent, camera: str) -> int:
         """Commit an event; returns its row number. Drops the oldest when over the bounds.  A write
         that fails (a full disk) raises ``sqlite3.Error`` and leaves the spool as it was."""
-        size = len(encoded.images["mugshot"]) + len(encoded.images["crop"])
+        profile = encoded.images.get("profile")
+        size = len(encoded.images["mugshot"]) + len(encoded.images["crop"]) + len(profile or b"")
         metadata = json.dumps(encoded.metadata, separators=(",", ":"))
         size += len(metadata)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 cur = self._db.execute(
-                    "INSERT INTO events (event_id, camera, spooled, metadata, mugshot, crop, size) "
-                    "VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO events (event_id, camera, spooled, metadata, mugshot, crop, size, profile) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
                     (encoded.event_id, camera, time.time(), metadata, encoded.images["mugshot"],
-                     encoded.images["crop"], size))
+                     encoded.images["crop"], size, profile))
                 seq = int(cur.lastrowid)
                 dropped = self._enforce_bounds()
                 self._db.execute("COMMIT")
@@ -103,13 +108,13 @@ class Spool:
 
     def oldest(self) -> SpooledEvent | None:
         with self._lock:
-            row = self._db.execute("SELECT seq, camera, spooled, metadata, mugshot, crop FROM events "
+            row = self._db.execute("SELECT seq, camera, spooled, metadata, mugshot, crop, profile FROM events "
                                    "ORDER BY seq LIMIT 1").fetchone()
         if row is None:
             return None
-        seq, camera, spooled, metadata, mugshot, crop = row
-        return SpooledEvent(seq, camera, spooled,
-                            EncodedEvent(json.loads(metadata), {"mugshot": bytes(mugshot), "crop": bytes(crop)}))
+        seq, camera, spooled, metadata, mugshot, crop, profile = row
+        images = {"mugshot": bytes(mugshot), "crop": bytes(crop)} | ({"profile": bytes(profile)} if profile else {})
+        return SpooledEvent(seq, camera, spooled, EncodedEvent(json.loads(metadata), images))
 
     def remove(self, seq: int) -> None:
         with self._lock:

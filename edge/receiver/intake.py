@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from .retention import RetentionPolicy, apply_retention
-from .schema import EVENT_ID, IMAGE_NAMES, NAME, EventRejected, is_jpeg, parse_event
+from .schema import ALL_IMAGE_NAMES, EVENT_ID, NAME, EventRejected, image_names, is_jpeg, parse_event
 from .store import EventStore
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class Receiver:
         if len(parts) >= 5 and parts[-3] == "images":
             device, camera, event_id, part = parts[-5], parts[-4], parts[-2], parts[-1]
             if not (NAME.match(device) and NAME.match(camera) and EVENT_ID.match(event_id)
-                    and part in IMAGE_NAMES):
+                    and part in ALL_IMAGE_NAMES):
                 return self._reject("-", "topic", f"{topic}: not an image topic of an event")
         elif len(parts) >= 3 and parts[-1] == "event":
             device, camera, part = parts[-3], parts[-2], "event"
@@ -139,7 +139,7 @@ class Receiver:
                     return False
                 if isinstance(meta.get("sequence"), int):
                     self._check_sequence(device, meta["sequence"])
-            elif stored is not None and stored.meta["images"][part]["sha256"] == digest:
+            elif stored is not None and stored.meta["images"].get(part, {}).get("sha256") == digest:
                 return False  # an image of an event already stored, delivered again
             self.store.index.put_part(device, camera, event_id, part, payload, digest, now)
             stored_one = self._complete(device, camera, event_id, now)
@@ -152,20 +152,21 @@ class Receiver:
             return False
         meta = parse_event(parts["event"][0])
         stored = self.store.index.stored(device, event_id)
-        for name in IMAGE_NAMES:  # a new revision may keep an image already stored (not sent twice)
+        names = image_names(meta)  # the mugshot and crop, and a profile when the event has one
+        for name in names:  # a new revision may keep an image already stored (not sent twice)
             if name not in parts and stored is not None and stored.camera == camera and \
-                    stored.meta["images"][name]["sha256"] == meta["images"][name]["sha256"]:
+                    stored.meta["images"].get(name, {}).get("sha256") == meta["images"][name]["sha256"]:
                 parts[name] = (self.store.read(device, f"{event_id}_{name}.jpg"), meta["images"][name]["sha256"])
-        if any(name not in parts for name in IMAGE_NAMES):
+        if any(name not in parts for name in names):
             return False
-        for name in IMAGE_NAMES:
+        for name in names:
             if parts[name][1] != meta["images"][name]["sha256"]:
                 self.store.index.drop_parts(device, camera, event_id)
                 self._reject(device, "hash", f"event {device}/{event_id}: {name} sha256 {parts[name][1][:12]} "
                                                     f"does not match the event's "
                                                     f"{meta['images'][name]['sha256'][:12]}: not stored")
                 return False
-        self.store.save(meta, {name: parts[name][0] for name in IMAGE_NAMES}, now, stored)
+        self.store.save(meta, {name: parts[name][0] for name in names}, now, stored)
         self.store.index.drop_parts(device, camera, event_id)
         self.counts.add(device, "stored")
         with self.counts.lock:

@@ -16,7 +16,10 @@ from datetime import datetime
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # device and camera: safe as folder names
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
-IMAGE_NAMES = ("mugshot", "crop")
+IMAGE_NAMES = ("mugshot", "crop")  # every event has these
+OPTIONAL_IMAGE_NAMES = ("profile",)  # an event has these when its ``images`` names them (a track's side view)
+ALL_IMAGE_NAMES = IMAGE_NAMES + OPTIONAL_IMAGE_NAMES
+VIEWS = ("frontal", "three-quarter", "profile")
 MAX_DEPTH = 16
 MAX_STRING = 4096
 MAX_KEYS = 512
@@ -129,7 +132,13 @@ def validate_event(meta: dict) -> None:
             _field(meta, f"models.{role}.{key}", (str, int, float, bool))
     _field(meta, "generator", str)
     _field(meta, "mesh", dict, optional=True)
-    for name in IMAGE_NAMES:
+    view = _field(meta, "view", str, optional=True)
+    if view is not None and view not in VIEWS:
+        raise EventRejected(f"view: expected one of {', '.join(VIEWS)}, got {_show(view)}")
+    if "profile" in _field(meta, "images", dict):
+        for key in ("profile_pose.yaw", "profile_pose.pitch", "profile_pose.roll"):
+            _field(meta, key, NUMBER)
+    for name in image_names(meta):
         if _field(meta, f"images.{name}.content_type", str) != "image/jpeg":
             raise EventRejected(f"images.{name}.content_type: expected \"image/jpeg\", "
                                 f"got {_show(meta['images'][name]['content_type'])}")
@@ -138,6 +147,12 @@ def validate_event(meta: dict) -> None:
                 raise EventRejected(f"images.{name}.{key}: expected 1 or more, got {meta['images'][name][key]}")
         if not SHA256.match(_field(meta, f"images.{name}.sha256", str)):
             raise EventRejected(f"images.{name}.sha256: expected 64 lowercase hex digits")
+
+
+def image_names(meta: dict) -> tuple[str, ...]:
+    """The images this event has: the mugshot and crop, and those optional ones its ``images`` names."""
+    images = meta.get("images") if isinstance(meta.get("images"), dict) else {}
+    return IMAGE_NAMES + tuple(name for name in OPTIONAL_IMAGE_NAMES if name in images)
 
 
 def is_jpeg(data: bytes) -> bool:

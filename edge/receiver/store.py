@@ -7,6 +7,7 @@ Layout under the output folder::
     <device>/<event_id>.json              the newest revision's metadata
     <device>/<event_id>_mugshot.jpg       the generated mugshot
     <device>/<event_id>_crop.jpg          the camera's own face crop
+    <device>/<event_id>_profile.jpg       the track's side view, when it showed one
     <device>/revisions/<event_id>.r<N>.json, ..._mugshot.jpg, ..._crop.jpg   earlier revisions
 
 The device folder is the device named in the topic the parts came on, so a publisher can
@@ -20,14 +21,14 @@ from pathlib import Path
 
 from .files import SafeFolder
 from .index import EventIndex, StoredEvent
-from .schema import IMAGE_NAMES
+from .schema import ALL_IMAGE_NAMES
 
 log = logging.getLogger(__name__)
 
 
 def file_names(event_id: str, revision: int | None = None) -> dict[str, str]:
     stem = event_id if revision is None else f"{event_id}.r{revision}"
-    return {"json": f"{stem}.json"} | {name: f"{stem}_{name}.jpg" for name in IMAGE_NAMES}
+    return {"json": f"{stem}.json"} | {name: f"{stem}_{name}.jpg" for name in ALL_IMAGE_NAMES}
 
 
 class EventStore:
@@ -50,9 +51,9 @@ class EventStore:
                 self.folder.rename((device,), old[kind], (device, "revisions"), new[kind])
         names = file_names(event_id)
         document = json.dumps(meta, indent=2).encode("utf-8")
-        files = {names[name]: images[name] for name in IMAGE_NAMES} | {names["json"]: document}  # JSON last
+        files = {names[name]: data for name, data in images.items()} | {names["json"]: document}  # JSON last
         self.folder.write_many((device,), files, self.fsync)
-        size = len(document) + sum(len(images[name]) for name in IMAGE_NAMES)
+        size = len(document) + sum(len(data) for data in images.values())
         self.index.put_event(meta, received, size, replaced)
         return size
 

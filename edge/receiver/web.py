@@ -41,7 +41,7 @@ from .web_metrics import registry_for
 
 log = logging.getLogger(__name__)
 
-FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.r[0-9]{1,9})?(_mugshot\.jpg|_crop\.jpg|\.json)$")
+FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.r[0-9]{1,9})?(_mugshot\.jpg|_crop\.jpg|_profile\.jpg|\.json)$")
 DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -61,7 +61,16 @@ def summary(event) -> dict:
             "mugshot": f"/files/{event.device}/{event.event_id}_mugshot.jpg",
             "crop": f"/files/{event.device}/{event.event_id}_crop.jpg",
             "mugshot_width": event.meta["images"]["mugshot"]["width"],
-            "crop_width": event.meta["images"]["crop"]["width"]}
+            "crop_width": event.meta["images"]["crop"]["width"]} | _profile_summary(event)
+
+
+def _profile_summary(event) -> dict:
+    """The event's profile picture, when the track showed its side (the box's ``images.profile``)."""
+    described = event.meta["images"].get("profile")
+    if not isinstance(described, dict):
+        return {}
+    return {"profile": f"/files/{event.device}/{event.event_id}_profile.jpg", "profile_width": described["width"],
+            "profile_yaw": event.meta.get("profile_pose", {}).get("yaw")}
 
 
 def _filters(request: Request) -> dict[str, str]:

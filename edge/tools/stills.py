@@ -2,7 +2,9 @@
 
 Each photo goes through the daemon's own stages (``Pipeline.best_shot`` then ``Pipeline.emit``:
 detector, best face, mesh, pose, generator, crop) and its event is written as
-``DIR/<stem>_mugshot.jpg``, ``DIR/<stem>_crop.jpg`` and ``DIR/<stem>.json``.  A photo without a
+``DIR/<stem>_mugshot.jpg``, ``DIR/<stem>_crop.jpg`` and ``DIR/<stem>.json``, and
+``DIR/<stem>_profile.jpg`` when the face is a profile (|yaw| >= 60°: the event's ``images.profile``,
+framed by its visible landmarks; its mugshot is then that side view too, and says so in ``view``).  A photo without a
 face, or one that cannot be read, gets a one-line message and no files; the others go on.
 """
 from __future__ import annotations

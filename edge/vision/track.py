@@ -1,10 +1,14 @@
-"""Tracking faces across frames and choosing one best shot per track.
+"""Tracking faces across frames and choosing the best shots per track.
 
 One person walking past is one track and so one event.  A track keeps only its best
-shot: a patch of the full frame around the face (enough to align at any size later)
-with its landmarks and quality.  ``Tracker.update`` returns the shots that are due:
-the first publication of a long track after ``publish_after_seconds``, a much better
-later shot (same track, next revision), and the final shot of a track that ended.
+shot (``quality.shot_score``: the least-turned, sharp, large face) and its best profile
+shot (``quality.profile_score``: |yaw| >= 60°, sharp, large, not at the frame edge): each a
+patch of the full frame around the face (enough to align at any size later) with its
+landmarks and quality.  ``Tracker.update`` returns the shots that are due: the first
+publication of a long track after ``publish_after_seconds``, a better later shot (same
+track, next revision: a best shot ``update_gain`` times better or of a more frontal view,
+a first profile, or a profile ``update_gain`` times better), and the final shot of a
+track that ended.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from ..config import TrackerConfig
 from .detect.base import Detection, iou
 from .face3d.mesh import FaceMesh
 from .face3d.pose import HeadPose
-from .quality import FaceQuality, measure, shot_score
+from .quality import VIEWS, FaceQuality, measure, profile_score, shot_score, view_of
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,9 @@ class Track:
     hits: int = 1
     best: Shot | None = None
     published_score: float = 0.0  # score of the last published shot, 0 if none
+    profile: Shot | None = None  # the best profile shot (None: the face never showed its side)
+    published_profile: float = 0.0  # score of the last published profile shot, 0 if none
+    published_view: str = "profile"  # the view of the last published best shot
     revision: int = 0
     dirty: bool = False  # best shot changed since it was last published
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
@@ -63,6 +70,7 @@ class DueShot:
     first_seen: float
     last_seen: float
     shot: Shot
+    profile: Shot | None = None  # the track's best profile shot, if it showed one
 
 
 def cut_patch(image: np.ndarray, det: Detection) -> tuple[np.ndarray, np.ndarray]:
@@ -136,13 +144,21 @@ class Tracker:
                           (pose.yaw, pose.pitch, pose.roll) if pose is not None else None,
                           mesh.presence if mesh is not None else 0.0)
         score = shot_score(quality)
+        side = profile_score(quality)
         if track.best is None or score > track.best.score:
-            patch, marks = cut_patch(image, det)
-            dx, dy = (det.landmarks[0] - marks[0]).tolist()
-            accepted = mesh.shifted(dx, dy) if mesh is not None and pose is not None else None
-            track.best = Shot(patch, marks, det.box, (image.shape[1], image.shape[0]), quality, score, now,
-                              accepted)
+            track.best = self._shot(image, det, quality, score, now, mesh, pose)
             track.dirty = True
+        if side > 0 and (track.profile is None or side > track.profile.score):
+            track.profile = self._shot(image, det, quality, side, now, mesh, pose)
+            track.dirty = True
+
+    @staticmethod
+    def _shot(image: np.ndarray, det: Detection, quality: FaceQuality, score: float, now: float,
+              mesh: FaceMesh | None, pose: HeadPose | None) -> Shot:
+        patch, marks = cut_patch(image, det)
+        dx, dy = (det.landmarks[0] - marks[0]).tolist()
+        accepted = mesh.shifted(dx, dy) if mesh is not None and pose is not None else None
+        return Shot(patch, marks, det.box, (image.shape[1], image.shape[0]), quality, score, now, accepted)
 
     def _due(self, now: float) -> list[DueShot]:
         due, alive = [], []
@@ -156,11 +172,21 @@ class Tracker:
             if track.hits < self.cfg.min_hits or track.best is None or not track.dirty:
                 continue
             first = track.revision == 0 and now - track.first_seen >= self.cfg.publish_after_seconds
-            better = track.revision > 0 and track.best.score >= track.published_score * self.cfg.update_gain
+            better = track.revision > 0 and self._better(track)
             if first or better:
                 due.append(self._publish(track, final=False))
         self.tracks = alive
         return due
+
+    def _better(self, track: Track) -> bool:
+        """Worth a revision: a much better best shot, a more frontal view, a first or much better profile."""
+        assert track.best is not None
+        gain = self.cfg.update_gain
+        if track.best.score >= track.published_score * gain:
+            return True
+        if VIEWS.index(view_of(track.best.quality.yaw)) < VIEWS.index(track.published_view):
+            return True
+        return track.profile is not None and track.profile.score >= track.published_profile * gain
 
     def _final(self, track: Track) -> DueShot | None:
         if track.hits < self.cfg.min_hits or track.best is None:
@@ -173,5 +199,8 @@ class Tracker:
         assert track.best is not None
         track.revision += 1
         track.published_score = track.best.score
+        track.published_view = view_of(track.best.quality.yaw)
+        track.published_profile = track.profile.score if track.profile is not None else 0.0
         track.dirty = False
-        return DueShot(track.track_id, track.event_id, track.revision, final, track.first_seen, track.last_seen, track.best)
+        return DueShot(track.track_id, track.event_id, track.revision, final, track.first_seen, track.last_seen,
+                       track.best, track.profile)

@@ -108,11 +108,12 @@ def test_every_discovery_payload_is_what_home_assistant_documents(broker, tmp_pa
     publisher = publisher_for(broker, tmp_path, configuration_url="http://receiver.lan:8080/")
     try:
         assert recorder.wait_for(lambda r: any("/event/" in t for t, *_ in r.messages))
-        event = make_event(1)
+        event = make_event(1, profile=True)
         publisher.publish(event)
         HealthReporter([publisher], PipelineStats(frames=40, events=1), device_id="box1", camera="door",
                        version="test", interval=60).report()
         assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/door/latest/event")
+                                 and r.payloads("mugshot/box1/door/latest/profile")
                                  and r.payloads("mugshot/box1/stats"))
     finally:
         publisher.close()
@@ -133,6 +134,7 @@ def test_every_discovery_payload_is_what_home_assistant_documents(broker, tmp_pa
                 assert fired["event_type"] == EVENT_TYPES[0] and fired["event_type"] in config["event_types"]
                 assert fired["event_id"] == event.event_id and fired["revision"] == 1
                 assert fired["mugshot_topic"] in messages and fired["crop_topic"] in messages
+                assert fired["profile_topic"] in messages and fired["view"] == event.view
             elif config.get("device_class") == "timestamp":
                 assert datetime.fromisoformat(rendered).tzinfo is not None, (topic, rendered)
             elif config.get("state_class"):
@@ -144,6 +146,14 @@ def test_every_discovery_payload_is_what_home_assistant_documents(broker, tmp_pa
             assert render(item["value_template"], b"online") == "online"
             assert render(item["value_template"], b"stopped") == "offline"
             assert render(item["value_template"], b"offline") == "offline"
+    # Every image entity shows a JPEG the box published, the latest profile among them
+    images = {c["unique_id"]: messages.get(c["image_topic"]) for t, c in configs.items() if "/image/" in t}
+    assert set(images) == {"mugshot_box1_door_mugshot", "mugshot_box1_door_crop", "mugshot_box1_door_profile"}
+    assert all(data and data[:3] == b"\xff\xd8\xff" for data in images.values())
+    assert images["mugshot_box1_door_profile"] == messages[f"mugshot/box1/door/images/{event.event_id}/profile"]
+    (fires,) = [c for t, c in configs.items() if t.startswith("homeassistant/event/")]
+    plain = json.loads(render(fires["value_template"], json.dumps(make_event(2).encode().metadata).encode()))
+    assert plain["profile_topic"] is None and plain["view"] in ("frontal", "three-quarter", "profile")
     stats = json.loads(messages["mugshot/box1/stats"])
     assert stats["frames"] == 40 and stats["events"] == 1 and stats["broker"] == "connected"
     recorder.stop()

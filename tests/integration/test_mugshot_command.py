@@ -46,6 +46,12 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
     side = json.loads((out / "Img_13.json").read_text())
     assert side["pose"]["source"] == "landmarks" and not side["mesh"]["present"]
     assert side["generator"] == "none" and "no face mesh" in side["models"]["generator"]["reason"]
+    # the views: a profile photo also gets <stem>_profile.jpg, framed by its visible landmarks
+    assert (front["view"], turned_meta["view"], side["view"]) == ("frontal", "three-quarter", "profile")
+    assert abs(side["profile_pose"]["yaw"]) >= 60 and side["profile_generator"]["name"] == "none"
+    profile_image = cv2.imread(str(out / "Img_13_profile.jpg"))
+    assert profile_image.shape[1] == side["images"]["profile"]["width"] == 256
+    assert not (out / "astronaut_profile.jpg").exists() and not (out / "Img_23_profile.jpg").exists()
 
 
 def test_no_face_in_any_photo_is_a_failure_with_one_line_each(tmp_path, capsys):

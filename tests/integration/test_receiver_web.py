@@ -39,15 +39,16 @@ def start_receiver(port, out, *extra, client_id=None, wait_for=("subscribed to",
     return process
 
 
-def replay(broker, tmp_path, shared_data, device):
-    """The daemon replays a real clip and publishes its events over MQTT (and into a folder); the
-    camera is named after the clip."""
+def replay(broker, tmp_path, shared_data, device, clip=None, extra=""):
+    """The daemon replays a real clip (or a folder of frames) and publishes its events over MQTT (and into a
+    folder); the camera is named after the clip."""
     config = tmp_path / f"{device}.toml"
     config.write_text(f'[device]\nid = "{device}"\n'
                       f'[[publishers]]\ntype = "directory"\npath = "local-{device}"\n'
                       f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
-                      f'spool_path = "spool-{device}.sqlite"\ndiscovery = false\n')
-    result = subprocess.run([sys.executable, "-m", "edge", "replay", str(shared_data / "video" / "single_face.mp4"),
+                      f'spool_path = "spool-{device}.sqlite"\ndiscovery = false\n{extra}')
+    clip = clip or shared_data / "video" / "single_face.mp4"
+    result = subprocess.run([sys.executable, "-m", "edge", "replay", str(clip),
                              "--out", str(tmp_path / f"local-{device}"), "--config", str(config)],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -136,4 +137,51 @@ def test_live_gallery_in_a_real_browser(broker, tmp_path, shared_data):
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(10)
     assert (ARTIFACTS / "receiver-gallery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert receiver.returncode == 0
+
+
+def test_mugshot_profile_and_crop_are_shown_at_the_same_size_labelled(broker, tmp_path, shared_data):
+    """A head turning from one profile to the other (FRMDB studio views, tests/helpers.studio_turn) through the
+    daemon and MQTT: the receiver's gallery and event page show its three pictures at one size, labelled."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.helpers import studio_turn
+
+    studio_turn(shared_data, "001", tmp_path / "turn")
+    http = free_port()
+    receiver = start_receiver(broker.port, tmp_path / "received", "--http", f"127.0.0.1:{http}",
+                              wait_for=("subscribed to", "web gallery on"))
+    base = f"http://127.0.0.1:{http}"
+    driver = chromium()
+    try:
+        (event,) = replay(broker, tmp_path, shared_data, "box1", clip=tmp_path / "turn",
+                          extra="[motion]\nenabled = false\n")
+        assert "profile" in event["images"] and event["view"] == "frontal"
+        driver.get(base + "/")
+        wait = WebDriverWait(driver, 20, poll_frequency=0.1)
+        card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-device="box1"]'))[0]
+        assert [e.text for e in card.find_elements(By.CSS_SELECTOR, ".label")] == \
+            ["Generated mugshot", "Camera crop", "Profile"]
+        shown = driver.execute_script("return [...arguments[0].querySelectorAll('img')].map("
+                                      "i => [i.complete && i.naturalWidth, i.clientWidth, i.clientHeight])", card)
+        assert len(shown) == 3 and all(n == 256 for n, _, _ in shown), shown
+        assert len({(w, h) for _, w, h in shown}) == 1 and shown[0][1] > 64, f"one size for all three: {shown}"
+        driver.get(base + f"/events/box1/{event['event_id']}")
+        figures = driver.execute_script(
+            "return [...document.querySelectorAll('figure')].map(f => [f.id, f.querySelector('img').naturalWidth,"
+            " f.querySelector('img').clientWidth, f.querySelector('img').clientHeight])")
+        assert [f[0] for f in figures] == ["mugshot", "crop", "profile"]
+        assert len({tuple(f[2:]) for f in figures}) == 1 and figures[0][2] == 256, f"one size for all three: {figures}"
+        caption = driver.find_element(By.CSS_SELECTOR, "#profile figcaption").text
+        assert caption.startswith("Profile: the best side view") and f"yaw {event['profile_pose']['yaw']}" in caption
+        assert "frontal view" in driver.find_element(By.ID, "view").text
+        driver.save_screenshot(str(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "receiver-views.png"))
+    except Exception:
+        print("".join(receiver.log))
+        raise
+    finally:
+        driver.quit()
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(10)
     assert receiver.returncode == 0

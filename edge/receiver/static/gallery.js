@@ -38,6 +38,7 @@
                      e.generator === "none" ? "Aligned crop (no generator)"
                        : e.generator === "frontalize" ? "Frontalized view (face mesh)" : "Generated mugshot"),
                 shot(e.crop, e.crop_width, "camera crop", "Camera crop"));
+    if (e.profile) pair.append(shot(e.profile, e.profile_width, "profile view", "Profile"));
     const caption = el("span", "caption");
     caption.append(el("span", "where", e.device + " / " + e.camera), el("time", "", e.best_seen),
                    el("span", "generator", "generator " + e.generator), el("span", "revision", "revision " + e.revision));
