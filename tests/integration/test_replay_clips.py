@@ -149,8 +149,13 @@ def test_check_starts_no_publisher(shared_data, tmp_path, broker, capsys):
     config.write_text(f'[device]\nid = "box1"\n[camera]\nuri = "{shared_data / "video" / "single_face.mp4"}"\n'
                       f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
                       f'spool_path = "spool.sqlite"\n')
-    assert main(["check", "--config", str(config)]) == EXIT_OK
-    import time
-    time.sleep(1.0)
-    assert recorder.messages == [], "check must not connect as the daemon"
-    recorder.stop()
+    try:
+        assert main(["check", "--config", str(config)]) == EXIT_OK
+        # a marker published after check returned: once it arrived, anything check had published would have too
+        marker = Recorder(broker.port, topics=[])
+        marker.connection.publish("mugshot/test/marker", b"after check", qos=1)
+        assert recorder.wait_for(lambda r: r.payloads("mugshot/test/marker"), timeout=20)
+        marker.stop()
+        assert [t for t, *_ in recorder.messages] == ["mugshot/test/marker"], "check must not connect as the daemon"
+    finally:
+        recorder.stop()

@@ -144,9 +144,15 @@ def test_eval_reports_raw_baseline_and_models(tiny_cache, tmp_path):
     gated = ", crop beyond 30°"  # the retired generator.max_yaw's default, kept in eval for comparison
     assert set(rows) == {"raw input", "teacher", f"teacher [{teacher}]", f"teacher{gated}",
                          f"teacher [{teacher}]{gated}"}, "one name twice: both rows kept"
-    for row in rows.values():
-        assert 0 <= row["L1"] <= 1 and 0 < row["SSIM"] <= 1
-        assert 0 <= row["rank-1 yaw ±45"] <= 1
+    # the raw input's L1 against an independent computation from the cache: held-out studio views vs their frontals
+    pairs = PairCache.load(cache)
+    held = pairs.select(pairs.held_out(), test=True)
+    studio = held[pairs.kinds[held] == "studio"]
+    raw_l1 = np.mean(np.abs(pairs.inputs[studio].astype(np.float32)
+                            - pairs.frontals[pairs.targets[studio]].astype(np.float32))) / 255.0
+    assert rows["raw input"]["L1"] == pytest.approx(raw_l1, rel=1e-5)
+    assert rows["raw input"]["SSIM"] < 1.0, "the views are not their frontals"
+    assert rows["teacher"] == rows[f"teacher [{teacher}]"], "one model, the same numbers in every column"
     assert report["counts"]["gallery"] == 2
     kept = report["counts"]["surveillance, score ≥ 0.7 probes"]  # what the edge's detector settings keep
     assert 0 < kept <= report["counts"]["surveillance probes"]
