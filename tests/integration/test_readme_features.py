@@ -1,0 +1,75 @@
+"""Features the README names that no other test exercised (issue 26 item 6): ``motion.hold_seconds``, the TLS
+default port 8883, and the MQTT 5 content type and user properties of every published message."""
+import threading
+from dataclasses import replace
+
+import pytest
+
+from edge.config import Config, MotionConfig
+from edge.publish.mqtt_connection import ConnectionSettings
+from tests.helpers import Recorder, make_event
+
+pytestmark = pytest.mark.integration
+
+
+def run_clip(clip, hold_seconds):
+    from edge.daemon.pipeline import build_pipeline
+
+    base = Config()
+    cfg = Config(device=base.device, camera=base.camera.__class__(name="door", type="opencv", uri=str(clip),
+                                                                 pace="fast", on_end="stop"),
+                 motion=replace(MotionConfig(), hold_seconds=hold_seconds), publishers=())
+    pipeline = build_pipeline(cfg, threading.Event())
+    try:
+        return pipeline.run()
+    finally:
+        pipeline.close()
+
+
+def test_motion_hold_seconds_keeps_the_detector_running_after_motion_stops(shared_data):
+    clip = shared_data / "video" / "face_noface.mov"
+    none, held = run_clip(clip, 0.0), run_clip(clip, 1000.0)
+    print(f"hold 0: {none.summary()}\nhold 1000 s: {held.summary()}")
+    assert none.frames == held.frames and 0 < none.motion_frames == held.motion_frames < none.frames
+    assert none.detector_runs == none.motion_frames, "without a hold the detector runs on moving frames only"
+    assert held.detector_runs > held.motion_frames, "with a hold it runs on after the motion stopped"
+
+
+def test_tls_default_port_is_8883():
+    assert ConnectionSettings(host="box").effective_port == 1883
+    assert ConnectionSettings(host="box", tls=True).effective_port == 8883
+    assert ConnectionSettings(host="box", tls=True, port=9000).effective_port == 9000
+
+
+class PropertyRecorder(Recorder):
+    """Keeps each message's MQTT 5 properties."""
+
+    def _record(self, message) -> None:
+        props = getattr(message, "properties", None)
+        with self.lock:
+            self.properties = getattr(self, "properties", [])
+            self.properties.append((message.topic, getattr(props, "ContentType", None),
+                                    dict(getattr(props, "UserProperty", []) or [])))
+        super()._record(message)
+
+
+def test_mqtt5_messages_carry_content_type_and_user_properties(broker, tmp_path):
+    from edge.config import MqttPublisherConfig
+    from edge.publish.mqtt import MqttPublisher
+
+    recorder = PropertyRecorder(broker.port, topics=["mugshot/+/+/event", "mugshot/+/+/images/#"])
+    publisher = MqttPublisher(MqttPublisherConfig(host="127.0.0.1", port=broker.port, discovery=False,
+                                                  spool_path=str(tmp_path / "spool.sqlite")),
+                              device_id="box1", cameras=["door"])
+    try:
+        event = make_event(3)
+        publisher.publish(event)
+        assert recorder.wait_for(lambda r: r.events(), timeout=20)
+    finally:
+        publisher.close()
+        recorder.stop()
+    seen = {topic.rsplit("/", 1)[1]: (kind, props) for topic, kind, props in recorder.properties}
+    revision = {"event_id": event.event_id, "revision": "1"}
+    assert seen["event"] == ("application/json", revision)
+    assert seen["mugshot"] == ("image/jpeg", revision | {"image": "mugshot"})
+    assert seen["crop"] == ("image/jpeg", revision | {"image": "crop"})
