@@ -73,3 +73,57 @@ def test_mqtt5_messages_carry_content_type_and_user_properties(broker, tmp_path)
     assert seen["event"] == ("application/json", revision)
     assert seen["mugshot"] == ("image/jpeg", revision | {"image": "mugshot"})
     assert seen["crop"] == ("image/jpeg", revision | {"image": "crop"})
+
+
+def test_healthz_answers_503_while_the_broker_is_away(broker, tmp_path):
+    import json
+    import time
+    import urllib.error
+    import urllib.request
+
+    from edge.tools.local_broker import free_port
+    from tests.processes import running_receiver
+
+    http = free_port()
+
+    def health():
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as response:
+                return response.status, json.load(response)["broker"]
+        except urllib.error.HTTPError as error:
+            return error.code, json.load(error)["broker"]
+
+    def until(expected, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and health() != expected:
+            time.sleep(0.1)
+        return health()
+
+    with running_receiver(broker.port, tmp_path / "out", "--http", f"127.0.0.1:{http}",
+                          wait_for=("subscribed to", "web gallery on")):
+        assert health() == (200, "connected")
+        broker.stop()
+        assert until((503, "disconnected")) == (503, "disconnected")
+        broker.start()
+        assert until((200, "connected")) == (200, "connected"), "healthy again once the broker is back"
+
+
+def test_the_gallery_filters_by_day(tmp_path):
+    from starlette.testclient import TestClient
+
+    from edge.receiver.intake import Receiver
+    from edge.receiver.web import create_app
+    from tests.unit.test_receiver_intake import send
+
+    receiver = Receiver(tmp_path / "store")
+    events = [make_event(i).encode() for i in range(2)]
+    send(receiver, events[0])
+    old = events[1].metadata["best_seen"]
+    send(receiver, events[1], meta=events[1].metadata | {"best_seen": "2026-01-02" + old[10:]})
+    client = TestClient(create_app(receiver))
+    that_day = client.get("/?day=2026-01-02").text
+    assert events[1].event_id in that_day and events[0].event_id not in that_day
+    today = client.get(f"/?day={old[:10]}").text
+    assert events[0].event_id in today and events[1].event_id not in today
+    anything = client.get("/?day=not-a-day").text  # not a date: no filter, not an error
+    assert events[0].event_id in anything and events[1].event_id in anything
