@@ -127,3 +127,37 @@ def test_the_gallery_filters_by_day(tmp_path):
     assert events[0].event_id in today and events[1].event_id not in today
     anything = client.get("/?day=not-a-day").text  # not a date: no filter, not an error
     assert events[0].event_id in anything and events[1].event_id in anything
+
+
+def test_receiver_retention_and_pending_flags_reach_the_receiver(broker, tmp_path):
+    """``--keep-events``, ``--keep-days``, ``--keep-bytes`` and ``--pending-*`` on the command line: the receiver
+    keeps the newest events within --keep-events (the retention itself is unit-tested in test_receiver_intake)."""
+    import time
+
+    from edge.config import MqttPublisherConfig
+    from edge.publish.mqtt import MqttPublisher
+    from tests.processes import running_receiver
+
+    out = tmp_path / "received"
+    publisher = MqttPublisher(MqttPublisherConfig(host="127.0.0.1", port=broker.port, discovery=False,
+                                                  spool_path=str(tmp_path / "spool.sqlite")),
+                              device_id="box1", cameras=["door"])
+    try:
+        with running_receiver(broker.port, out, "--keep-events", "2", "--keep-days", "30", "--keep-bytes",
+                              "100000000", "--pending-events", "8", "--pending-bytes", "10000000",
+                              "--pending-seconds", "30") as receiver:
+            sent = []
+            for i in range(3):
+                event = make_event(i)
+                publisher.publish(event)
+                sent.append(event.event_id)
+                time.sleep(0.01)  # distinct best_seen
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not any("retention: deleted 1 event" in line
+                                                          for line in receiver.log):
+                time.sleep(0.05)
+    finally:
+        publisher.close()
+    log = "".join(receiver.log)
+    assert "retention: deleted 1 event (1 by count)" in log, log
+    assert sorted(p.stem for p in (out / "box1").glob("*.json")) == sorted(sent[1:]), "the two newest are kept"
