@@ -6,6 +6,7 @@ import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
 from edge.config import Config
+from edge.vision.gate import MugshotGate
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,10 @@ def test_clip_with_a_face_gives_an_event_showing_it(clip, shared_data, tmp_path,
         assert meta["generator"] == SHIPPED_GENERATOR and meta["models"]["detector"]["name"] == "yunet"
         mugshot = cv2.imread(str(out / f"{meta['event_id']}_mugshot.jpg"))
         assert mugshot.shape[:2] == (meta["images"]["mugshot"]["height"], meta["images"]["mugshot"]["width"])
+        # what it shows: a face, where the crop's is, and close to the crop (the generator's own output on
+        # validation faces, and broken models, in test_model_content.py)
+        result = MugshotGate().check(mugshot, crop)
+        assert result.measures["faces"] == 1 and result.measures["ssim"] > 0.35, result
     assert (out / "contact_sheet.jpg").stat().st_size > 1000
     assert "replay" in capsys.readouterr().out
 
