@@ -53,9 +53,10 @@ def shipped():
 
 
 @pytest.fixture(scope="module")
-def broken(tmp_path_factory):
+def broken(tmp_path_factory, shipped):
+    """The shipped default ONNX model, broken four ways (whatever model is the default)."""
     folder = tmp_path_factory.mktemp("broken")
-    source = MODELS_DIR / "student.onnx"
+    source = shipped.path
     return {kind: OnnxGenerator(broken_model(source, kind, folder / f"{kind}.onnx")) for kind in KINDS}
 
 
@@ -135,11 +136,14 @@ def test_the_same_person_check_alone_fails_a_broken_model(kind, broken, clean_fa
 
 
 @pytest.mark.parametrize("variant", ["student_int8.onnx", "student.tflite", "student_int8.tflite"])
-def test_the_shipped_int8_and_tflite_variants_make_faces_too(variant, clean_faces):
+def test_the_shipped_int8_and_tflite_variants_make_faces_too(variant, clean_faces, gap):
     """The quantizer's tests compare these with the FP32 model only; here they face the content checks."""
     from edge.vision.generate import TfliteGenerator
 
     path = MODELS_DIR / variant
+    if not path.is_file():
+        gap(f"models/{variant} is not shipped: its content is not checked")
+        return
     generator = TfliteGenerator(path) if variant.endswith(".tflite") else OnnxGenerator(path)
     assert refound_failures(generator, clean_faces) == []
     assert far_from_crop(generator, clean_faces) == []
