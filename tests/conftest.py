@@ -65,3 +65,25 @@ def tiny_student_onnx(tiny_cache, tmp_path_factory):
     path = folder / "student.onnx"
     export(student, path, name="student")
     return path
+
+
+# Paths the run did not exercise: every skipped test and every `gap(...)` a test reported, one line each at the
+# end of the run (a skipped path must not look like a tested one); docs/results.md lists the known ones.
+GAPS: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def gap(request):
+    """``gap("what was not exercised, and the command that exercises it")``: printed in the run's summary."""
+    return lambda text: GAPS.append((request.node.nodeid, text))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = []
+    for report in terminalreporter.stats.get("skipped", []):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        lines.append(f"SKIPPED {report.nodeid}: {reason.removeprefix('Skipped: ')}")
+    lines += [f"NOT EXERCISED {nodeid}: {text}" for nodeid, text in GAPS]
+    terminalreporter.section("paths this run did not exercise")
+    for line in lines or ["none: every collected test ran its full path"]:
+        terminalreporter.write_line(line)

@@ -2,6 +2,7 @@
 'astronaut' photograph, Eileen Collins, NASA) walks twice across a synthetic room."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -94,7 +95,13 @@ def clear_previous_run(out: Path) -> int:
 
 
 def run_demo(out: Path) -> None:
-    """The README's first command: clip -> pipeline -> folder and MQTT -> receiver gallery."""
+    """The README's first command: clip -> pipeline -> folder and MQTT -> receiver gallery.  The broker and
+    the receiver it starts are stopped on every way out (success, an error, Ctrl-C)."""
+    with contextlib.ExitStack() as cleanup:
+        _run_demo(out, cleanup)
+
+
+def _run_demo(out: Path, cleanup: contextlib.ExitStack) -> None:
     from ..config import Config, DirectoryPublisherConfig, MqttPublisherConfig
     from .contact_sheet import make_contact_sheet
     from .local_broker import start_local_broker
@@ -109,16 +116,25 @@ def run_demo(out: Path) -> None:
     print(f"generated sample clip {clip}")
     try:
         broker = start_local_broker(out / "broker")
+        cleanup.callback(broker.stop)
     except RuntimeError as exc:
         log.warning("demo without MQTT: %s", exc)
         broker = None
     publishers: tuple = (DirectoryPublisherConfig(path=str(out / "events")),)
     receiver = connection = None
+    stopped: list[bool] = []
+
+    def stop_receiver() -> None:  # once: after the run, or on the way out of an error
+        if receiver is not None and connection is not None and not stopped:
+            stopped.append(True)
+            stop_receiving(receiver, connection)
+
     if broker is not None:
         print(f"started a local MQTT broker ({type(broker).__name__}, MQTT {broker.protocol}) on 127.0.0.1:{broker.port}")
         settings = ConnectionSettings(host="127.0.0.1", port=broker.port, protocol=broker.protocol,
                                       client_id="mugshot-demo-receiver", reconnect_max=2.0)
         receiver, connection = start_receiving(settings, out / "received")
+        cleanup.callback(stop_receiver)
         receiver.subscribed.wait(10)
         publishers += (MqttPublisherConfig(host="127.0.0.1", port=broker.port, protocol=broker.protocol,
                                            spool_path=str(out / "spool.sqlite"), reconnect_max=2.0),)
@@ -140,7 +156,7 @@ def run_demo(out: Path) -> None:
         deadline = time.monotonic() + 15
         while receiver.stored < stats.events and time.monotonic() < deadline:
             time.sleep(0.05)
-        stop_receiving(receiver, connection)  # draws the gallery a last time
+        stop_receiver()  # draws the gallery a last time
         broker.stop()
         arrived = events & {p.stem for p in (out / "received").glob("*/*.json")}  # <device>/<event_id>.json
         print(f"{len(arrived)} of {len(events)} events arrived over MQTT in {out / 'received'} "

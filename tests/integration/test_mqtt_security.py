@@ -165,3 +165,34 @@ def wait_until(predicate, timeout=10.0):
     while time.monotonic() < deadline and not predicate():
         time.sleep(0.05)
     return predicate()
+
+
+def test_the_receiver_over_tls_with_a_password_from_the_environment(secure_broker, tmp_path, pki, monkeypatch):
+    """``mugshot-receive --tls --ca-file --username --password-env`` against the TLS broker with passwords."""
+    from tests.processes import running_receiver
+
+    monkeypatch.setenv("MUGSHOT_DESK_PASSWORD", "desk-password")
+    out = tmp_path / "received"
+    publisher = secure_publisher(secure_broker, tmp_path, pki, "right-password")
+    try:
+        with running_receiver(secure_broker.port, out, "--tls", "--ca-file", str(pki / "ca.crt"), "--username",
+                              "desk", "--password-env", "MUGSHOT_DESK_PASSWORD") as receiver:
+            event = make_event(5)
+            publisher.publish(event)
+            deadline = time.monotonic() + 20
+            while not (out / "box1" / f"{event.event_id}.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert (out / "box1" / f"{event.event_id}_mugshot.jpg").read_bytes() == event.encode().images["mugshot"]
+    finally:
+        publisher.close()
+    assert receiver.returncode == 0
+
+
+def test_the_receiver_with_a_wrong_ca_does_not_connect(secure_broker, tmp_path, pki, monkeypatch):
+    from tests.processes import running_receiver
+
+    monkeypatch.setenv("MUGSHOT_DESK_PASSWORD", "desk-password")
+    with pytest.raises(AssertionError, match="did not get ready"):
+        with running_receiver(secure_broker.port, tmp_path / "out", "--tls", "--ca-file", str(pki / "otherca.crt"),
+                              "--username", "desk", "--password-env", "MUGSHOT_DESK_PASSWORD", ready_timeout=8):
+            pass

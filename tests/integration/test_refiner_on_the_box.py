@@ -108,7 +108,8 @@ def test_bench_face_times_the_refiner_in_the_mugshot_path(refiner, shared_data):
     network = ms["generator network per face (student_refiner-untrained, 7 channels, 128 px)"]
     total = ms["mugshot path per face, sum of the rows (mesh + pose + renderer + network + upsample)"]
     assert 0 < network < total and ms["upsample 128 -> 256 (bicubic)"] > 0
-    assert total == pytest.approx(ms[f"mesh per face ({report['default_runtime']})"] + ms["pose per face"]
-                                  + ms["renderer per face at 128"] + network + ms["upsample 128 -> 256 (bicubic)"])
-    assert ms["mugshot path per face, one call (mesh + pose + input + renderer + network + upsample)"] > network
+    # the rows, timed apart, account for the whole path timed as one call (an independent measurement): a row
+    # left out of the sum, or counted twice, moves the sum well away from it
+    whole = ms["mugshot path per face, one call (mesh + pose + input + renderer + network + upsample)"]
+    assert whole > network and 0.5 * whole <= total <= 2.0 * whole, (total, whole)
     assert "7 channels, 128 px" in format_face_report(report)

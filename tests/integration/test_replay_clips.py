@@ -6,6 +6,7 @@ import pytest
 
 from edge.cli import EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, main
 from edge.config import Config
+from edge.vision.gate import MugshotGate
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -38,6 +39,10 @@ def test_clip_with_a_face_gives_an_event_showing_it(clip, shared_data, tmp_path,
         assert meta["generator"] == SHIPPED_GENERATOR and meta["models"]["detector"]["name"] == "yunet"
         mugshot = cv2.imread(str(out / f"{meta['event_id']}_mugshot.jpg"))
         assert mugshot.shape[:2] == (meta["images"]["mugshot"]["height"], meta["images"]["mugshot"]["width"])
+        # what it shows: a face, where the crop's is, and close to the crop (the generator's own output on
+        # validation faces, and broken models, in test_model_content.py)
+        result = MugshotGate().check(mugshot, crop)
+        assert result.measures["faces"] == 1 and result.measures["ssim"] > 0.35, result
     assert (out / "contact_sheet.jpg").stat().st_size > 1000
     assert "replay" in capsys.readouterr().out
 
@@ -149,8 +154,13 @@ def test_check_starts_no_publisher(shared_data, tmp_path, broker, capsys):
     config.write_text(f'[device]\nid = "box1"\n[camera]\nuri = "{shared_data / "video" / "single_face.mp4"}"\n'
                       f'[[publishers]]\ntype = "mqtt"\nhost = "127.0.0.1"\nport = {broker.port}\n'
                       f'spool_path = "spool.sqlite"\n')
-    assert main(["check", "--config", str(config)]) == EXIT_OK
-    import time
-    time.sleep(1.0)
-    assert recorder.messages == [], "check must not connect as the daemon"
-    recorder.stop()
+    try:
+        assert main(["check", "--config", str(config)]) == EXIT_OK
+        # a marker published after check returned: once it arrived, anything check had published would have too
+        marker = Recorder(broker.port, topics=[])
+        marker.connection.publish("mugshot/test/marker", b"after check", qos=1)
+        assert recorder.wait_for(lambda r: r.payloads("mugshot/test/marker"), timeout=20)
+        marker.stop()
+        assert [t for t, *_ in recorder.messages] == ["mugshot/test/marker"], "check must not connect as the daemon"
+    finally:
+        recorder.stop()

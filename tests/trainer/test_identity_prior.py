@@ -144,7 +144,10 @@ def batch_one_model():
 def test_batch_patch_lets_batches_through_a_batch_one_graph():
     model = batch_one_model()
     faces = RNG.normal(0, 1, (4, 3, 16, 16)).astype(np.float32)
-    with pytest.raises(Exception):  # the graph as converted refuses a batch of 4
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    # the graph as converted refuses a batch of 4, for its batch dimension of 1
+    with pytest.raises(InvalidArgument, match="invalid dimensions for input: input:0"):
         ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input:0": faces})
     assert patch_batch(model) == 3
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
