@@ -140,6 +140,19 @@ def validate_event(meta: dict) -> None:
             raise EventRejected(f"images.{name}.sha256: expected 64 lowercase hex digits")
 
 
+VIEWS = ("frontal", "three-quarter", "profile")
+
+
+def view_of(meta: dict) -> str:
+    """The event's ``view`` as the box said it; for boxes that do not say, from |pose.yaw|
+    (under 25 degrees frontal, under 60 three-quarter, else profile)."""
+    view = meta.get("view")
+    if view in VIEWS:
+        return view
+    yaw = abs(float(meta["pose"]["yaw"]))
+    return "frontal" if yaw < 25 else "three-quarter" if yaw < 60 else "profile"
+
+
 def is_jpeg(data: bytes) -> bool:
     """JPEG start-of-image marker at the start and end-of-image marker at the end."""
     return data[:3] == b"\xff\xd8\xff" and data.rstrip(b"\x00")[-2:] == b"\xff\xd9"
