@@ -124,7 +124,8 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
                       choices=index.choices() | {"view": VIEWS}, person_search=person_filter is not None,
                       total=index.query("SELECT value FROM totals WHERE name='events'")[0][0],
                       matching=count(index, search, person_filter) if search.active() else None,
-                      older=search.params(before=found.next) if found.next else None,
+                      older=search.params(before=found.next, limit=page.limit if page.limit != PAGE_SIZE else None)
+                      if found.next else None,
                       paged=bool(page.before), newest=search.params(),
                       latest=max((e.id for e in events), default=0), poll_ms=poll_ms)
 
