@@ -279,3 +279,37 @@ def test_phone_layout(broker, tmp_path):
                                      "i => [i.getBoundingClientRect().top, i.clientWidth])")
         assert len({t[0] for t in tops}) == 1 and len({t[1] for t in tops}) == 1, tops
         shot(driver, "receiver-event-three.png")
+
+
+def processes_with(text: str) -> list[int]:
+    """Processes whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (new) parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def test_a_failing_test_leaves_no_process_running(broker, tmp_path):
+    """What ``app`` and ``browser`` started ends when the test fails inside them."""
+    out = tmp_path / "out"
+    started: list[int] = []
+    with pytest.raises(AssertionError, match="a failure inside"):
+        with app(broker, out) as base, browser() as driver:
+            driver.get(base + "/")
+            profile = driver.capabilities["chrome"]["userDataDir"]  # on every Chromium process's command line
+            started = [*processes_with(str(out)), *processes_with(profile), driver.service.process.pid]
+            assert len(processes_with(str(out))) == 1 and len(processes_with(profile)) >= 2, started
+            assert False, "a failure inside"
+    assert not [p for p in started if alive(p)], "the receiver, Chromium and its driver ended"
