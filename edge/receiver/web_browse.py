@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from .index import _COLUMNS, StoredEvent, _event
-from .schema import NAME
+from .schema import NAME, view_of
 from .search import DAY, BadQuery, Search, each, event_key, parse_search
 from .store import file_names
 from .web_extensions import WebContext
@@ -38,15 +38,17 @@ def image_names(event: StoredEvent) -> list[str]:
 
 
 def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (numbers stay numbers)."""
+    if value is None or isinstance(value, (int, float)):
+        return "" if value is None else str(value)
+    text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def csv_row(event: StoredEvent) -> list[str]:
     pose = event.meta.get("pose", {})
     values = {"device": event.device, "camera": event.camera, "event_id": event.event_id,
-              "revision": event.revision, "best_seen": event.best_seen, "view": event.meta.get("view", ""),
+              "revision": event.revision, "best_seen": event.best_seen, "view": view_of(event.meta),
               "yaw": pose.get("yaw"), "pitch": pose.get("pitch"), "roll": pose.get("roll"),
               "generator": event.meta.get("generator", ""), "sequence": event.meta.get("sequence"),
               "received": event.received, "page": f"/events/{event.device}/{event.event_id}"}

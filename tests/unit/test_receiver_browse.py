@@ -230,7 +230,8 @@ def test_download_is_a_zip_of_the_pictures_and_json(tmp_path, encoded):
 
 
 def test_export_a_time_range_as_csv_or_json(planned, encoded):
-    put(planned, encoded, "formula", best_seen="2026-12-01T12:00:00.000Z", generator="=HYPERLINK(\"http://x\")")
+    put(planned, encoded, "formula", best_seen="2026-12-01T12:00:00.000Z", generator="=HYPERLINK(\"http://x\")",
+        view="@SUM(1+1)")
     client = TestClient(create_app(planned, extensions=()))
     answer = client.get("/api/export", params={"since": "2026-12-01T08:30", "until": "2026-12-02"})
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/csv")
@@ -238,7 +239,8 @@ def test_export_a_time_range_as_csv_or_json(planned, encoded):
     rows = list(csv.DictReader(io.StringIO(answer.text)))
     assert [r["event_id"] for r in rows] == ["formula", "ev2", "ev1"]
     assert rows[0]["generator"] == "'=HYPERLINK(\"http://x\")", "a spreadsheet shows it as text"
-    assert rows[1]["yaw"] == "'-75.0" and rows[1]["view"] == "" and rows[1]["page"] == "/events/box1/ev2"
+    assert rows[0]["view"] == "frontal", "a view no box sends is not taken"
+    assert rows[1]["yaw"] == "-75.0" and rows[1]["view"] == "profile" and rows[1]["page"] == "/events/box1/ev2"
     documents = client.get("/api/export", params={"format": "json", "device": "box2"}).json()
     assert [d["event_id"] for d in documents] == ["ev4", "ev3"] and documents[1]["view"] == "three-quarter"
     assert all(isinstance(d["received"], float) for d in documents)
