@@ -126,7 +126,7 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
                       matching=count(index, search, person_filter) if search.active() else None,
                       older=search.params(before=found.next, limit=page.limit if page.limit != PAGE_SIZE else None)
                       if found.next else None,
-                      paged=bool(page.before), newest=search.params(),
+                      paged=bool(page.before), newest=search.params(), ignored=found.ignored,
                       latest=max((e.id for e in events), default=0), poll_ms=poll_ms)
 
     async def api_events(request: Request):

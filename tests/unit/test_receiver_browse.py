@@ -123,6 +123,7 @@ def test_search_by_box_camera_time_view_and_text(planned):
     # no people module: a person is ignored, and the answer says so
     answer = client.get("/api/events", params={"person": "7"}).json()
     assert len(answer["events"]) == 5 and answer["ignored"] == ["person"]
+    assert 'id="ignored"' in client.get("/", params={"person": "7"}).text
     for params, key in (({"device": "box1' OR '1'='1"}, "device"), ({"camera": "../etc"}, "camera"),
                         ({"view": "side"}, "view"), ({"since": "yesterday"}, "since"),
                         ({"until": "2026-13-01"}, "until"), ({"day": "2026-12-1"}, "day"),
@@ -183,8 +184,9 @@ def test_delete_removes_files_index_rows_and_embeddings(tmp_path, encoded):
     for method in ("post", "put", "patch"):
         assert getattr(client, method)("/api/events/box1/gone", headers=auth).status_code == 405
     for path in ("/api/events/box1/..%2Fkeep", "/api/events/..%2Fbox1/gone", "/api/events/box1/gone%00",
-                 "/api/events/box1/gone.json", "/api/events/box1/%2E%2E"):
+                 "/api/events/box1/gone.json", "/api/events/box1/%2E%2E", "/api/events/box1/gone'%20OR%20'1'='1"):
         assert client.delete(path, headers=auth).status_code == 404, path
+        assert client.get(path, headers=auth).status_code == 404, path
     assert client.get("/api/events/box1/gone", headers=auth).json()["revision"] == 2
     assert client.delete("/api/events/box1/gone", headers=auth).status_code == 204
     assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == ["keep.json", "keep_crop.jpg",
