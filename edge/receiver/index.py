@@ -18,9 +18,11 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .files import FILE_MODE
+from .schema import view_of
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- grows with every stored revision: the live gallery polls it
     device TEXT NOT NULL, event_id TEXT NOT NULL, camera TEXT NOT NULL, revision INTEGER NOT NULL,
     sequence INTEGER, best_seen TEXT NOT NULL, day TEXT NOT NULL, received REAL NOT NULL,
-    bytes INTEGER NOT NULL, meta TEXT NOT NULL, UNIQUE (device, event_id));
+    bytes INTEGER NOT NULL, meta TEXT NOT NULL, view TEXT NOT NULL DEFAULT '', seen REAL NOT NULL DEFAULT 0,
+    UNIQUE (device, event_id));
 CREATE INDEX IF NOT EXISTS events_received ON events (received);
 CREATE INDEX IF NOT EXISTS events_filter ON events (device, camera, day);
 CREATE INDEX IF NOT EXISTS events_day ON events (day);
@@ -83,6 +86,19 @@ class EventIndex:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     self.db.execute(statement)
+            self._add_search_columns()
+
+    def _add_search_columns(self) -> None:
+        """An index from before search gets the ``view`` and ``seen`` columns, filled from each event."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(events)")}
+        if "view" not in columns:
+            self.db.execute("ALTER TABLE events ADD COLUMN view TEXT NOT NULL DEFAULT ''")
+            self.db.execute("ALTER TABLE events ADD COLUMN seen REAL NOT NULL DEFAULT 0")
+            rows = self.db.execute("SELECT id, meta FROM events").fetchall()
+            self.db.executemany("UPDATE events SET view=?, seen=? WHERE id=?",
+                                ((*_search_columns(json.loads(meta)), id_) for id_, meta in rows))
+            log.info("index: %d events given their view and time for search", len(rows))
+        self.db.execute("CREATE INDEX IF NOT EXISTS events_seen ON events (seen)")
 
     def close(self) -> None:
         with self.lock:
@@ -139,9 +155,10 @@ class EventIndex:
             self.db.execute("DELETE FROM events WHERE id=?", (replaced.id,))
             self._add_totals(-1, 0)
         self.db.execute("INSERT INTO events (device, event_id, camera, revision, sequence, best_seen, day, received,"
-                        " bytes, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " bytes, meta, view, seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (meta["device"], meta["event_id"], meta["camera"], meta["revision"], meta.get("sequence"),
-                         meta["best_seen"], meta["best_seen"][:10], received, size, json.dumps(meta)))
+                         meta["best_seen"], meta["best_seen"][:10], received, size, json.dumps(meta),
+                         *_search_columns(meta)))
         self._add_totals(1, size)
 
     def delete_event(self, event: StoredEvent) -> list[int]:
@@ -152,8 +169,18 @@ class EventIndex:
                                          "event_id=?", (event.device, event.event_id)).fetchone()[0]
         self.db.execute("DELETE FROM revisions WHERE device=? AND event_id=?", (event.device, event.event_id))
         self.db.execute("DELETE FROM events WHERE id=?", (event.id,))
+        for table in self.keyed_by_event():  # embeddings and the like, whoever added them
+            self.db.execute(f'DELETE FROM "{table}" WHERE device=? AND event_id=?', (event.device, event.event_id))
         self._add_totals(-1, -(event.bytes + revision_bytes))
         return revisions
+
+    def keyed_by_event(self) -> list[str]:
+        """Tables beside the events that hold rows per stored event (columns ``device`` and ``event_id``),
+        such as face embeddings: their rows go with the event."""
+        names = [n for (n,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                 if n not in ("events", "revisions", "parts") and not n.startswith("sqlite_")]
+        return [n for n in names if {"device", "event_id"} <= {row[1] for row in self.db.execute(
+            "SELECT * FROM pragma_table_info(?)", (n,))}]
 
     def add_bytes(self, size: int) -> None:
         self._add_totals(0, size)
@@ -232,6 +259,17 @@ class EventIndex:
 
 
 _COLUMNS = "id, device, event_id, camera, revision, best_seen, day, received, bytes, meta"
+
+
+def _search_columns(meta: dict) -> tuple[str, float]:
+    """The event's view and its best-seen time (seconds since the epoch, for time ranges)."""
+    try:
+        seen = datetime.fromisoformat(meta["best_seen"].replace("Z", "+00:00"))
+    except ValueError:
+        seen = None
+    if seen is not None and seen.tzinfo is None:
+        seen = seen.replace(tzinfo=timezone.utc)
+    return view_of(meta), seen.timestamp() if seen else 0.0
 
 
 def _event(row: tuple) -> StoredEvent:

@@ -153,6 +153,17 @@ def image_names(meta: dict) -> tuple[str, ...]:
     """The images this event has: the mugshot and crop, and those optional ones its ``images`` names."""
     images = meta.get("images") if isinstance(meta.get("images"), dict) else {}
     return IMAGE_NAMES + tuple(name for name in OPTIONAL_IMAGE_NAMES if name in images)
+VIEWS = ("frontal", "three-quarter", "profile")
+
+
+def view_of(meta: dict) -> str:
+    """The event's ``view`` as the box said it; for boxes that do not say, from |pose.yaw|
+    (under 20 degrees frontal, under 60 three-quarter, else profile: the box's own thresholds)."""
+    view = meta.get("view")
+    if view in VIEWS:
+        return view
+    yaw = abs(float(meta["pose"]["yaw"]))
+    return "frontal" if yaw < 20 else "three-quarter" if yaw < 60 else "profile"
 
 
 def is_jpeg(data: bytes) -> bool:

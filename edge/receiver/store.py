@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .files import SafeFolder
 from .index import EventIndex, StoredEvent
-from .schema import ALL_IMAGE_NAMES
+from .schema import ALL_IMAGE_NAMES, IMAGE_NAMES, NAME
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +60,15 @@ class EventStore:
     def delete(self, event: StoredEvent) -> int:
         """Delete an event, its files and its earlier revisions (inside an index transaction)."""
         revisions = self.index.delete_event(event)
-        freed = sum(self.folder.remove((event.device,), n) for n in file_names(event.event_id).values())
+        extra = [n for n in event.meta.get("images", {}) if n not in IMAGE_NAMES and NAME.match(n)]  # a profile
+
+        def names(revision=None):
+            stem = file_names(event.event_id, revision)
+            return [*stem.values(), *(stem["json"][:-len(".json")] + f"_{n}.jpg" for n in extra)]
+
+        freed = sum(self.folder.remove((event.device,), n) for n in names())
         for revision in revisions:
-            freed += sum(self.folder.remove((event.device, "revisions"), n)
-                         for n in file_names(event.event_id, revision).values())
+            freed += sum(self.folder.remove((event.device, "revisions"), n) for n in names(revision))
         return freed
 
     def read(self, device: str, name: str) -> bytes:

@@ -1,13 +1,18 @@
 """``mugshot-receive --http``: the gallery as a web app (Starlette, served by uvicorn in a thread).
 
-- ``/``: the gallery, filtered by ``device``, ``camera`` and ``day``; new events appear
-  without a reload (the page polls ``/api/events?after=<id>``, and adds them as text nodes).
-- ``/events/<device>/<event_id>``: the generated mugshot and the camera's crop side by side,
-  labelled, at their own size, with links to the full-size files, the metadata and the
-  event's revision history (``?revision=N`` shows an earlier one).
+- ``/``: the gallery, searched by box, camera, day, time range, view, text and person (see
+  ``search``), a page at a time (``?before=<cursor>``: older pages); on the first page new
+  events appear without a reload (the page polls ``/api/events?after=<id>``, and adds them as
+  text nodes).  ``/api/events?limit=N&before=<cursor>`` pages through everything as JSON.
+- ``/events/<device>/<event_id>``: the generated mugshot, the profile (when the box sent one)
+  and the camera's crop at the same size, labelled, the metadata folded away; a download
+  (zip) and a delete button.  ``?revision=N`` shows an earlier revision.
+- ``/timeline?day=YYYY-MM-DD``: a day by hour; ``/api/export``: a search as CSV or JSON;
+  ``DELETE /api/events/<device>/<event_id>`` (``web_browse``).
 - ``/files/<device>/...``: the stored files (names checked, never through a link).
 - ``/healthz`` (no password: only whether the broker is connected) and ``/metrics``
   (Prometheus).
+- Extensions (``web_extensions``: the people pages) add their routes in ``create_app``.
 Everything but ``/healthz`` needs the password/token when one is set: HTTP Basic (any user
 name) or ``Authorization: Bearer``.  Pages are rendered by autoescaping Jinja2 templates and
 sent with a Content-Security-Policy that allows only this server's own script.
@@ -20,6 +25,7 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
@@ -32,24 +38,26 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from . import web_browse
 from .gallery import templates
 from .intake import Receiver
-from .schema import EVENT_ID, NAME
+from .schema import NAME, VIEWS, view_of
+from .search import PAGE_SIZE, BadQuery, count, event_key, find, parse_page, parse_search
 from .store import file_names
 from .web_config import WebSettings
+from .web_extensions import WebContext, WebExtension, default_extensions
 from .web_metrics import registry_for
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.r[0-9]{1,9})?(_mugshot\.jpg|_crop\.jpg|_profile\.jpg|\.json)$")
-DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-PAGE_SIZE = 60
+PICTURES = ("mugshot", "profile", "crop")  # the order the event page shows them in
 
 
 def summary(event) -> dict:
@@ -61,23 +69,18 @@ def summary(event) -> dict:
             "mugshot": f"/files/{event.device}/{event.event_id}_mugshot.jpg",
             "crop": f"/files/{event.device}/{event.event_id}_crop.jpg",
             "mugshot_width": event.meta["images"]["mugshot"]["width"],
-            "crop_width": event.meta["images"]["crop"]["width"]} | _profile_summary(event)
+            "crop_width": event.meta["images"]["crop"]["width"],
+            "view": view_of(event.meta),
+            "profile": f"/files/{event.device}/{event.event_id}_profile.jpg"
+            if "profile" in event.meta["images"] else None} | _profile_summary(event)
 
 
 def _profile_summary(event) -> dict:
-    """The event's profile picture, when the track showed its side (the box's ``images.profile``)."""
+    """The profile picture's width and the pose it was seen at, when the track showed its side."""
     described = event.meta["images"].get("profile")
     if not isinstance(described, dict):
         return {}
-    return {"profile": f"/files/{event.device}/{event.event_id}_profile.jpg", "profile_width": described["width"],
-            "profile_yaw": event.meta.get("profile_pose", {}).get("yaw")}
-
-
-def _filters(request: Request) -> dict[str, str]:
-    q = request.query_params
-    return {"device": q.get("device", "") if NAME.match(q.get("device", "")) else "",
-            "camera": q.get("camera", "") if NAME.match(q.get("camera", "")) else "",
-            "day": q.get("day", "") if DAY.match(q.get("day", "")) else ""}
+    return {"profile_width": described["width"], "profile_yaw": event.meta.get("profile_pose", {}).get("yaw")}
 
 
 class Auth(BaseHTTPMiddleware):
@@ -107,35 +110,49 @@ class Auth(BaseHTTPMiddleware):
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
 
-def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000) -> Starlette:
+def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000,
+               extensions: Sequence[WebExtension] | None = None) -> Starlette:
     index, store = receiver.store.index, receiver.store
     registry = registry_for(receiver)
+    extensions = default_extensions(receiver) if extensions is None else extensions
+    person_filter = next((e.person_filter for e in extensions if e.person_filter), None)
+    nav = [link for e in extensions for link in e.nav]
 
     def render(name: str, **context) -> HTMLResponse:
-        return HTMLResponse(templates.get_template(name).render(**context))
+        return HTMLResponse(templates.get_template(name).render(nav=nav, **context))
 
     async def gallery(request: Request):
-        filters = _filters(request)
-        events = index.listing(**filters, limit=PAGE_SIZE)
-        return render("gallery.html", events=[summary(e) for e in events], filters=filters,
-                      choices=index.choices(), total=index.query("SELECT value FROM totals WHERE name='events'")[0][0],
+        try:
+            search, page = parse_search(request.query_params), parse_page(request.query_params)
+            found = find(index, search, page, person_filter)
+        except BadQuery as exc:
+            return Response(f"{exc}\n", status_code=400, media_type="text/plain")
+        events = found.events
+        return render("gallery.html", events=[summary(e) for e in events], search=search,
+                      choices=index.choices() | {"view": VIEWS}, person_search=person_filter is not None,
+                      total=index.query("SELECT value FROM totals WHERE name='events'")[0][0],
+                      matching=count(index, search, person_filter) if search.active() else None,
+                      older=search.params(before=found.next, limit=page.limit if page.limit != PAGE_SIZE else None)
+                      if found.next else None,
+                      paged=bool(page.before), newest=search.params(), ignored=found.ignored,
                       latest=max((e.id for e in events), default=0), poll_ms=poll_ms)
 
     async def api_events(request: Request):
-        filters = _filters(request)
         try:
-            after = max(0, int(request.query_params.get("after", "0")))
-            limit = min(PAGE_SIZE, max(1, int(request.query_params.get("limit", str(PAGE_SIZE)))))
-        except ValueError:
-            return JSONResponse({"error": "after and limit must be integers"}, status_code=400)
-        events = [summary(e) for e in index.listing(**filters, after=after, limit=limit)]
+            search, page = parse_search(request.query_params), parse_page(request.query_params)
+            found = find(index, search, page, person_filter)
+        except BadQuery as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
         with index.lock:
             total = index.totals()[0]
-        return JSONResponse({"events": events, "total": total})
+        answer = {"events": [summary(e) for e in found.events], "total": total, "next": found.next}
+        if found.ignored:
+            answer["ignored"] = found.ignored  # ``person`` with no people module serving it
+        return JSONResponse(answer)
 
     async def event_page(request: Request):
         device, event_id = request.path_params["device"], request.path_params["event_id"]
-        if not (NAME.match(device) and EVENT_ID.match(event_id)):
+        if not event_key(device, event_id):
             return Response("no such event\n", status_code=404)
         with index.lock:
             event = index.stored(device, event_id)
@@ -149,8 +166,11 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
             if meta is None:
                 return Response("no such revision\n", status_code=404)
             folder, names = f"/files/{device}/revisions", file_names(event_id, int(wanted))
-        return render("event.html", event=event, meta=meta, revisions=revisions, folder=folder, names=names,
-                      document=json.dumps(meta, indent=2))
+        pictures = [name for name in PICTURES if name in meta["images"]]
+        size = max(meta["images"][name]["width"] for name in pictures)  # all shown at the largest one's size
+        return render("event.html", event=event, meta=meta, revisions=revisions, folder=folder,
+                      names=names | {"profile": names["mugshot"].replace("_mugshot.jpg", "_profile.jpg")},
+                      pictures=pictures, size=size, view=view_of(meta), document=json.dumps(meta, indent=2))
 
     async def files(request: Request):
         device, name = request.path_params["device"], request.path_params["name"]
@@ -176,7 +196,8 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
     async def metrics(request: Request):
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [
+    context = WebContext(receiver, render, summary)
+    routes = [  # every route of the app, in one place: its own, then each extension's
         Route("/", gallery),
         Route("/api/events", api_events),
         Route("/events/{device}/{event_id}", event_page),
@@ -185,6 +206,8 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+        *web_browse.routes(context, person_filter),
+        *(route for extension in extensions for route in extension.routes(context)),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Auth, token=token)])
 

@@ -3,11 +3,11 @@
 (function () {
   "use strict";
   const main = document.getElementById("events");
-  if (!main) return;
+  if (!main || main.dataset.live !== "1") return;  // older pages stay as they are
   let after = Number(main.dataset.after || 0);
   const every = Number(main.dataset.pollMs || 1000);
   const filter = new URLSearchParams();
-  for (const key of ["device", "camera", "day"]) {
+  for (const key of ["device", "camera", "day", "since", "until", "view", "q", "person"]) {
     if (main.dataset[key]) filter.set(key, main.dataset[key]);
   }
 
