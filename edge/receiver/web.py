@@ -177,6 +177,9 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
         Route("/metrics", metrics),
         Mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
     ]
+    if getattr(receiver, "people", None) is not None:  # people pages and API (absent with --no-people)
+        from .people.web import people_routes
+        routes[-1:-1] = people_routes(receiver.people, render)
     return Starlette(routes=routes, middleware=[Middleware(Auth, token=token)])
 
 

@@ -1,0 +1,178 @@
+"""People on the receiver, measured on real events: grouping, identification, embedding cost.
+
+    .venv/bin/python -m tests.people_stream --out /work/runs/people-events      # once: photos through the box
+    taskset -c 0 .venv/bin/python -m tests.bench_people --events /work/runs/people-events
+
+The events (FRMDB studio views at yaw -45/0/+45 x pitch +30/0/-30 of 49 people, and the real
+surveillance frames of people 001-029, each through the box's own detector, mesh, pose and
+crop) are shuffled with a fixed seed into one time-ordered stream from two boxes and handed to
+a real ``Receiver`` (``handle``, as the MQTT messages arrive); the ``PeopleService`` embeds and
+groups them.  For each threshold:
+
+- purity: share of events whose group's majority person is their own;
+- completeness: share of each person's events in their largest group (pooled);
+- false merges: pairs of events of two different people put in one group, over all pairs put
+  together; and groups holding more than one person;
+- groups made against the true number of people.
+
+Identification: people 001-029 are named first from their own photos (the HD frontal portrait,
+and the smiling frontal where there is one; each photo goes through ``add_photo``: YuNet and the
+box's alignment), then the stream arrives: how many events of a named person land on them, on
+another named person, or on nobody named; and how many events of the 20 never-named people
+(040-059) land on a named person (false accepts).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from edge.receiver.intake import Receiver
+from edge.receiver.people.embed import FaceEmbedder
+from edge.receiver.people.service import PeopleService
+from tests.people_stream import photos
+
+SLICES = ("studio", "surveillance")
+
+
+class CachedEmbedder(FaceEmbedder):
+    """The real embedder, remembering each picture's vector across thresholds (same bytes, same vector)."""
+
+    def __init__(self):
+        super().__init__(threads=1)
+        self.cache: dict[bytes, np.ndarray] = {}
+        self.timings: list[float] = []
+
+    def embed_many(self, images):
+        out = []
+        for image in images:
+            key = image.tobytes()[::97]
+            if key not in self.cache:
+                started = time.perf_counter()
+                self.cache[key] = super().embed_many([image])[0]
+                self.timings.append(time.perf_counter() - started)
+            out.append(self.cache[key])
+        return np.stack(out) if out else np.zeros((0, 1024), np.float32)
+
+
+def load_stream(folder: Path, kinds=SLICES, seed: int = 7) -> list[tuple[str, str, dict, dict[str, bytes]]]:
+    """(subject, kind, meta, images) in a shuffled time order, from two boxes."""
+    events = []
+    for subject_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for kind in kinds:
+            for meta_path in sorted(subject_dir.glob(f"{kind}_*.json")):
+                meta = json.loads(meta_path.read_text())
+                stem = meta_path.with_suffix("")
+                images = {n: Path(f"{stem}_{n}.jpg").read_bytes() for n in ("mugshot", "crop")}
+                events.append((subject_dir.name, kind, meta, images))
+    random.Random(seed).shuffle(events)
+    start = 1_780_000_000
+    for i, (subject, kind, meta, _) in enumerate(events):
+        meta["device"], meta["camera"] = ("box1", "door") if kind == "studio" else ("box2", "hall")
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(start + 600 * i)) + ".000Z"
+        meta["first_seen"] = meta["best_seen"] = meta["last_seen"] = stamp
+        meta.pop("sequence", None)
+    return events
+
+
+def feed(receiver: Receiver, events) -> dict[tuple[str, str], str]:
+    truth = {}
+    for subject, kind, meta, images in events:
+        device, camera, event_id = meta["device"], meta["camera"], meta["event_id"]
+        for name, data in images.items():
+            receiver.handle(f"mugshot/{device}/{camera}/images/{event_id}/{name}", data)
+        receiver.handle(f"mugshot/{device}/{camera}/event", json.dumps(meta).encode())
+        truth[device, event_id] = subject
+    return truth
+
+
+def grouping(events, threshold: float, embedder, library=None) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        receiver = Receiver(tmp, fsync=False)
+        service = PeopleService(receiver.store, threshold, embedder)
+        named = {}
+        for subject, paths in (library or {}).items():
+            named[subject] = service.people.new_named(f"person {subject}")
+            for path in paths:
+                service.add_photo(named[subject], path.read_bytes())
+        truth = feed(receiver, events)
+        while service.catch_up(256):
+            pass
+        placed = {(d, e): p for d, e, p in receiver.store.index.query(
+            "SELECT device, event_id, person_id FROM faces WHERE source='event' AND part='crop'")}
+        receiver.close()
+    groups: dict[int, list[str]] = defaultdict(list)
+    for key, person in placed.items():
+        groups[person].append(truth[key])
+    n = len(placed)
+    purity = sum(Counter(m).most_common(1)[0][1] for m in groups.values()) / n
+    per_subject: dict[str, Counter] = defaultdict(Counter)
+    for key, person in placed.items():
+        per_subject[truth[key]][person] += 1
+    completeness = sum(c.most_common(1)[0][1] for c in per_subject.values()) / n
+    together = sum(len(m) * (len(m) - 1) / 2 for m in groups.values())
+    same = sum(sum(c * (c - 1) / 2 for c in Counter(m).values()) for m in groups.values())
+    out = {"threshold": threshold, "events": n, "people": len(per_subject), "groups": len(groups),
+           "purity": purity, "completeness": completeness,
+           "false_merge_pairs": (together - same) / together if together else 0.0,
+           "mixed_groups": sum(len(Counter(m)) > 1 for m in groups.values())}
+    if library:
+        person_of = {v: k for k, v in named.items()}
+        outcome = Counter()
+        for key, person in placed.items():
+            subject, who = truth[key], person_of.get(person)
+            if subject in named:
+                outcome["named_right" if who == subject else "named_wrong" if who else "named_missed"] += 1
+            else:
+                outcome["stranger_accepted" if who else "stranger_unnamed"] += 1
+        out["identification"] = dict(outcome)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=Path, required=True, help="folder written by tests.people_stream")
+    parser.add_argument("--thresholds", default="0.55,0.6,0.65,0.7,0.75,0.8,0.85")
+    parser.add_argument("--identify-at", type=float, default=None, help="threshold for identification "
+                        "(default: the service's)")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    embedder = CachedEmbedder()
+    results = {"grouping": {}, "identification": None}
+    for kinds in (("studio",), ("studio", "surveillance"), ("surveillance",)):
+        stream = load_stream(args.events, kinds)
+        label = "+".join(kinds)
+        print(f"\n{label}: {len(stream)} events")
+        print("| threshold | groups (people) | purity | completeness | false-merge pairs | mixed groups |")
+        print("|---|---|---|---|---|---|")
+        for t in [float(x) for x in args.thresholds.split(",")]:
+            r = grouping(stream, t, embedder)
+            results["grouping"].setdefault(label, []).append(r)
+            print(f"| {t:.2f} | {r['groups']} ({r['people']}) | {r['purity']:.3f} | {r['completeness']:.3f} | "
+                  f"{r['false_merge_pairs']:.3f} | {r['mixed_groups']} |", flush=True)
+    from edge.receiver.people.store import THRESHOLD
+
+    at = THRESHOLD if args.identify_at is None else args.identify_at
+    library = {s: ps for (s, k), ps in photos().items() if k == "library"}
+    stream = load_stream(args.events, ("studio", "surveillance"))
+    r = grouping(stream, at, embedder, library)
+    results["identification"] = r
+    print(f"\nidentification at {at:.2f} ({sum(len(v) for v in library.values())} library photos of "
+          f"{len(library)} named people): {r['identification']}")
+    ms = np.array(embedder.timings) * 1000
+    print(f"embedding cost, one image, 1 onnxruntime thread: median {np.median(ms):.1f} ms, "
+          f"p90 {np.percentile(ms, 90):.1f} ms over {len(ms)} images")
+    results["embed_ms_median"] = float(np.median(ms))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
