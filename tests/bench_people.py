@@ -139,7 +139,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=Path, required=True, help="folder written by tests.people_stream")
     parser.add_argument("--thresholds", default="0.55,0.6,0.65,0.7,0.75,0.8,0.85")
-    parser.add_argument("--identify-at", type=float, default=None, help="threshold for identification "
+    parser.add_argument("--identify-at", default="", help="thresholds for identification, comma-separated "
                         "(default: the service's)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -158,13 +158,22 @@ def main(argv=None) -> int:
                   f"{r['false_merge_pairs']:.3f} | {r['mixed_groups']} |", flush=True)
     from edge.receiver.people.store import THRESHOLD
 
-    at = THRESHOLD if args.identify_at is None else args.identify_at
     library = {s: ps for (s, k), ps in photos().items() if k == "library"}
     stream = load_stream(args.events, ("studio", "surveillance"))
-    r = grouping(stream, at, embedder, library)
-    results["identification"] = r
-    print(f"\nidentification at {at:.2f} ({sum(len(v) for v in library.values())} library photos of "
-          f"{len(library)} named people): {r['identification']}")
+    results["identification"] = []
+    print(f"\nidentification ({sum(len(v) for v in library.values())} library photos of {len(library)} named "
+          f"people; the 20 others never named), {len(stream)} events")
+    print("| threshold | named person's events on them | on another named | on nobody named | "
+          "never-named people's events put on a named person |")
+    print("|---|---|---|---|---|")
+    for at in [float(x) for x in args.identify_at.split(",")] if args.identify_at else [THRESHOLD]:
+        r = grouping(stream, at, embedder, library)
+        results["identification"].append(r)
+        o = r["identification"]
+        named = o.get("named_right", 0) + o.get("named_wrong", 0) + o.get("named_missed", 0)
+        strangers = o.get("stranger_accepted", 0) + o.get("stranger_unnamed", 0)
+        print(f"| {at:.2f} | {o.get('named_right', 0)}/{named} | {o.get('named_wrong', 0)} | "
+              f"{o.get('named_missed', 0)} | {o.get('stranger_accepted', 0)}/{strangers} |", flush=True)
     ms = np.array(embedder.timings) * 1000
     print(f"embedding cost, one image, 1 onnxruntime thread: median {np.median(ms):.1f} ms, "
           f"p90 {np.percentile(ms, 90):.1f} ms over {len(ms)} images")
