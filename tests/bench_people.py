@@ -39,6 +39,7 @@ from edge.receiver.people.service import PeopleService
 from tests.people_stream import photos
 
 SLICES = ("studio", "surveillance")
+KINDS: dict[str, str] = {}  # event id -> slice
 
 
 class CachedEmbedder(FaceEmbedder):
@@ -84,6 +85,7 @@ def load_stream(folder: Path, kinds=SLICES, seed: int = 7) -> list[tuple[str, st
 def feed(receiver: Receiver, events) -> dict[tuple[str, str], str]:
     truth = {}
     for subject, kind, meta, images in events:
+        KINDS[meta["event_id"]] = kind
         device, camera, event_id = meta["device"], meta["camera"], meta["event_id"]
         for name, data in images.items():
             receiver.handle(f"mugshot/{device}/{camera}/images/{event_id}/{name}", data)
@@ -92,10 +94,10 @@ def feed(receiver: Receiver, events) -> dict[tuple[str, str], str]:
     return truth
 
 
-def grouping(events, threshold: float, embedder, library=None) -> dict:
+def grouping(events, threshold: float, embedder, library=None, named_threshold=None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         receiver = Receiver(tmp, fsync=False)
-        service = PeopleService(receiver.store, threshold, embedder)
+        service = PeopleService(receiver.store, threshold, embedder, named_threshold=named_threshold)
         named = {}
         for subject, paths in (library or {}).items():
             named[subject] = service.people.new_named(f"person {subject}")
@@ -128,7 +130,9 @@ def grouping(events, threshold: float, embedder, library=None) -> dict:
         for key, person in placed.items():
             subject, who = truth[key], person_of.get(person)
             if subject in named:
-                outcome["named_right" if who == subject else "named_wrong" if who else "named_missed"] += 1
+                verdict = "named_right" if who == subject else "named_wrong" if who else "named_missed"
+                outcome[verdict] += 1
+                outcome[f"{verdict}_{KINDS[key[1]]}"] += 1
             else:
                 outcome["stranger_accepted" if who else "stranger_unnamed"] += 1
         out["identification"] = dict(outcome)
@@ -138,14 +142,15 @@ def grouping(events, threshold: float, embedder, library=None) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=Path, required=True, help="folder written by tests.people_stream")
-    parser.add_argument("--thresholds", default="0.55,0.6,0.65,0.7,0.75,0.8,0.85")
-    parser.add_argument("--identify-at", default="", help="thresholds for identification, comma-separated "
-                        "(default: the service's)")
+    parser.add_argument("--thresholds", default="0.66,0.68,0.70,0.72,0.74,0.76,0.78,0.80")
+    parser.add_argument("--only-identify", action="store_true")
+    parser.add_argument("--identify-at", default="", help="thresholds to join a named person, comma-separated "
+                        "(default: the service's); the grouping threshold stays the service's")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     embedder = CachedEmbedder()
     results = {"grouping": {}, "identification": None}
-    for kinds in (("studio",), ("studio", "surveillance"), ("surveillance",)):
+    for kinds in () if args.only_identify else (("studio",), ("studio", "surveillance"), ("surveillance",)):
         stream = load_stream(args.events, kinds)
         label = "+".join(kinds)
         print(f"\n{label}: {len(stream)} events")
@@ -156,24 +161,27 @@ def main(argv=None) -> int:
             results["grouping"].setdefault(label, []).append(r)
             print(f"| {t:.2f} | {r['groups']} ({r['people']}) | {r['purity']:.3f} | {r['completeness']:.3f} | "
                   f"{r['false_merge_pairs']:.3f} | {r['mixed_groups']} |", flush=True)
-    from edge.receiver.people.store import THRESHOLD
+    from edge.receiver.people.store import NAMED_THRESHOLD, THRESHOLD
 
     library = {s: ps for (s, k), ps in photos().items() if k == "library"}
     stream = load_stream(args.events, ("studio", "surveillance"))
     results["identification"] = []
     print(f"\nidentification ({sum(len(v) for v in library.values())} library photos of {len(library)} named "
           f"people; the 20 others never named), {len(stream)} events")
-    print("| threshold | named person's events on them | on another named | on nobody named | "
+    print(f"grouping threshold {THRESHOLD:.2f}")
+    print("| named threshold | named person's events on them | on another named | on nobody named | "
           "never-named people's events put on a named person |")
     print("|---|---|---|---|---|")
-    for at in [float(x) for x in args.identify_at.split(",")] if args.identify_at else [THRESHOLD]:
-        r = grouping(stream, at, embedder, library)
+    for at in [float(x) for x in args.identify_at.split(",")] if args.identify_at else [NAMED_THRESHOLD]:
+        r = grouping(stream, THRESHOLD, embedder, library, named_threshold=at)
         results["identification"].append(r)
         o = r["identification"]
         named = o.get("named_right", 0) + o.get("named_wrong", 0) + o.get("named_missed", 0)
         strangers = o.get("stranger_accepted", 0) + o.get("stranger_unnamed", 0)
         print(f"| {at:.2f} | {o.get('named_right', 0)}/{named} | {o.get('named_wrong', 0)} | "
               f"{o.get('named_missed', 0)} | {o.get('stranger_accepted', 0)}/{strangers} |", flush=True)
+        print("  by slice: " + ", ".join(f"{k}: {o.get(f'named_right_{k}', 0)} right, {o.get(f'named_wrong_{k}', 0)} "
+                                         f"wrong, {o.get(f'named_missed_{k}', 0)} missed" for k in SLICES))
     ms = np.array(embedder.timings) * 1000
     print(f"embedding cost, one image, 1 onnxruntime thread: median {np.median(ms):.1f} ms, "
           f"p90 {np.percentile(ms, 90):.1f} ms over {len(ms)} images")

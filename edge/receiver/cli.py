@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no face embeddings and no grouping into people (docs/receiver.md, People)")
     parser.add_argument("--people-threshold", type=float, default=None, metavar="COSINE",
                         help="similarity for a face to join a person (default: the measured one)")
+    parser.add_argument("--publish-names", action="store_true",
+                        help="publish a named person's events to <base>/<device>/<camera>/person (off by default)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -111,10 +113,13 @@ def main(argv: list[str] | None = None) -> int:
     people = None
     if not args.no_people:
         from ..vision.model_files import ModelError
-        from .people.service import PeopleService
+        from .people.service import PeopleService, name_announcer
 
+        announce = name_announcer(connection, args.prefix.rsplit("/", 1)[0] or "mugshot") \
+            if args.publish_names else None
         try:
-            people = receiver.people = PeopleService(receiver.store, args.people_threshold).start()
+            people = receiver.people = PeopleService(receiver.store, args.people_threshold,
+                                                     on_person=announce).start()
         except ModelError as exc:
             log.error("%s", exc)
             stop_receiving(receiver, connection)

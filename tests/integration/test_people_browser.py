@@ -3,6 +3,7 @@ real mosquitto to ``mugshot-receive --http``, embedded and grouped by its people
 naming and merging through the pages' own forms, and the phone width."""
 import json
 import signal
+import time
 
 import pytest
 
@@ -41,8 +42,8 @@ def test_person_page_naming_and_merging_in_a_real_browser(broker, tmp_path, shar
                               wait_for=("subscribed to", "web gallery on"))
     base = f"http://127.0.0.1:{http}"
     driver = None
+    sender = Recorder(broker.port, topics=[])
     try:
-        sender = Recorder(broker.port, topics=[])
         for _, meta, images in events:
             for name, data in images.items():
                 sender.connection.publish(f"mugshot/box1/{meta['camera']}/images/{meta['event_id']}/{name}", data)
@@ -96,6 +97,68 @@ def test_person_page_naming_and_merging_in_a_real_browser(broker, tmp_path, shar
     finally:
         if driver is not None:
             driver.quit()
+        sender.connection.stop()
         receiver.send_signal(signal.SIGTERM)
         receiver.wait(10)
     assert receiver.returncode == 0
+
+
+def test_a_named_person_is_announced_over_mqtt(broker, tmp_path, shared_data):
+    import urllib.request
+
+    from tests.helpers import Recorder as Listener
+
+    events = [e for e in box_events(tmp_path, shared_data) if e[0] == "001"]
+    http = free_port()
+    receiver = start_receiver(broker.port, tmp_path / "received", "--http", f"127.0.0.1:{http}", "--publish-names",
+                              wait_for=("subscribed to", "web gallery on"))
+    base = f"http://127.0.0.1:{http}"
+    listener = Listener(broker.port, topics=["mugshot/+/+/person"])
+    sender = Recorder(broker.port, topics=[])
+
+    def publish(meta, images):
+        for name, data in images.items():
+            sender.connection.publish(f"mugshot/box1/{meta['camera']}/images/{meta['event_id']}/{name}", data)
+        sender.connection.publish(f"mugshot/box1/{meta['camera']}/event", json.dumps(meta).encode())
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    try:
+        for _, meta, images in events:
+            publish(meta, images)
+        for _ in range(300):
+            people = get("/api/people")["people"]
+            if sum(p["events"] for p in people) == len(events):
+                break
+            time.sleep(0.1)
+        person = max(people, key=lambda p: p["events"])
+        request = urllib.request.Request(f"{base}/api/people/{person['id']}/name", method="POST",
+                                         data=json.dumps({"name": "Anna"}).encode(),
+                                         headers={"content-type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+        assert not listener.messages, "nothing is announced before a person has a name"
+        _, meta, images = next(e for e in events if e[1]["event_id"] == get(f"/api/people/{person['id']}")
+                               ["sightings"][0]["event_id"])
+        again = dict(meta, event_id="secondvisit1", best_seen="2031-01-01T10:00:00.000Z")
+        publish(again, images)  # the same face again on a later walk-by
+        for _ in range(300):
+            if listener.messages:
+                break
+            time.sleep(0.1)
+        topic, payload = listener.messages[0][:2]
+        said = json.loads(payload)
+        assert topic == f"mugshot/box1/{meta['camera']}/person"
+        assert said["name"] == "Anna" and said["event_id"] == "secondvisit1" and said["person_id"] == person["id"]
+        assert 0.7 <= said["confidence"] <= 1.0
+    except Exception:
+        print("".join(receiver.log))
+        raise
+    finally:
+        listener.connection.stop()
+        sender.connection.stop()
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(10)
+    assert receiver.returncode == 0
+

@@ -27,9 +27,10 @@ BATCH = 32
 
 class PeopleService:
     def __init__(self, store, threshold: float | None = None, embedder: FaceEmbedder | None = None,
-                 on_person=None):
+                 on_person=None, named_threshold: float | None = None):
         self.store = store
-        self.people = People(store.index) if threshold is None else People(store.index, threshold)
+        self.people = People(store.index, named_threshold=named_threshold) if threshold is None else \
+            People(store.index, threshold, named_threshold)
         self.embedder = embedder or FaceEmbedder()
         self.on_person = on_person  # called (meta, person_id, name, similarity) after an event is grouped
         self.stop_event = threading.Event()
@@ -78,17 +79,20 @@ class PeopleService:
                 except (OSError, ValueError) as exc:
                     log.warning("people: event %s/%s %s not embedded: %s", device, event_id, part, exc)
                     continue
-                work.append((device, event_id, revision, part, image, meta))
+                work.append((row_id, device, event_id, revision, part, image, meta))
         started = time.perf_counter()
-        vectors = self.embedder.embed_many([w[4] for w in work]) if work else np.zeros((0, 0))
+        vectors = self.embedder.embed_many([w[5] for w in work]) if work else np.zeros((0, 0))
         self.seconds += time.perf_counter() - started
         grouped = []
         with index.transaction():
-            for (device, event_id, revision, part, _, meta), vector in zip(work, vectors):
+            done_by_another = self.people.watermark()  # receivers of a share group share one index
+            for (row_id, device, event_id, revision, part, _, meta), vector in zip(work, vectors):
+                if row_id <= done_by_another:
+                    continue
                 placed = self.people.add_event_face(device, event_id, revision, part, vector)
                 if placed is not None and part == "crop":
                     grouped.append((meta, *placed))
-            self.people.set_watermark(rows[-1][0])
+            self.people.set_watermark(max(rows[-1][0], done_by_another))
         self.embedded += len(work)
         for meta, person, similarity in grouped:
             log.debug("event %s/%s: person %d (similarity %.2f)", meta["device"], meta["event_id"], person,
@@ -145,3 +149,19 @@ class PeopleService:
                         deleted += 1
         log.info("person %d forgotten: %d embeddings' events, %d events deleted", person_id, len(events), deleted)
         return len(events), deleted
+
+
+def name_announcer(connection, base: str):
+    """``on_person`` for ``--publish-names``: a named person's event goes back over MQTT as
+    ``<base>/<device>/<camera>/person`` (QoS 1, not retained) with the event id and a confidence
+    (the cosine similarity that placed it), so Home Assistant can say who is at the door.
+    Unnamed people are never announced."""
+    def announce(meta: dict, person: int, name: str | None, similarity: float) -> None:
+        if name is None:
+            return
+        payload = {"event_id": meta["event_id"], "device": meta["device"], "camera": meta["camera"],
+                   "time": meta.get("best_seen"), "person_id": person, "name": name,
+                   "confidence": round(float(similarity), 3)}
+        connection.publish(f"{base}/{meta['device']}/{meta['camera']}/person", json.dumps(payload).encode(),
+                           qos=1, content_type="application/json")
+    return announce

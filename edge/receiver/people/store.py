@@ -15,7 +15,8 @@ left without faces and without a name goes with them.
 Grouping is incremental: a new face joins the person whose mean embedding (the centroid of
 their faces, unit length) is the most similar, when that similarity reaches ``threshold``;
 otherwise it starts a new person.  Named people take part like any other (their library
-photos count as faces), so a regular who has been named is recognised on the next visit.
+photos count as faces), with a lower ``named_threshold``, so a regular who has been named is
+recognised on the next visit.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .embed import DIM
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.74  # cosine similarity to join a person (chosen by measurement: docs/receiver.md "People")
+NAMED_THRESHOLD = 0.70  # to join a person a user has named (their library photos vouch for them)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS people (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, created REAL NOT NULL, "
@@ -70,8 +72,9 @@ class Person:
 class People:
     """The people tables of one receiver index, with the grouping state kept in memory."""
 
-    def __init__(self, index, threshold: float = THRESHOLD):
+    def __init__(self, index, threshold: float = THRESHOLD, named_threshold: float | None = None):
         self.index, self.threshold = index, threshold
+        self.named_threshold = min(threshold, NAMED_THRESHOLD) if named_threshold is None else named_threshold
         with index.transaction() as db:
             for statement in SCHEMA:
                 db.execute(statement)
@@ -93,11 +96,12 @@ class People:
         s = np.sum([np.frombuffer(b, np.float32) for (b,) in rows], axis=0)
         self._centroids[person] = s / max(np.linalg.norm(s), 1e-12)
 
-    def best_match(self, embedding: np.ndarray) -> tuple[int | None, float]:
-        """The most similar person and the similarity (None, -1 when there is nobody yet)."""
-        if not self._centroids:
+    def best_match(self, embedding: np.ndarray, among: set[int] | None = None) -> tuple[int | None, float]:
+        """The most similar person (of ``among``, or of everyone) and the similarity (None, -1 when there
+        is nobody)."""
+        ids = [i for i in self._centroids if among is None or i in among]
+        if not ids:
             return None, -1.0
-        ids = list(self._centroids)
         sims = np.stack([self._centroids[i] for i in ids]) @ embedding
         best = int(np.argmax(sims))
         return ids[best], float(sims[best])
@@ -113,7 +117,10 @@ class People:
             return None  # deleted (or replaced by a newer revision) while it was being embedded
         person, similarity = self.best_match(embedding)
         if person is None or similarity < self.threshold:
-            person, similarity = self._new_person(now), 0.0
+            named = {i for (i,) in db.execute("SELECT id FROM people WHERE name IS NOT NULL")}
+            person, similarity = self.best_match(embedding, named) if named else (None, -1.0)
+            if person is None or similarity < self.named_threshold:
+                person, similarity = self._new_person(now), 0.0
         db.execute("INSERT INTO faces (person_id, source, device, event_id, revision, part, added, embedding) "
                    "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)",
                    (person, device, event_id, revision, part, now, embedding.astype(np.float32).tobytes()))
