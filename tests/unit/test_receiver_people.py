@@ -203,3 +203,16 @@ def test_no_people_means_no_pages_and_no_tables(tmp_path, box_events):
     receiver.close()
     with pytest.raises(sqlite3.OperationalError):
         sqlite3.connect(tmp_path / "plain" / "index.sqlite").execute("SELECT * FROM faces")
+
+
+def test_grouping_forgets_people_whose_events_retention_removed(people, box_events):
+    """Faces deleted under the worker (retention, the web app's delete) leave no ghost person to join."""
+    index = people.store.index
+    with index.transaction():
+        while (event := index.oldest()) is not None:
+            people.store.delete(event)
+    feed(people, box_events[:1], device="box2")
+    while people.people.catch_up():
+        pass
+    (person,) = index.query("SELECT person_id FROM faces")
+    assert index.query("SELECT COUNT(*) FROM people WHERE id=?", person)[0][0] == 1

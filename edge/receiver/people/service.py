@@ -85,6 +85,7 @@ class PeopleService:
         self.seconds += time.perf_counter() - started
         grouped = []
         with index.transaction():
+            self.people.sync()
             done_by_another = self.people.watermark()  # receivers of a share group share one index
             for (row_id, device, event_id, revision, part, _, meta), vector in zip(work, vectors):
                 if row_id <= done_by_another:

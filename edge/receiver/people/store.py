@@ -78,33 +78,75 @@ class People:
         with index.transaction() as db:
             for statement in SCHEMA:
                 db.execute(statement)
-        self._centroids: dict[int, np.ndarray] = {}
         self._load()
 
-    # --- grouping -----------------------------------------------------------------------
+    # --- grouping ---------------------------------------------------------------------
+    # Each person's embedding sum is kept in memory, their unit-length centroids as the rows of one
+    # matrix: grouping an event costs one matrix-vector product, however many faces each person has.
     def _load(self) -> None:
-        sums: dict[int, np.ndarray] = {}
+        self._sums: dict[int, np.ndarray] = {}
+        self._row: dict[int, int] = {}
+        self._row_ids: list[int | None] = []
+        self._matrix = np.zeros((64, DIM), np.float32)
         for person, blob in self.index.query("SELECT person_id, embedding FROM faces"):
-            sums[person] = sums.get(person, np.zeros(DIM, np.float32)) + np.frombuffer(blob, np.float32)
-        self._centroids = {p: s / max(np.linalg.norm(s), 1e-12) for p, s in sums.items()}
+            self._sums[person] = self._sums.get(person, np.zeros(DIM, np.float32)) + np.frombuffer(blob, np.float32)
+        for person in self._sums:
+            self._set_row(person)
+        self._expected = self._count()
+
+    def _set_row(self, person: int) -> None:
+        total = self._sums[person]
+        centroid = total / max(float(np.linalg.norm(total)), 1e-12)
+        row = self._row.get(person)
+        if row is None:
+            row = len(self._row_ids)
+            if row == len(self._matrix):
+                self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
+            self._row[person] = row
+            self._row_ids.append(person)
+        self._matrix[row] = centroid
+
+    def _drop(self, person: int) -> None:
+        self._sums.pop(person, None)
+        row = self._row.pop(person, None)
+        if row is not None:
+            self._matrix[row] = 0
+            self._row_ids[row] = None
 
     def _refresh(self, person: int) -> None:
+        """Recount a person's sum from the index (after a merge or split)."""
         rows = self.index.db.execute("SELECT embedding FROM faces WHERE person_id=?", (person,)).fetchall()
         if not rows:
-            self._centroids.pop(person, None)
+            self._drop(person)
             return
-        s = np.sum([np.frombuffer(b, np.float32) for (b,) in rows], axis=0)
-        self._centroids[person] = s / max(np.linalg.norm(s), 1e-12)
+        self._sums[person] = np.sum([np.frombuffer(b, np.float32) for (b,) in rows], axis=0)
+        self._set_row(person)
 
     def best_match(self, embedding: np.ndarray, among: set[int] | None = None) -> tuple[int | None, float]:
         """The most similar person (of ``among``, or of everyone) and the similarity (None, -1 when there
         is nobody)."""
-        ids = [i for i in self._centroids if among is None or i in among]
-        if not ids:
+        n = len(self._row_ids)
+        if among is not None:
+            rows = [self._row[p] for p in among if p in self._row]
+            if not rows:
+                return None, -1.0
+            sims = self._matrix[rows] @ embedding
+            best = int(np.argmax(sims))
+            return self._row_ids[rows[best]], float(sims[best])
+        if not self._row:
             return None, -1.0
-        sims = np.stack([self._centroids[i] for i in ids]) @ embedding
+        sims = self._matrix[:n] @ embedding  # a dropped person's row is zero: it never reaches a threshold
         best = int(np.argmax(sims))
-        return ids[best], float(sims[best])
+        return (self._row_ids[best], float(sims[best])) if self._row_ids[best] is not None else (None, -1.0)
+
+    def _count(self) -> tuple[int, int]:
+        return tuple(self.index.db.execute("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM faces").fetchone())
+
+    def sync(self) -> None:
+        """Reload the sums when faces went without this object (an event deleted by retention or by the
+        web app takes its faces with it, by trigger)."""
+        if self._count() != self._expected:
+            self._load()
 
     def add_event_face(self, device: str, event_id: str, revision: int, part: str, embedding: np.ndarray,
                        now: float | None = None) -> tuple[int, float] | None:
@@ -125,7 +167,9 @@ class People:
                    "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)",
                    (person, device, event_id, revision, part, now, embedding.astype(np.float32).tobytes()))
         db.execute("UPDATE people SET updated=? WHERE id=?", (now, person))
-        self._refresh(person)
+        self._sums[person] = self._sums.get(person, np.zeros(DIM, np.float32)) + embedding.astype(np.float32)
+        self._set_row(person)
+        self._expected = self._count()
         return person, similarity
 
     def _new_person(self, now: float) -> int:
@@ -194,7 +238,7 @@ class People:
             db.execute("UPDATE faces SET person_id=? WHERE person_id=?", (into, person_id))
             db.execute("UPDATE people SET name=COALESCE(name, ?), updated=? WHERE id=?", (name, time.time(), into))
             db.execute("DELETE FROM people WHERE id=?", (person_id,))
-            self._centroids.pop(person_id, None)
+            self._drop(person_id)
             self._refresh(into)
 
     def split(self, person_id: int, events: list[tuple[str, str]]) -> int:
@@ -225,7 +269,8 @@ class People:
                                                    "person_id=? AND source='event'", (person_id,))]
             db.execute("DELETE FROM faces WHERE person_id=?", (person_id,))
             db.execute("DELETE FROM people WHERE id=?", (person_id,))
-            self._centroids.pop(person_id, None)
+            self._drop(person_id)
+            self._expected = self._count()
         return events
 
     def add_library_face(self, person_id: int, embedding: np.ndarray) -> None:
@@ -236,6 +281,7 @@ class People:
             db.execute("INSERT INTO faces (person_id, source, added, embedding) VALUES (?, 'library', ?, ?)",
                        (person_id, time.time(), embedding.astype(np.float32).tobytes()))
             self._refresh(person_id)
+            self._expected = self._count()
 
     def new_named(self, name: str) -> int:
         with self.index.transaction() as db:
