@@ -90,7 +90,9 @@ class PeopleService:
             for (row_id, device, event_id, revision, part, _, meta), vector in zip(work, vectors):
                 if row_id <= done_by_another:
                     continue
-                placed = self.people.add_event_face(device, event_id, revision, part, vector)
+                size = meta.get("quality", {}).get("size")
+                placed = self.people.add_event_face(device, event_id, revision, part, vector,
+                                                    face_size=size if isinstance(size, (int, float)) else None)
                 if placed is not None and part == "crop":
                     grouped.append((meta, *placed))
             self.people.set_watermark(max(rows[-1][0], done_by_another))

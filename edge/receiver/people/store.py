@@ -16,7 +16,8 @@ Grouping is incremental: a new face joins the person whose mean embedding (the c
 their faces, unit length) is the most similar, when that similarity reaches ``threshold``;
 otherwise it starts a new person.  Named people take part like any other (their library
 photos count as faces), with a lower ``named_threshold``, so a regular who has been named is
-recognised on the next visit.
+recognised on the next visit.  A face smaller than ``SMALL_FACE`` pixels in its frame joins
+anyone only above ``SMALL_THRESHOLD``.  The result depends on the order events arrive in.
 """
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 THRESHOLD = 0.74  # cosine similarity to join a person (chosen by measurement: docs/receiver.md "People")
 NAMED_THRESHOLD = 0.70  # to join a person a user has named (their library photos vouch for them)
+SMALL_FACE = 80  # pixels (the event's quality.size): smaller faces in the frame look alike to the network...
+SMALL_THRESHOLD = 0.80  # ...and join anyone, named or not, only above this (halved false merges: docs/receiver.md)
 
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS people (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, created REAL NOT NULL, "
@@ -149,7 +152,7 @@ class People:
             self._load()
 
     def add_event_face(self, device: str, event_id: str, revision: int, part: str, embedding: np.ndarray,
-                       now: float | None = None) -> tuple[int, float] | None:
+                       now: float | None = None, face_size: float | None = None) -> tuple[int, float] | None:
         """Store one event image's embedding and group it (inside ``index.transaction()``); its person and
         the similarity that placed it there (0 for a new person), or None when the event is gone."""
         now = time.time() if now is None else now
@@ -157,11 +160,14 @@ class People:
         if db.execute("SELECT 1 FROM events WHERE device=? AND event_id=? AND revision=?",
                       (device, event_id, revision)).fetchone() is None:
             return None  # deleted (or replaced by a newer revision) while it was being embedded
+        small = face_size is not None and face_size < SMALL_FACE
+        threshold = max(self.threshold, SMALL_THRESHOLD) if small else self.threshold
+        named_threshold = max(self.named_threshold, SMALL_THRESHOLD) if small else self.named_threshold
         person, similarity = self.best_match(embedding)
-        if person is None or similarity < self.threshold:
+        if person is None or similarity < threshold:
             named = {i for (i,) in db.execute("SELECT id FROM people WHERE name IS NOT NULL")}
             person, similarity = self.best_match(embedding, named) if named else (None, -1.0)
-            if person is None or similarity < self.named_threshold:
+            if person is None or similarity < named_threshold:
                 person, similarity = self._new_person(now), 0.0
         db.execute("INSERT INTO faces (person_id, source, device, event_id, revision, part, added, embedding) "
                    "VALUES (?, 'event', ?, ?, ?, ?, ?, ?)",
