@@ -139,11 +139,41 @@ def grouping(events, threshold: float, embedder, library=None, named_threshold=N
     return out
 
 
+def scale(events, stored: int, embedder, repeats: int = 3) -> None:
+    """The worker's rate (embed + group + index) on a fresh index and on one already holding ``stored``
+    faces, each its own person (the worst case for grouping), side by side, alternating."""
+    vectors = np.stack(list(embedder.cache.values()))
+    embedder = FaceEmbedder(threads=1)  # no cache: every event is embedded
+    rates: dict[int, list[float]] = {0: [], stored: []}
+    for _ in range(repeats):
+        for n in (0, stored):
+            with tempfile.TemporaryDirectory() as tmp:
+                receiver = Receiver(tmp, fsync=False)
+                service = PeopleService(receiver.store, None, embedder)
+                with receiver.store.index.transaction() as db:
+                    for i in range(n):
+                        person = db.execute("INSERT INTO people (created, updated) VALUES (0, 0)").lastrowid
+                        noise = np.random.default_rng(i).standard_normal(1024, np.float32)
+                        noisy = vectors[i % len(vectors)] + np.float32(0.01) * noise
+                        db.execute("INSERT INTO faces (person_id, source, added, embedding) VALUES (?, 'library', 0, ?)",
+                                   (person, (noisy / np.linalg.norm(noisy)).astype(np.float32).tobytes()))
+                service.people._load()
+                feed(receiver, events)
+                started = time.perf_counter()
+                while service.catch_up(64):
+                    pass
+                rates[n].append(len(events) / (time.perf_counter() - started))
+                receiver.close()
+    for n, r in rates.items():
+        print(f"worker with {n} faces stored: {np.median(r):.1f} events/s (runs {', '.join(f'{x:.1f}' for x in r)})")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=Path, required=True, help="folder written by tests.people_stream")
     parser.add_argument("--thresholds", default="0.66,0.68,0.70,0.72,0.74,0.76,0.78,0.80")
     parser.add_argument("--only-identify", action="store_true")
+    parser.add_argument("--scale", type=int, default=0, help="also time the worker with this many faces stored")
     parser.add_argument("--identify-at", default="", help="thresholds to join a named person, comma-separated "
                         "(default: the service's); the grouping threshold stays the service's")
     parser.add_argument("--json", type=Path, default=None)
@@ -182,6 +212,8 @@ def main(argv=None) -> int:
               f"{o.get('named_missed', 0)} | {o.get('stranger_accepted', 0)}/{strangers} |", flush=True)
         print("  by slice: " + ", ".join(f"{k}: {o.get(f'named_right_{k}', 0)} right, {o.get(f'named_wrong_{k}', 0)} "
                                          f"wrong, {o.get(f'named_missed_{k}', 0)} missed" for k in SLICES))
+    if args.scale:
+        scale(load_stream(args.events, ("studio",))[:100], args.scale, embedder)
     ms = np.array(embedder.timings) * 1000
     print(f"embedding cost, one image, 1 onnxruntime thread: median {np.median(ms):.1f} ms, "
           f"p90 {np.percentile(ms, 90):.1f} ms over {len(ms)} images")
