@@ -155,7 +155,8 @@ def scale(events, stored: int, embedder, repeats: int = 3) -> None:
                         person = db.execute("INSERT INTO people (created, updated) VALUES (0, 0)").lastrowid
                         noise = np.random.default_rng(i).standard_normal(1024, np.float32)
                         noisy = vectors[i % len(vectors)] + np.float32(0.01) * noise
-                        db.execute("INSERT INTO faces (person_id, source, added, embedding) VALUES (?, 'library', 0, ?)",
+                        db.execute("INSERT INTO faces (person_id, source, added, embedding) "
+                                   "VALUES (?, 'library', 0, ?)",
                                    (person, (noisy / np.linalg.norm(noisy)).astype(np.float32).tobytes()))
                 service.people._load()
                 feed(receiver, events)

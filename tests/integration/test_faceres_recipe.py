@@ -21,7 +21,8 @@ const [json, bin, input, n, out] = process.argv.slice(2);
   await tf.setBackend('cpu');
   const m = JSON.parse(fs.readFileSync(json)); const w = fs.readFileSync(bin);
   const model = await conv.loadGraphModel({load: async () => ({modelTopology: m.modelTopology,
-    weightSpecs: m.weightsManifest[0].weights, weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength)})});
+    weightSpecs: m.weightsManifest[0].weights,
+    weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength)})});
   const raw = fs.readFileSync(input);
   const x = tf.tensor4d(new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4), [+n, 224, 224, 3]);
   fs.writeFileSync(out, Buffer.from((await model.execute(x, 'global_pooling/Mean').data()).buffer));

@@ -88,7 +88,9 @@ def test_person_page_naming_and_merging_in_a_real_browser(broker, tmp_path, shar
         driver.set_window_size(390, 844)  # a phone
         driver.get(first_url)
         width = driver.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
-        wide = driver.execute_script("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)")
+        wide = driver.execute_script("return [...document.querySelectorAll('body *')].filter(e => "
+                                     "e.getBoundingClientRect().right > window.innerWidth + 1).map(e => "
+                                     "e.tagName + '#' + e.id + '.' + e.className).slice(0, 8)")
         assert width[0] <= width[1], f"the person page scrolls sideways on a phone: {width} {wide}"
         driver.save_screenshot(str(ARTIFACTS / "person-phone.png"))
     except Exception:
