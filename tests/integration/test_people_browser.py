@@ -164,3 +164,45 @@ def test_a_named_person_is_announced_over_mqtt(broker, tmp_path, shared_data):
         receiver.wait(10)
     assert receiver.returncode == 0
 
+
+
+def test_no_people_switch_and_a_bad_threshold(broker, tmp_path, shared_data):
+    import sqlite3
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    bad = subprocess.run([sys.executable, "-m", "edge.receiver", "--broker", f"127.0.0.1:{broker.port}", "--out",
+                          str(tmp_path / "bad"), "--people-threshold", "1.5"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 78 and "--people-threshold: must be between 0 and 1" in bad.stderr
+    _, meta, images = box_events(tmp_path, shared_data)[0]
+    http = free_port()
+    receiver = start_receiver(broker.port, tmp_path / "received", "--http", f"127.0.0.1:{http}", "--no-people",
+                              wait_for=("subscribed to", "web gallery on"))
+    sender = Recorder(broker.port, topics=[])
+    try:
+        for name, data in images.items():
+            sender.connection.publish(f"mugshot/box1/{meta['camera']}/images/{meta['event_id']}/{name}", data)
+        sender.connection.publish(f"mugshot/box1/{meta['camera']}/event", json.dumps(meta).encode())
+        for _ in range(100):
+            if any("stored" in line for line in receiver.log):
+                break
+            time.sleep(0.1)
+        assert any("stored" in line for line in receiver.log)
+        for path in ("/people", "/api/people"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{http}{path}", timeout=10)
+                raise AssertionError(f"{path} answered with --no-people")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+    finally:
+        sender.connection.stop()
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(10)
+    tables = {t for (t,) in sqlite3.connect(tmp_path / "received" / "index.sqlite").execute(
+        "SELECT name FROM sqlite_master")}
+    assert not {"faces", "people"} & tables, "no embeddings were made"
