@@ -209,9 +209,6 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
         *web_browse.routes(context, person_filter),
         *(route for extension in extensions for route in extension.routes(context)),
     ]
-    if getattr(receiver, "people", None) is not None:  # people pages and API (absent with --no-people)
-        from .people.web import people_routes
-        routes[-1:-1] = people_routes(receiver.people, render)
     return Starlette(routes=routes, middleware=[Middleware(Auth, token=token)])
 
 

@@ -47,5 +47,17 @@ class WebExtension:
 
 
 def default_extensions(receiver: Receiver) -> Sequence[WebExtension]:
-    """The extensions ``mugshot-receive --http`` serves (the people module adds itself here)."""
-    return ()
+    """The extensions ``mugshot-receive --http`` serves: the people pages, unless ``--no-people``."""
+    if getattr(receiver, "people", None) is None:
+        return ()
+    from .people.web import people_routes
+    from .search import BadQuery
+
+    def person_filter(value: str):
+        if not value.isdigit() or len(value) > 12:
+            raise BadQuery(f"person: expected a person id (digits), got {value[:40]!r}")
+        return ("(device, event_id) IN (SELECT device, event_id FROM faces WHERE source = 'event' "
+                "AND person_id = ?)", (int(value),))
+
+    return (WebExtension("people", routes=lambda context: people_routes(receiver.people, context.render),
+                         person_filter=person_filter, nav=(("People", "/people"),)),)

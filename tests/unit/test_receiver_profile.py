@@ -64,12 +64,12 @@ def test_the_gallery_and_the_event_page_show_the_three_pictures_labelled(tmp_pat
     client = TestClient(create_app(receiver))
     listing = {e["event_id"]: e for e in client.get("/api/events").json()["events"]}
     assert listing[event.event_id]["profile"] == f"/files/box1/{event.event_id}_profile.jpg"
-    assert "profile" not in listing[plain.event_id]
+    assert listing[plain.event_id]["profile"] is None
     gallery = client.get("/").text
     assert gallery.count('alt="profile view"') == 1 and '<span class="label">Profile</span>' in gallery
     page = client.get(f"/events/box1/{event.event_id}").text
-    assert 'id="profile"' in page and "Profile: the best side view" in page
-    assert f"yaw {event.metadata['profile_pose']['yaw']}°" in page
+    assert 'id="profile"' in page and "Profile: the camera's best side view" in page
+    assert f"yaw {event.metadata['profile_pose']['yaw']})" in page
     image = client.get(f"/files/box1/{event.event_id}_profile.jpg")
     assert image.content == event.images["profile"] and image.headers["content-type"] == "image/jpeg"
     assert 'id="profile"' not in client.get(f"/events/box1/{plain.event_id}").text
