@@ -55,6 +55,9 @@ class Pipeline:
                         "generator": self.generator.describe()}
         if self.mesher is not None:
             self._models["mesh"] = self.mesher.describe()
+        from ..vision.gate import MugshotGate
+
+        self.gate = MugshotGate(spec=getattr(self.generator, "spec", None))  # one thread makes events at a time
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self._worker: EventWorker | None = None  # set while run() runs: events are made off the frame thread
         self.calibration = None
@@ -195,19 +198,32 @@ class Pipeline:
         return (f"no face mesh (presence {shot.quality.mesh_presence:.2f}; or it disagreed with the detector's "
                 f"landmarks, or the face is turned beyond mesh.max_landmark_yaw): {why}")
 
-    def profile_image(self, shot) -> tuple[np.ndarray | None, dict]:
-        """The track's profile shot made as the mugshot is (the same generator and the same no-mesh rule),
-        framed like it by its visible landmarks; ``(None, {})`` for a track that never showed its side."""
-        if shot is None:
-            return None, {}
-        marks = framing_landmarks(shot.landmarks, shot.quality.yaw)
+    def picture(self, shot, marks: np.ndarray, face: bool = True) -> tuple[np.ndarray, dict]:
+        """One published picture of a shot (the mugshot, or the profile with ``face=False``) and the event's
+        word on how it was made.  The generator's picture is published only when the quality gate passes it
+        (``edge.vision.gate``: for a profile, its colour, contrast and structure checks); otherwise the aligned
+        crop is, and the reason goes into the event and one warning into the log."""
         skip = self.skip_reason(shot)
-        if skip is None:
-            image, made = self.generator.generate(shot.patch, marks, shot.mesh), {"name": self.generator.name}
+        if skip is not None:  # one rule: no accepted mesh, the crop is the picture, and the event says why
+            image = NoGenerator().generate(shot.patch, marks)
+            made = {"name": "none", "skipped": self.generator.name, "reason": skip}
         else:
-            image, made = NoGenerator().generate(shot.patch, marks), {"name": "none", "skipped": self.generator.name,
-                                                                    "reason": skip}
-        return publish_at(image, self.cfg.generator.output_size)[0], made
+            image, made = self.generator.generate(shot.patch, marks, shot.mesh), dict(self.generator.describe())
+        native = image.shape[1]
+        image, upsampling = publish_at(image, self.cfg.generator.output_size)
+        made |= {"output_size": native, "published_size": image.shape[1], "upsampling": upsampling}
+        if skip is None and self.generator.name != "none":
+            spec = self.generator.spec
+            crop, _ = align_face(shot.patch, marks, image.shape[1], spec.face_scale)
+            verdict = self.gate.check(image, crop, face=face)
+            made["gate"] = "passed" if verdict.ok else "failed"
+            if not verdict.ok:
+                log.warning("%s of %s failed the quality gate (%s): the crop is published instead",
+                            "mugshot" if face else "profile", self.generator.name, verdict.reason)
+                made = {"name": "none", "rejected": self.generator.name, "reason": f"quality gate: {verdict.reason}",
+                        "output_size": crop.shape[1], "published_size": crop.shape[1], "upsampling": "none"}
+                image = crop
+        return image, made
 
     def _emit(self, due: DueShot) -> None:
         shot = due.shot
@@ -215,17 +231,10 @@ class Pipeline:
         with self.stats.timed("generate"):
             marks = framing_landmarks(shot.landmarks, shot.quality.yaw)  # a side view: by its visible landmarks
             crop, _ = align_face(shot.patch, marks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
-            skip = self.skip_reason(shot)
-            if skip is None:
-                mugshot = self.generator.generate(shot.patch, marks, shot.mesh)
-            else:  # one rule: no accepted mesh, the crop is the mugshot, and the event says why
-                mugshot = NoGenerator().generate(shot.patch, marks)
-                models = models | {"generator": {"name": "none", "skipped": self.generator.name, "reason": skip}}
-            native = mugshot.shape[1]
-            mugshot, upsampling = publish_at(mugshot, self.cfg.generator.output_size)
-            models = models | {"generator": models["generator"] | {
-                "output_size": native, "published_size": mugshot.shape[1], "upsampling": upsampling}}
-            profile, profile_made = self.profile_image(due.profile)
+            mugshot, made = self.picture(shot, marks)
+            models = models | {"generator": made}
+            profile, profile_made = (None, {}) if due.profile is None else self.picture(
+                due.profile, framing_landmarks(due.profile.landmarks, due.profile.quality.yaw), face=False)
         event = Event(
             event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
             device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,

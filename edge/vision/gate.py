@@ -116,11 +116,13 @@ class MugshotGate:
             self._detector = self._detector()
         return self._detector
 
-    def measure(self, mugshot: np.ndarray, crop: np.ndarray) -> dict[str, float]:
+    def measure(self, mugshot: np.ndarray, crop: np.ndarray, face: bool = True) -> dict[str, float]:
         size = mugshot.shape[1]
         if crop.shape[:2] != mugshot.shape[:2]:
             crop = cv2.resize(crop, (size, mugshot.shape[0]), interpolation=cv2.INTER_AREA)
         measures = colour_measures(mugshot, crop)
+        if not face:
+            return measures
         faces = self.detector.detect(mugshot)
         measures["faces"] = float(len(faces))
         if len(faces) == 1:
@@ -131,15 +133,18 @@ class MugshotGate:
             measures["face_score"] = float(faces[0].score)
         return measures
 
-    def check(self, mugshot: np.ndarray, crop: np.ndarray) -> GateResult:
+    def check(self, mugshot: np.ndarray, crop: np.ndarray, face: bool = True) -> GateResult:
         """Whether ``mugshot`` (BGR uint8) may be published in place of ``crop`` (the aligned crop it came
-        from), why not, and every measure taken."""
+        from), why not, and every measure taken.  ``face=False`` (a profile view, which neither YuNet nor the
+        frontal template is made for): the colour, contrast and structure checks only."""
         if mugshot.ndim != 3 or mugshot.shape[2] != 3 or mugshot.dtype != np.uint8:
             return GateResult(False, f"not a BGR uint8 picture: shape {mugshot.shape}, {mugshot.dtype}", {})
         measures = self.measure(mugshot, crop)
         lim = self.limits
         failed = []
-        if measures["faces"] != 1:
+        if not face:
+            pass
+        elif measures["faces"] != 1:
             failed.append(f"faces={measures['faces']:.0f}")
         elif measures["landmark_error"] > lim.max_landmark_error:
             failed.append(f"landmarks={measures['landmark_error']:.2f}>{lim.max_landmark_error}")
