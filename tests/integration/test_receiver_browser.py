@@ -121,13 +121,16 @@ def fill(out: Path, plan: list[dict]) -> list[dict]:
                                                                "sha256": hashlib.sha256(images["mugshot"]).hexdigest()}
             if profile:
                 described["profile"] = described["crop"]
+                images["profile"] = images["crop"]
+                change.setdefault("profile_pose", base.metadata["pose"] | {"yaw": 75.0, "view": "profile",
+                                                                         "seen": base.metadata["best_seen"]})
             meta = base.metadata | {"event_id": f"ev{i:04d}", "images": described} | change
+            if "view" not in change:  # as a box from before views: the receiver reads the view from the yaw
+                meta.pop("view", None)
             device, camera = meta["device"], meta["camera"]
             for name, data in images.items():
                 receiver.handle(f"mugshot/{device}/{camera}/images/{meta['event_id']}/{name}", data)
             receiver.handle(f"mugshot/{device}/{camera}/event", json.dumps(meta).encode())
-            if profile:
-                receiver.store.folder.write((device,), f"{meta['event_id']}_profile.jpg", images["crop"])
             metas.append(meta)
     finally:
         receiver.close()
@@ -250,8 +253,10 @@ def test_phone_layout(broker, tmp_path):
         driver.get(base + "/")
         assert driver.execute_script("return window.innerWidth") == PHONE[0]
         assert len(cards(driver)) == 6 and no_sideways_scroll(driver)
-        widths = driver.execute_script("return [...document.querySelectorAll('.card img')].map(i => i.clientWidth)")
-        assert len(widths) == 12 and len(set(widths)) == 1, f"a card's mugshot and crop at one size: {widths}"
+        widths = driver.execute_script("return [...document.querySelectorAll('.card')].map("
+                                       "c => [...c.querySelectorAll('img')].map(i => i.clientWidth))")
+        assert sorted(len(w) for w in widths) == [2] * 5 + [3], widths  # one card has its profile too
+        assert all(len(set(w)) == 1 and w[0] > 64 for w in widths), f"a card's pictures at one size: {widths}"
         shot(driver, "receiver-phone-gallery.png")
         driver.get(base + "/events/box1/ev0005")
         sizes = driver.execute_script("return [...document.querySelectorAll('figure img')].map("

@@ -147,7 +147,7 @@ def test_mugshot_profile_and_crop_are_shown_at_the_same_size_labelled(broker, tm
             figures = driver.execute_script(
                 "return [...document.querySelectorAll('figure')].map(f => [f.id, f.querySelector('img').naturalWidth,"
                 " f.querySelector('img').clientWidth, f.querySelector('img').clientHeight])")
-            assert [f[0] for f in figures] == ["mugshot", "crop", "profile"]
+            assert [f[0] for f in figures] == ["mugshot", "profile", "crop"]
             assert len({tuple(f[2:]) for f in figures}) == 1 and figures[0][2] == 256, f"one size for all three: {figures}"
             caption = driver.find_element(By.CSS_SELECTOR, "#profile figcaption").text
             assert caption.startswith("Profile: the camera's best side view") and f"yaw {event['profile_pose']['yaw']}" in caption
