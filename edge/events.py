@@ -62,6 +62,8 @@ class Event:
     crop: np.ndarray  # BGR, the aligned original crop
     models: dict = field(default_factory=dict)  # role -> {"name", "version", "sha256"}
     sequence: int = 0  # the box's event number (edge/sequence.py); 0: not numbered (tests, tools)
+    camera_name: str = ""  # the camera's name as configured (``camera`` is its slug, edge/names.py); "": the same
+    device_name: str = ""
 
     def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
         images, described = {}, {}
@@ -78,6 +80,8 @@ class Event:
             "final": self.final,
             "camera": self.camera,
             "device": self.device,
+            "camera_name": self.camera_name or self.camera,
+            "device_name": self.device_name or self.device,
             "first_seen": iso_time(self.first_seen),
             "best_seen": iso_time(self.best_seen),
             "last_seen": iso_time(self.last_seen),

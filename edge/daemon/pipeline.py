@@ -20,6 +20,7 @@ from ..events import Event
 from ..vision.generate import NoGenerator, publish_at
 from ..vision.motion import MotionDetector, union_box
 from ..publish import Publisher
+from ..names import slug
 from .sequence import SequenceCounter
 from ..sources.base import Frame
 from ..sources.resilient import ResilientSource
@@ -55,6 +56,7 @@ class Pipeline:
                         "generator": self.generator.describe()}
         if self.mesher is not None:
             self._models["mesh"] = self.mesher.describe()
+        self.camera_id, self.device_id = slug(self.cfg.camera.name), slug(self.cfg.device.id)  # topics, folders
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self.calibration = None
         if self.cfg.calibration.save_frames:
@@ -68,8 +70,8 @@ class Pipeline:
         from ..publish.health import HealthReporter
 
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
-        health = HealthReporter(self.publishers, self.stats, device_id=self.cfg.device.id,
-                                camera=self.cfg.camera.name, version=__version__,
+        health = HealthReporter(self.publishers, self.stats, device_id=self.device_id,
+                                camera=self.camera_id, version=__version__,
                                 interval=self.cfg.log.summary_seconds)
         health.start()
         try:
@@ -126,7 +128,7 @@ class Pipeline:
         if active != self._motion_state:
             self._motion_state = active
             for publisher in self.publishers:
-                publisher.motion(self.cfg.camera.name, active)
+                publisher.motion(self.camera_id, active)
         detections: list[Detection] = []
         image = None
         if moving or active:
@@ -211,8 +213,8 @@ class Pipeline:
             models = models | {"generator": models["generator"] | {
                 "output_size": native, "published_size": mugshot.shape[1], "upsampling": upsampling}}
         event = Event(
-            event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
-            device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
+            event_id=due.event_id, revision=due.revision, final=due.final, camera=self.camera_id,
+            device=self.device_id, camera_name=self.cfg.camera.name, device_name=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
             shot_score=shot.score, mugshot=mugshot, crop=crop, models=models,
             sequence=self.sequence.next() if self.sequence is not None else 0)
@@ -261,6 +263,8 @@ def build_pipeline(cfg: Config, stop: threading.Event, sequence_path: Path | Non
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
-    publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
-                                 key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
+    names = {slug(cfg.device.id): cfg.device.id, slug(cfg.camera.name): cfg.camera.name}  # slug -> as written
+    publishers = [make_publisher(p, device_id=slug(cfg.device.id), cameras=[slug(cfg.camera.name)],
+                                 version=__version__, key=f"publishers[{i}]", names=names)
+                  for i, p in enumerate(cfg.publishers)]
     return Pipeline(cfg, source, detector, generator, publishers, stop, mesher, SequenceCounter(sequence_path))

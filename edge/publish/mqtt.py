@@ -54,8 +54,9 @@ class MqttPublisher(Publisher):
     spooled = True  # publish() returns once the event is committed to the on-disk spool
 
     def __init__(self, cfg: MqttPublisherConfig, *, device_id: str, cameras: list[str], version: str = "",
-                 key: str = "publishers[0]"):
+                 key: str = "publishers[0]", names: dict[str, str] | None = None):
         self.cfg = cfg
+        self.names = names or {}  # slug -> the name as configured (Home Assistant shows it)
         self.device_id, self.cameras, self.version = device_id, cameras, version
         self.prefix = cfg.topic_prefix or f"mugshot/{device_id}"
         settings = ConnectionSettings(
@@ -160,7 +161,7 @@ class MqttPublisher(Publisher):
         messages = discovery_messages(
             discovery_prefix=self.cfg.discovery_prefix, topic_prefix=self.prefix, device_id=self.device_id,
             cameras=self.cameras, version=self.version,
-            configuration_url=self.cfg.configuration_url) if self.cfg.discovery else []
+            configuration_url=self.cfg.configuration_url, names=self.names) if self.cfg.discovery else []
         current = {topic for topic, _ in messages}
         for topic in self.discovery_record.stale(current):
             log.info("clearing Home Assistant discovery %s (no longer configured)", topic)

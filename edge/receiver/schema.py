@@ -13,7 +13,7 @@ import math
 import re
 from datetime import datetime
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # device and camera: safe as folder names
+from ..names import PLAIN_NAME as NAME  # device and camera slugs (edge/names.py): safe as folder names
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_NAMES = ("mugshot", "crop")
@@ -111,6 +111,7 @@ def validate_event(meta: dict) -> None:
     for key in ("camera", "device"):
         if not NAME.match(_field(meta, key, str)):
             raise EventRejected(f"{key}: expected 1-64 letters, digits, '_', '.' or '-', got {_show(meta[key])}")
+        _field(meta, f"{key}_name", str, optional=True)  # the name as the box's owner wrote it
     for key in ("first_seen", "best_seen", "last_seen"):
         try:
             datetime.fromisoformat(_field(meta, key, str).replace("Z", "+00:00"))
