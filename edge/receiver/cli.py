@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="serve the web gallery, e.g. 127.0.0.1:8080 (needs the 'receiver' extra)")
     parser.add_argument("--auth-token-file", default="", help="file holding the web password/token")
     parser.add_argument("--auth-token-env", default="", help="environment variable holding the web password/token")
+    parser.add_argument("--reconnect-max", type=float, default=10.0,
+                        help="longest wait between reconnect attempts, seconds (it starts afresh after a "
+                             "connection that stayed up)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -65,6 +68,8 @@ def _check(args) -> None:
     for key in ("max_bytes", "pending_events", "pending_bytes"):
         if getattr(args, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 1 or more, got {getattr(args, key)}")
+    if args.reconnect_max < 1:
+        raise ConfigError("--reconnect-max", f"must be 1 or more, got {args.reconnect_max}")
     for key in ("pending_seconds", "keep_days", "keep_events", "keep_bytes"):
         if getattr(args, key) < 0:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 0 or more, got {getattr(args, key)}")
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ConnectionSettings(host=host, port=port, protocol=args.protocol, client_id=args.client_id,
                                   tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
                                   key_file=args.key_file, username=args.username, password=password,
-                                  persistent_session=True)
+                                  persistent_session=True, reconnect_max=args.reconnect_max)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
