@@ -50,7 +50,7 @@ def publisher_fields(status: dict) -> dict:
     return {"broker": status.get("broker"), "spool_depth": status.get("spool"),
             "spool_bytes": status.get("spool_bytes"), "dropped": status.get("dropped"),
             "write_failures": write_failed, "delivered": status.get("delivered"),
-            "rejected": status.get("rejected")}
+            "rejected": status.get("rejected"), "last_sequence": status.get("last_sequence")}
 
 
 class HealthReporter:

@@ -11,7 +11,9 @@ Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
   the evidence sits beside it.
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained; the true state on every (re)connect,
   ``OFF`` on a clean stop.
-- ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``.
+- ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``
+  and at a clean stop; ``last_sequence`` is the number of the newest event the broker took, so a
+  receiver sees a missing tail without waiting for a later event.
 
 A spooled event is deleted only when the broker has acknowledged all its messages; while
 the broker is away, ``publish`` still returns at once (frame processing never waits).  An
@@ -114,7 +116,8 @@ class MqttPublisher(Publisher):
         return {"broker": "connected" if self.connection.connected.is_set() else "disconnected",
                 "spool": depth, "spool_bytes": size, "dropped": self.spool.dropped,
                 "spool_write_failed": self.spool_write_failed,
-                "delivered": self.delivered, "rejected": self.rejected, "sender_error": self.sender_error}
+                "delivered": self.delivered, "rejected": self.rejected, "sender_error": self.sender_error,
+                "last_sequence": self.spool.last_sequence}
 
     def close(self, drain_seconds: float = 2.0) -> None:
         """Stop sending (the spool keeps what is left), publish ``stopped``, disconnect."""
@@ -232,7 +235,8 @@ class MqttPublisher(Publisher):
         if outcome is not True:
             self.connection.forget(self._infos)  # we send it again ourselves, or not at all
         if outcome is True:
-            self.spool.remove(spooled.seq)
+            sequence = spooled.encoded.metadata.get("sequence")
+            self.spool.remove(spooled.seq, sequence if isinstance(sequence, int) and sequence > 0 else None)
             self.delivered += 1
             if self.spool.depth()[0] == 0:
                 self._publish_latest(spooled)

@@ -11,6 +11,7 @@ import threading
 from .. import __version__
 from ..config import ConfigError
 from ..publish.mqtt_connection import ConnectionSettings, read_password
+from .index import format_ranges
 from .intake import PendingLimits
 from .retention import RetentionPolicy
 from .subscribe import start_receiving, stop_receiving
@@ -60,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reconnect-max", type=float, default=10.0,
                         help="longest wait between reconnect attempts, seconds (it starts afresh after a "
                              "connection that stayed up)")
+    parser.add_argument("--stats-seconds", type=float, default=30.0,
+                        help="how often the boxes' retained stats are read again (a missing tail of events "
+                             "shows without waiting for a later event)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -70,6 +74,8 @@ def _check(args) -> None:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 1 or more, got {getattr(args, key)}")
     if args.reconnect_max < 1:
         raise ConfigError("--reconnect-max", f"must be 1 or more, got {args.reconnect_max}")
+    if args.stats_seconds <= 0:
+        raise ConfigError("--stats-seconds", f"must be more than 0, got {args.stats_seconds}")
     for key in ("pending_seconds", "keep_days", "keep_events", "keep_bytes"):
         if getattr(args, key) < 0:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 0 or more, got {getattr(args, key)}")
@@ -103,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         receiver, connection = start_receiving(
             settings, args.out, args.prefix, args.max_bytes, share_group=args.share_group,
             pending=PendingLimits(args.pending_events, args.pending_bytes, args.pending_seconds),
-            retention=RetentionPolicy(args.keep_days, args.keep_events, args.keep_bytes))
+            retention=RetentionPolicy(args.keep_days, args.keep_events, args.keep_bytes),
+            stats_every=args.stats_seconds)
     except OSError as exc:
         log.error("--out: cannot use %s: %s", args.out, exc)
         return 73
@@ -121,7 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     stop.wait()
     if server is not None:
         server.stop()
-    stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
     stop_receiving(receiver, connection)
-    log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped", stored, duplicates, rejected)
+    stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
+    missing = receiver.missing_at_close
+    lost = "; ".join(f"{device} {n} ({format_ranges(ranges)}{', ...' if n > sum(b - a + 1 for a, b in ranges) else ''})"
+                     for device, (n, ranges) in sorted(missing.items()))
+    log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped, %d events missing%s", stored,
+             duplicates, rejected, sum(n for n, _ in missing.values()), f": {lost}" if lost else "")
     return 0

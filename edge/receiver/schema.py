@@ -17,6 +17,7 @@ from ..names import PLAIN_NAME as NAME  # device and camera slugs (edge/names.py
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_NAMES = ("mugshot", "crop")
+MAX_SEQUENCE = 2**53 - 1  # a box's event number: one JSON (and JavaScript) reads exactly
 MAX_DEPTH = 16
 MAX_STRING = 4096
 MAX_KEYS = 512
@@ -105,8 +106,8 @@ def validate_event(meta: dict) -> None:
     if _field(meta, "revision", int) < 1:
         raise EventRejected(f"revision: expected 1 or more, got {meta['revision']}")
     sequence = _field(meta, "sequence", int, optional=True)
-    if sequence is not None and sequence < 0:
-        raise EventRejected(f"sequence: expected 0 or more, got {sequence}")
+    if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE:
+        raise EventRejected(f"sequence: expected 0 to {MAX_SEQUENCE}, got {_show(sequence)}")
     _field(meta, "final", bool)
     for key in ("camera", "device"):
         if not NAME.match(_field(meta, key, str)):

@@ -33,6 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .gallery import templates
+from .index import format_ranges
 from .intake import Receiver
 from .schema import EVENT_ID, NAME
 from .store import file_names
@@ -85,17 +86,21 @@ class Auth(BaseHTTPMiddleware):
         return response
 
     def _allowed(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        given = ""
-        if scheme.lower() == "bearer":
-            given = value.strip()
-        elif scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-            except (ValueError, UnicodeDecodeError):
-                return False
-        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        return authorized(request, self.token)
+
+
+def authorized(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    given = ""
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
 
 
 def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000) -> Starlette:
@@ -160,9 +165,14 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
 
     async def healthz(request: Request):
         connected = receiver.connected()
-        return JSONResponse({"status": "ok" if connected else "broker disconnected",
-                             "broker": "connected" if connected else "disconnected"},
-                            status_code=200 if connected else 503)
+        missing = receiver.missing()
+        body = {"status": "ok" if connected else "broker disconnected",
+                "broker": "connected" if connected else "disconnected",
+                "missing_events": sum(n for n, _ in missing.values())}
+        if token is None or authorized(request, token):  # which boxes: only for those who may see them
+            body["missing"] = {device: {"count": n, "ranges": format_ranges(ranges)}
+                               for device, (n, ranges) in sorted(missing.items())}
+        return JSONResponse(body, status_code=200 if connected else 503)
 
     async def metrics(request: Request):
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -57,3 +57,60 @@ def test_a_box_and_camera_with_any_printable_name_are_received(broker, tmp_path,
     finally:
         ha.stop()
         stop(receiver)
+
+
+def test_a_missing_tail_is_reported_on_metrics_health_and_the_stop_line(tmp_path):
+    """A receiver too slow for the broker's queue loses the end of a burst; the box's retained stats
+    (last_sequence) make the loss known at once, with its range, not only when a later event comes."""
+    import dataclasses
+    import time
+    import urllib.request
+
+    from edge.config import MqttPublisherConfig
+    from edge.publish.mqtt import MqttPublisher
+    from edge.tools.local_broker import Broker, free_port
+    from tests.helpers import make_event, wait
+
+    broker = Broker(tmp_path / "broker")
+    broker.config.write_text(broker.config.read_text() + "max_queued_messages 5\nmax_inflight_messages 5\n")
+    broker.start()
+    out, http = tmp_path / "received", free_port()
+    receiver = start_receiver(broker.port, out, "--http", f"127.0.0.1:{http}", "--stats-seconds", "1",
+                              client_id="slow", wait_for=("subscribed to", "web gallery"))
+    publisher = None
+    try:
+        receiver.send_signal(signal.SIGSTOP)  # a receiver that cannot keep up: the broker's queue overflows
+        publisher = MqttPublisher(MqttPublisherConfig(host="127.0.0.1", port=broker.port, discovery=False,
+                                                      spool_path=str(tmp_path / "spool.sqlite")),
+                                  device_id="box1", cameras=["door"])
+        publisher.health({"device": "box1"})
+        for i in range(30):
+            publisher.publish(dataclasses.replace(make_event(i), sequence=i + 1))
+        assert wait(lambda: publisher.spool.depth()[0] == 0), "the broker took every event"
+        publisher.close()
+        receiver.send_signal(signal.SIGCONT)
+
+        def health():
+            with urllib.request.urlopen(f"http://127.0.0.1:{http}/healthz", timeout=5) as response:
+                return json.loads(response.read())
+        assert wait(lambda: health()["missing_events"] > 0, timeout=20), "".join(receiver.log)
+        stored = len(list(out.glob("box1/*.json")))
+        body = health()
+        assert stored + body["missing_events"] == 30, (stored, body)
+        assert body["missing"]["box1"]["ranges"].endswith("-30"), body
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert f'mugshot_receiver_sequence_missing_now{{device="box1"}} {30 - stored}.0' in metrics
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(20)
+        time.sleep(0.2)
+        stop_line = [line for line in receiver.log if "stopped:" in line]
+        assert stop_line and f"{30 - stored} events missing: box1 {30 - stored} (" in stop_line[0], receiver.log[-5:]
+        assert "-30)" in stop_line[0]
+    finally:
+        if receiver.poll() is None:
+            receiver.send_signal(signal.SIGCONT)
+        stop(receiver)
+        if publisher is not None:
+            publisher.connection.stop()
+        broker.stop()
