@@ -6,8 +6,9 @@ Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 - ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes.
 - ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
 - ``<prefix>/<camera>/latest/mugshot``, ``.../latest/crop`` and ``.../latest/event``: retained
-  copies of the newest event, refreshed once the spool is drained (late subscribers get one,
-  not history).  The crop is the camera's own pixels: whatever a generator made of the face,
+  copies of the newest event, sent with every event just before its event message, in spool
+  order (late subscribers get one, not history; an automation fired by an event reads that
+  event's pictures).  Those of a renamed or removed camera are cleared (edge/publish/retained.py).  The crop is the camera's own pixels: whatever a generator made of the face,
   the evidence sits beside it.
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained; the true state on every (re)connect,
   ``OFF`` on a clean stop.
@@ -38,6 +39,7 @@ from .base import Publisher
 from .health import publisher_fields
 from .homeassistant import DiscoveryRecord, DiscoveryScan, discovery_messages
 from .mqtt_connection import ConnectionSettings, MqttConnection, read_password
+from .retained import RetainedCleaner
 from .spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class MqttPublisher(Publisher):
         spool_path = Path(cfg.spool_path or default_spool_path())
         self.spool = Spool(spool_path, cfg.spool_max_events, cfg.spool_max_bytes)
         self.discovery_record = DiscoveryRecord(spool_path.with_name(spool_path.stem + ".discovery.json"))
+        self.retained = RetainedCleaner(DiscoveryRecord(spool_path.with_name(spool_path.stem + ".retained.json")),
+                                        self.prefix, cameras, self._publish_raw)
         self.connection = MqttConnection(settings, will=(f"{self.prefix}/status", b"offline"),
                                          on_connected=self._on_connected, on_message=self._on_message)
         self.delivered = 0
@@ -145,13 +149,19 @@ class MqttPublisher(Publisher):
         if not self.discovery_record.exists() and self._scan is None:
             self._start_discovery_scan(client)
         self._send_discovery()  # with discovery = false this clears what an earlier run announced
+        self.retained.on_connected(client)  # a renamed or removed camera's pictures are cleared
         for camera, moving in self._motion.items():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=1, retain=True)
         if self._health is not None:
             self._publish_health()
         self._wake.set()
 
+    def _publish_raw(self, topic: str, payload: bytes, **kwargs):
+        return self.connection.publish(topic, payload, **kwargs)
+
     def _on_message(self, message) -> None:
+        if self.retained.offer(message.topic, message.payload, bool(message.retain)):
+            return
         if self._scan is not None and message.topic.startswith(f"{self.cfg.discovery_prefix}/") \
                 and message.topic.endswith("/config"):
             self._scan.offer(message.topic, message.payload, bool(message.retain))
@@ -238,8 +248,6 @@ class MqttPublisher(Publisher):
             sequence = spooled.encoded.metadata.get("sequence")
             self.spool.remove(spooled.seq, sequence if isinstance(sequence, int) and sequence > 0 else None)
             self.delivered += 1
-            if self.spool.depth()[0] == 0:
-                self._publish_latest(spooled)
         elif outcome is False:
             # The broker refused it (an ACL, a packet too large, a topic it cannot take): retrying cannot help.
             self.spool.remove(spooled.seq)
@@ -259,6 +267,8 @@ class MqttPublisher(Publisher):
                 infos.append(self.connection.publish(f"{self.prefix}/{camera}/images/{encoded.event_id}/{name}",
                                                      data, qos=self.cfg.qos, content_type="image/jpeg",
                                                      user_properties=props | {"image": name}))
+            if camera in self.cameras:  # Home Assistant's latest pictures, before the event that fires on them
+                infos.extend(self._publish_latest(spooled))
             infos.append(self.connection.publish(f"{self.prefix}/{camera}/event",
                                                  json.dumps(encoded.metadata).encode(), qos=self.cfg.qos,
                                                  content_type="application/json", user_properties=props))
@@ -269,10 +279,13 @@ class MqttPublisher(Publisher):
             return True
         return self.connection.wait_for_acks(infos, self.cfg.ack_timeout)
 
-    def _publish_latest(self, spooled: SpooledEvent) -> None:
-        base = f"{self.prefix}/{spooled.camera}/latest"
-        for name in ("mugshot", "crop"):
-            self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=1, retain=True,
-                                    content_type="image/jpeg")
-        self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(), qos=1, retain=True,
-                                content_type="application/json")
+    def _publish_latest(self, spooled: SpooledEvent) -> list:
+        """The retained latest pictures and event of a camera, sent with every event, in spool order,
+        just before its event message: an automation fired by event N reads N's pictures."""
+        base, qos = f"{self.prefix}/{spooled.camera}/latest", self.cfg.qos
+        infos = [self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=qos, retain=True,
+                                         content_type="image/jpeg")
+                 for name in ("mugshot", "crop") if name in spooled.encoded.images]
+        infos.append(self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(),
+                                             qos=qos, retain=True, content_type="application/json"))
+        return infos
