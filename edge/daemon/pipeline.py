@@ -91,6 +91,7 @@ class Pipeline:
             for due in self.tracker.flush():
                 self._emit(due)
             self.stats.corrupt_frames = self.source.corrupt_frames
+            self.stats.oversized_frames = self.source.oversized_frames
             health.stop()
         return self.stats
 

@@ -81,6 +81,7 @@ class HealthReporter:
                 "uptime_s": round(time.time() - PROCESS_STARTED, 1), "fps": round(fps, 2), "frames": s.frames,
                 "motion_frames": s.motion_frames, "detector_runs": s.detector_runs, "faces": s.faces,
                 "tracks": s.tracks, "events": s.events, "corrupt_frames": s.corrupt_frames,
+                "oversized_frames": s.oversized_frames,
                 "cpu_temperature": cpu_temperature(self.thermal_root)}
 
     def report(self) -> dict:

@@ -37,6 +37,10 @@ class ResilientSource:
     def corrupt_frames(self) -> int:
         return self.source.corrupt_frames
 
+    @property
+    def oversized_frames(self) -> int:
+        return self.source.oversized_frames
+
     def frames(self) -> Iterator[Frame]:
         """Frames until the source ends for good or ``stop`` is set.
 
