@@ -188,14 +188,15 @@ class EventIndex:
         return json.loads(rows[0][0]) if rows else None
 
     def listing(self, *, device: str = "", camera: str = "", day: str = "", after: int = 0,
-                limit: int = 100) -> list[StoredEvent]:
-        """Newest first, filtered; ``after`` keeps only events stored after that id."""
+                limit: int = 100, oldest_first: bool = False) -> list[StoredEvent]:
+        """Newest first (or oldest first), filtered; ``after`` keeps only events stored after that id."""
         where, args = ["id > ?"], [after]
         for column, value in (("device", device), ("camera", camera), ("day", day)):
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        rows = self.query(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        order = "" if oldest_first else " DESC"
+        rows = self.query(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id{order} LIMIT ?",
                           (*args, limit))
         return [_event(r) for r in rows]
 

@@ -20,6 +20,8 @@ import json
 import logging
 import re
 import threading
+import time
+from collections import deque
 from pathlib import Path
 
 import uvicorn
@@ -51,6 +53,17 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 PAGE_SIZE = 60
+NUMBER = re.compile(r"^[0-9]{1,18}$")  # an id, a limit or a revision from a URL: plain ASCII digits, fits SQLite
+MAX_FAILED_LOGINS = 10  # per client in FAILED_LOGIN_WINDOW seconds; then 429 until the window has passed
+FAILED_LOGIN_WINDOW = 60.0
+MAX_CLIENTS_TRACKED = 10_000
+
+
+def url_number(value: str) -> int:
+    """A whole number from a URL; ValueError for anything else (``²``, a sign, 10**23)."""
+    if not NUMBER.match(value):
+        raise ValueError(value)
+    return int(value)
 
 
 def summary(event) -> dict:
@@ -73,20 +86,52 @@ def _filters(request: Request) -> dict[str, str]:
 
 
 class Auth(BaseHTTPMiddleware):
+    """The password/token check.  A wrong one is logged with the client's address, and a client
+    with MAX_FAILED_LOGINS failures in FAILED_LOGIN_WINDOW seconds gets 429 (even with the right
+    one) until the window has passed.  A request with no credentials at all (a browser before it
+    asks for them) is not a failed login."""
+
     def __init__(self, app, token: str | None):
         super().__init__(app)
         self.token = token
+        self.failures: dict[str, deque] = {}
 
     async def dispatch(self, request: Request, call_next):
-        if self.token is not None and request.url.path != "/healthz" and not self._allowed(request):
-            return Response("password or token needed\n", status_code=401,
-                            headers={"WWW-Authenticate": 'Basic realm="mugshot-receive", charset="UTF-8"'})
+        if self.token is not None and request.url.path != "/healthz":
+            client = request.client.host if request.client else "-"
+            now = time.monotonic()
+            recent = self.failures.get(client)
+            while recent and recent[0] < now - FAILED_LOGIN_WINDOW:
+                recent.popleft()
+            if recent is not None and not recent:
+                del self.failures[client]
+            if recent and len(recent) >= MAX_FAILED_LOGINS:
+                wait = int(recent[0] + FAILED_LOGIN_WINDOW - now) + 1
+                return Response("too many failed logins: try again later\n", status_code=429,
+                                headers={"Retry-After": str(wait)})
+            if not self._allowed(request):
+                if request.headers.get("authorization"):
+                    self._failed(client, request.url.path, now)
+                return Response("password or token needed\n", status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="mugshot-receive", charset="UTF-8"'})
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
     def _allowed(self, request: Request) -> bool:
         return authorized(request, self.token)
+
+    def _failed(self, client: str, path: str, now: float) -> None:
+        if client not in self.failures and len(self.failures) >= MAX_CLIENTS_TRACKED:
+            del self.failures[next(iter(self.failures))]  # the longest-tracked client
+        recent = self.failures.setdefault(client, deque())
+        recent.append(now)
+        if len(recent) >= MAX_FAILED_LOGINS:
+            log.warning("failed login from %s to %s: %d in %g s, refused for %g s", client, path, len(recent),
+                        FAILED_LOGIN_WINDOW, FAILED_LOGIN_WINDOW)
+        else:
+            log.warning("failed login from %s to %s (%d in the last %g s)", client, path, len(recent),
+                        FAILED_LOGIN_WINDOW)
 
 
 def authorized(request: Request, token: str) -> bool:
@@ -120,14 +165,18 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
     async def api_events(request: Request):
         filters = _filters(request)
         try:
-            after = max(0, int(request.query_params.get("after", "0")))
-            limit = min(PAGE_SIZE, max(1, int(request.query_params.get("limit", str(PAGE_SIZE)))))
+            after = url_number(request.query_params.get("after", "0"))
+            limit = min(PAGE_SIZE, max(1, url_number(request.query_params.get("limit", str(PAGE_SIZE)))))
         except ValueError:
-            return JSONResponse({"error": "after and limit must be integers"}, status_code=400)
-        events = [summary(e) for e in index.listing(**filters, after=after, limit=limit)]
+            return JSONResponse({"error": "after and limit must be whole numbers (at most 18 digits)"},
+                                status_code=400)
+        # order=oldest: the events stored after `after`, oldest first, so the live page can page
+        # through everything that arrived since it opened (it asks again while pages come back full)
+        oldest = request.query_params.get("order", "") == "oldest"
+        events = [summary(e) for e in index.listing(**filters, after=after, limit=limit, oldest_first=oldest)]
         with index.lock:
             total = index.totals()[0]
-        return JSONResponse({"events": events, "total": total})
+        return JSONResponse({"events": events, "total": total, "limit": limit})
 
     async def event_page(request: Request):
         device, event_id = request.path_params["device"], request.path_params["event_id"]
@@ -141,7 +190,7 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
         meta, folder, names = event.meta, f"/files/{device}", file_names(event_id)
         wanted = request.query_params.get("revision", "")
         if wanted and wanted != str(event.revision):
-            meta = index.revision_meta(device, event_id, int(wanted)) if wanted.isdigit() else None
+            meta = index.revision_meta(device, event_id, int(wanted)) if NUMBER.match(wanted) else None
             if meta is None:
                 return Response("no such revision\n", status_code=404)
             folder, names = f"/files/{device}/revisions", file_names(event_id, int(wanted))
