@@ -4,7 +4,8 @@ One person walking past is one track and so one event.  A track keeps only its b
 shot: a patch of the full frame around the face (enough to align at any size later)
 with its landmarks and quality.  ``Tracker.update`` returns the shots that are due:
 the first publication of a long track after ``publish_after_seconds``, a much better
-later shot (same track, next revision), and the final shot of a track that ended.
+later shot (same track, next revision), and the final shot of a track that ended (always
+published, final = true, even when it is the shot already sent).
 """
 from __future__ import annotations
 
@@ -165,8 +166,8 @@ class Tracker:
     def _final(self, track: Track) -> DueShot | None:
         if track.hits < self.cfg.min_hits or track.best is None:
             return None
-        if track.revision and not track.dirty:
-            return None  # its best shot is already out
+        # Always a last revision with final = true, even when its best shot is already out (the same shot
+        # again): a receiver or an automation waiting for the track to end is told so.
         return self._publish(track, final=True)
 
     def _publish(self, track: Track, final: bool) -> DueShot:
