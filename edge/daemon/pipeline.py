@@ -80,6 +80,9 @@ class Pipeline:
                     self.process(frame)
                 finally:
                     frame.release()
+                if self.stats.frames == 1:  # the camera answers: the box is available from now on
+                    for publisher in self.publishers:
+                        publisher.available(True)
                 if self.on_frame is not None:
                     self.on_frame(frame, self.stats)
                 if time.monotonic() >= next_summary:

@@ -2,7 +2,8 @@
 
 Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 
-- ``<prefix>/status``: ``online`` / ``offline`` (last will) / ``stopped``, retained.
+- ``<prefix>/status``: ``online`` (once the camera delivered a frame) / ``offline`` (before that,
+  and the last will) / ``stopped``, retained.
 - ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes.
 - ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
 - ``<prefix>/<camera>/latest/mugshot``, ``.../latest/crop`` and ``.../latest/event``: retained
@@ -87,6 +88,7 @@ class MqttPublisher(Publisher):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._motion: dict[str, bool] = {camera: False for camera in cameras}  # nothing moves before frames
+        self._camera_ready = False  # `online` only once the camera delivered a frame
         self._health: dict | None = None
         self._scan: DiscoveryScan | None = None
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -109,6 +111,12 @@ class MqttPublisher(Publisher):
         self._motion[camera] = moving
         if self.connection.connected.is_set():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
+
+    def available(self, delivering: bool) -> None:
+        self._camera_ready = delivering
+        if self.connection.connected.is_set():
+            self.connection.publish(f"{self.prefix}/status", b"online" if delivering else b"offline", qos=1,
+                                    retain=True)
 
     def health(self, payload: dict) -> None:
         self._health = payload
@@ -143,7 +151,8 @@ class MqttPublisher(Publisher):
 
     # --- connection callbacks -----------------------------------------------------------
     def _on_connected(self, client) -> None:
-        self.connection.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
+        self.connection.publish(f"{self.prefix}/status", b"online" if self._camera_ready else b"offline", qos=1,
+                                retain=True)
         if self.cfg.discovery:
             client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
         if not self.discovery_record.exists() and self._scan is None:

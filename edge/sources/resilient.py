@@ -47,7 +47,8 @@ class ResilientSource:
         The first open raises SourceError (a missing camera is a start-up failure);
         later failures are retried with exponential backoff and jitter.
         """
-        self.source.open()
+        if not self._open_first():
+            return
         backoff = 0.5
         while not self.stop.is_set():
             frames: queue.Queue = queue.Queue(maxsize=2)
@@ -78,6 +79,36 @@ class ResilientSource:
             except SourceError as exc:
                 log.warning("%s", exc)
                 continue  # the next round waits longer
+
+    def _open_first(self) -> bool:
+        """The first open, on a thread of its own: a camera or stream that does not answer (an
+        RTSP/HTTP URL that accepts and stays silent blocks for ~30 s inside OpenCV) neither blocks
+        a stop nor goes unreported.  False when stopped first; its SourceError is raised."""
+        outcome: list[BaseException | None] = []
+
+        def target() -> None:
+            try:
+                self.source.open()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        opener = threading.Thread(target=target, name=f"open-{self.source.name}", daemon=True)
+        opener.start()
+        waited = 0.0
+        while not outcome:
+            if self.stop.wait(0.25):
+                opener.join(min(5.0, self.stall_timeout))  # not left half-opened if it can be helped
+                if outcome and outcome[0] is None:
+                    self.source.close()
+                return False
+            waited += 0.25
+            if waited % self.stall_timeout < 0.25:
+                log.warning("%s has not answered for %.0f s (still waiting; the box stays offline until "
+                            "its first frame)", self.source.name, waited)
+        if outcome[0] is not None:
+            raise outcome[0]
+        return True
 
     def _drain(self, frames: queue.Queue) -> Iterator[Frame]:
         """Yield frames from the reader; return why the stream stopped ('end', 'stall', 'error: ...')."""
