@@ -74,8 +74,9 @@ class Pipeline:
                                 camera=self.camera_id, version=__version__,
                                 interval=self.cfg.log.summary_seconds)
         health.start()
+        frames = self.source.frames()
         try:
-            for frame in self.source.frames():
+            for frame in frames:
                 try:
                     self.process(frame)
                 finally:
@@ -91,6 +92,7 @@ class Pipeline:
                 if self.stop.is_set():
                     break
         finally:
+            frames.close()  # the reader is out of the camera driver and the source closed, before anything else
             for due in self.tracker.flush():
                 self._emit(due)
             self.stats.corrupt_frames = self.source.corrupt_frames

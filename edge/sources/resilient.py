@@ -18,6 +18,13 @@ from .base import Frame, FrameSource, SourceError
 log = logging.getLogger(__name__)
 
 _END = object()
+READER_JOIN_SECONDS = 5.0  # how long a stop waits for the reader to come out of read()
+
+
+def reader_stuck() -> bool:
+    """A frame reader or opener thread still inside a camera driver (the daemon then exits without
+    tearing the interpreter down under it)."""
+    return any(t.is_alive() and t.name.startswith(("read-", "open-")) for t in threading.enumerate())
 
 
 class ResilientSource:
@@ -32,6 +39,8 @@ class ResilientSource:
         self.stalls = 0
         self.delivered = 0  # frames since the last (re)open
         self._generation = 0
+        self._reader: threading.Thread | None = None
+        self._closed = True
 
     @property
     def corrupt_frames(self) -> int:
@@ -49,17 +58,39 @@ class ResilientSource:
         """
         if not self._open_first():
             return
+        try:
+            yield from self._frames()
+        finally:  # also when the consumer stops early (GeneratorExit): no reader is left inside the driver
+            self._finish_reader()
+
+    def _finish_reader(self) -> None:
+        """Stop the reader, wait for it to leave ``read()``, then close the source.  The capture is never
+        released under a read in progress, and the process never exits with a reader inside OpenCV:
+        either was a crash (SIGABRT or SIGSEGV from OpenCV's teardown) on a stop right after READY."""
+        self._generation += 1  # a reader still in read() can no longer deliver
+        reader, self._reader = self._reader, None
+        if reader is not None and reader.is_alive():
+            reader.join(min(self.stall_timeout, READER_JOIN_SECONDS))
+            if reader.is_alive():  # stuck in a driver: releasing the capture under it would crash
+                log.warning("%s: the frame reader is still inside read(); the capture is left to it",
+                            self.source.name)
+                return
+        if not self._closed:
+            self._closed = True
+            self.source.close()
+
+    def _frames(self) -> Iterator[Frame]:
         backoff = 0.5
         while not self.stop.is_set():
             frames: queue.Queue = queue.Queue(maxsize=2)
             self._generation += 1
-            reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
-                                      name=f"read-{self.source.name}", daemon=True)
+            reader = self._reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
+                                                     name=f"read-{self.source.name}", daemon=True)
+            self._closed = False
             reader.start()
             self.delivered = 0
             outcome = yield from self._drain(frames)
-            self._generation += 1  # a reader stuck in read() can no longer deliver
-            self.source.close()
+            self._finish_reader()
             if outcome == "end" and self.on_end == "stop":
                 return
             if self.stop.is_set():
