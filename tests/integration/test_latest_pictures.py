@@ -56,9 +56,9 @@ def test_the_pictures_of_a_renamed_or_removed_camera_are_cleared(broker, tmp_pat
     watcher.stop()
     first.close()
 
+    check = Recorder(broker.port, topics=["mugshot/box1/garage/#"])  # listening before the box comes back
     second = publisher_for(broker, tmp_path, ["door"])  # the garage camera was removed
     assert second.connection.connected.wait(10)
-    check = Recorder(broker.port, topics=["mugshot/box1/garage/#"])
     assert check.wait_for(lambda r: b"" in r.payloads("mugshot/box1/garage/latest/mugshot"), timeout=10)
     check.stop()
     second.close()
