@@ -73,6 +73,8 @@ class Event:
     def view(self) -> str:
         """What the mugshot shows: "frontal", "three-quarter" or "profile" (edge.vision.quality.view_of)."""
         return view_of(self.quality.yaw)
+    camera_name: str = ""  # the camera's name as configured (``camera`` is its slug, edge/names.py); "": the same
+    device_name: str = ""
 
     def encode(self, jpeg_quality: int = 90, max_side: int = 512) -> EncodedEvent:
         images, described = {}, {}
@@ -92,6 +94,8 @@ class Event:
             "final": self.final,
             "camera": self.camera,
             "device": self.device,
+            "camera_name": self.camera_name or self.camera,
+            "device_name": self.device_name or self.device,
             "first_seen": iso_time(self.first_seen),
             "best_seen": iso_time(self.best_seen),
             "last_seen": iso_time(self.last_seen),

@@ -16,7 +16,8 @@ from .schema import (GENERATOR_NAMES, CalibrationConfig, CameraConfig, Config, C
 # hundred thousand threads) or silently never work (a track that needs 1e20 hits).
 RANGES: dict[type, dict[str, tuple[float, float]]] = {
     CameraConfig: {"width": (1, 8192), "height": (1, 8192), "fps": (0, 240), "lores_width": (1, 4096),
-                   "lores_height": (1, 4096), "stall_timeout": (0.1, 3600), "reopen_backoff_max": (0.1, 3600)},
+                   "lores_height": (1, 4096), "stall_timeout": (0.1, 3600), "reopen_backoff_max": (0.1, 3600),
+                   "max_pixels": (10_000, 400_000_000)},
     MotionConfig: {"width": (16, 1280), "blur": (0, 99), "threshold": (1, 254), "dilate": (0, 20),
                    "min_area": (0, 1), "alpha": (0, 1), "recalibrate_fraction": (0, 1), "hold_seconds": (0, 600)},
     DetectorConfig: {"input_width": (32, 1920), "input_height": (32, 1920), "score_threshold": (0, 1),

@@ -50,6 +50,9 @@ class CameraConfig:
     lores_height: int = 240
     stall_timeout: float = 10.0  # seconds without a frame before the source is reopened
     reopen_backoff_max: float = 30.0
+    # A frame's size is checked (from its header, for pictures) before it is decoded: bigger pictures are
+    # refused, or for JPEG decoded at 1/2, 1/4 or 1/8 (a 20000x20000 PNG would take 1.2 GB to decode).
+    max_pixels: int = 24_000_000
 
 
 @dataclass(frozen=True)

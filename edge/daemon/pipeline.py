@@ -21,6 +21,7 @@ from ..events import Event
 from ..vision.generate import NoGenerator, publish_at
 from ..vision.motion import MotionDetector, union_box
 from ..publish import Publisher
+from ..names import slug
 from .sequence import SequenceCounter
 from ..sources.base import Frame
 from ..sources.resilient import ResilientSource
@@ -58,6 +59,7 @@ class Pipeline:
         from ..vision.gate import MugshotGate
 
         self.gate = MugshotGate(spec=getattr(self.generator, "spec", None))  # one thread makes events at a time
+        self.camera_id, self.device_id = slug(self.cfg.camera.name), slug(self.cfg.device.id)  # topics, folders
         self.on_frame = None  # optional callback(frame, stats) for the service watchdog
         self._worker: EventWorker | None = None  # set while run() runs: events are made off the frame thread
         self.calibration = None
@@ -72,20 +74,24 @@ class Pipeline:
         from ..publish.health import HealthReporter
 
         next_summary = time.monotonic() + self.cfg.log.summary_seconds
-        health = HealthReporter(self.publishers, self.stats, device_id=self.cfg.device.id,
-                                camera=self.cfg.camera.name, version=__version__,
+        health = HealthReporter(self.publishers, self.stats, device_id=self.device_id,
+                                camera=self.camera_id, version=__version__,
                                 interval=self.cfg.log.summary_seconds)
         health.start()
+        frames = self.source.frames()
         try:
             with EventWorker(self._emit) as self._worker:
                 try:
-                    for frame in self.source.frames():
+                    for frame in frames:
                         started = time.perf_counter()
                         try:
                             self.process(frame)
                         finally:
                             frame.release()
                         self.stats.frame_done(time.perf_counter() - started)
+                        if self.stats.frames == 1:  # the camera answers: the box is available from now on
+                            for publisher in self.publishers:
+                                publisher.available(True)
                         if self.on_frame is not None:
                             self.on_frame(frame, self.stats)
                         if time.monotonic() >= next_summary:
@@ -94,11 +100,13 @@ class Pipeline:
                         if self.stop.is_set():
                             break
                 finally:
+                    frames.close()  # the reader is out of the camera driver and the source closed, before anything else
                     for due in self.tracker.flush():
                         self._worker.submit(due)
         finally:  # the worker has made every event handed over
             self._worker = None
             self.stats.corrupt_frames = self.source.corrupt_frames
+            self.stats.oversized_frames = self.source.oversized_frames
             health.stop()
         return self.stats
 
@@ -136,7 +144,7 @@ class Pipeline:
         if active != self._motion_state:
             self._motion_state = active
             for publisher in self.publishers:
-                publisher.motion(self.cfg.camera.name, active)
+                publisher.motion(self.camera_id, active)
         detections: list[Detection] = []
         image = None
         if moving or active:
@@ -236,8 +244,8 @@ class Pipeline:
             profile, profile_made = (None, {}) if due.profile is None else self.picture(
                 due.profile, framing_landmarks(due.profile.landmarks, due.profile.quality.yaw), face=False)
         event = Event(
-            event_id=due.event_id, revision=due.revision, final=due.final, camera=self.cfg.camera.name,
-            device=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
+            event_id=due.event_id, revision=due.revision, final=due.final, camera=self.camera_id,
+            device=self.device_id, camera_name=self.cfg.camera.name, device_name=self.cfg.device.id, first_seen=due.first_seen, best_seen=shot.timestamp,
             last_seen=due.last_seen, box=shot.box, frame_size=shot.frame_size, quality=shot.quality,
             shot_score=shot.score, mugshot=mugshot, crop=crop, models=models,
             sequence=self.sequence.next() if self.sequence is not None else 0,
@@ -290,6 +298,8 @@ def build_pipeline(cfg: Config, stop: threading.Event, sequence_path: Path | Non
     source = ResilientSource(make_source(cfg.camera), on_end=cfg.camera.on_end,
                              stall_timeout=cfg.camera.stall_timeout,
                              backoff_max=cfg.camera.reopen_backoff_max, stop=stop)
-    publishers = [make_publisher(p, device_id=cfg.device.id, cameras=[cfg.camera.name], version=__version__,
-                                 key=f"publishers[{i}]") for i, p in enumerate(cfg.publishers)]
+    names = {slug(cfg.device.id): cfg.device.id, slug(cfg.camera.name): cfg.camera.name}  # slug -> as written
+    publishers = [make_publisher(p, device_id=slug(cfg.device.id), cameras=[slug(cfg.camera.name)],
+                                 version=__version__, key=f"publishers[{i}]", names=names)
+                  for i, p in enumerate(cfg.publishers)]
     return Pipeline(cfg, source, detector, generator, publishers, stop, mesher, SequenceCounter(sequence_path))

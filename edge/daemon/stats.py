@@ -18,6 +18,7 @@ class PipelineStats:
     tracks: int = 0
     events: int = 0
     corrupt_frames: int = 0
+    oversized_frames: int = 0  # over camera.max_pixels: refused or decoded reduced
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     stage_calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     started: float = field(default_factory=time.monotonic)
@@ -47,4 +48,5 @@ class PipelineStats:
         stages = " ".join(f"{s}={self.mean_ms(s):.2f}ms" for s in STAGES)
         return (f"frames={self.frames} motion={self.motion_frames} detector_runs={self.detector_runs} "
                 f"faces={self.faces} tracks={self.tracks} events={self.events} corrupt={self.corrupt_frames} "
+                f"oversized={self.oversized_frames} "
                 f"fps={self.fps():.1f} slowest_frame={1000 * self.slowest_frame:.0f}ms | mean {stages}")

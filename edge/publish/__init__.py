@@ -8,7 +8,7 @@ __all__ = ["Publisher", "make_publisher"]
 
 
 def make_publisher(cfg: DirectoryPublisherConfig | MqttPublisherConfig, *, device_id: str, cameras: list[str],
-                   version: str, key: str) -> Publisher:
+                   version: str, key: str, names: dict[str, str] | None = None) -> Publisher:
     if isinstance(cfg, DirectoryPublisherConfig):
         from .directory import DirectoryPublisher
         try:
@@ -17,5 +17,5 @@ def make_publisher(cfg: DirectoryPublisherConfig | MqttPublisherConfig, *, devic
             raise ConfigError(f"{key}.path", f"cannot write events to {cfg.path}: {exc.strerror or exc}") from None
     if isinstance(cfg, MqttPublisherConfig):
         from .mqtt import MqttPublisher
-        return MqttPublisher(cfg, device_id=device_id, cameras=cameras, version=version, key=key)
+        return MqttPublisher(cfg, device_id=device_id, cameras=cameras, version=version, key=key, names=names)
     raise ValueError(f"{key}.type: unknown publisher {cfg.type!r}")

@@ -50,7 +50,7 @@ def publisher_fields(status: dict) -> dict:
     return {"broker": status.get("broker"), "spool_depth": status.get("spool"),
             "spool_bytes": status.get("spool_bytes"), "dropped": status.get("dropped"),
             "write_failures": write_failed, "delivered": status.get("delivered"),
-            "rejected": status.get("rejected")}
+            "rejected": status.get("rejected"), "last_sequence": status.get("last_sequence")}
 
 
 class HealthReporter:
@@ -81,6 +81,7 @@ class HealthReporter:
                 "uptime_s": round(time.time() - PROCESS_STARTED, 1), "fps": round(fps, 2), "frames": s.frames,
                 "motion_frames": s.motion_frames, "detector_runs": s.detector_runs, "faces": s.faces,
                 "tracks": s.tracks, "events": s.events, "corrupt_frames": s.corrupt_frames,
+                "oversized_frames": s.oversized_frames,
                 "cpu_temperature": cpu_temperature(self.thermal_root)}
 
     def report(self) -> dict:

@@ -32,7 +32,8 @@ EVENT_TYPES = ("new", "better_shot")  # revision 1, and a later better shot of t
 
 
 def _slug(text: str) -> str:
-    """The ids used since the first release (unique_id and discovery topic): keep them as they are."""
+    """The ids used since the first release (unique_id and discovery topic): keep them as they are.
+    Called with the name's slug (edge/names.py), so topics, folders and ids follow one rule."""
     return re.sub(r"[^a-zA-Z0-9_-]+", "_", text).strip("_").lower() or "x"
 
 
@@ -84,9 +85,12 @@ HEALTH_SENSORS = {
 
 
 def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: str, cameras: list[str],
-                       version: str, configuration_url: str = "") -> list[tuple[str, bytes]]:
-    """(topic, payload) pairs to publish retained."""
-    device = {"identifiers": [device_identifier(device_id)], "name": f"Mugshot {device_id}",
+                       version: str, configuration_url: str = "",
+                       names: dict[str, str] | None = None) -> list[tuple[str, bytes]]:
+    """(topic, payload) pairs to publish retained.  ``device_id`` and ``cameras`` are slugs
+    (edge/names.py): they make the topics and ids; ``names`` maps them to the names as written."""
+    names = names or {}
+    device = {"identifiers": [device_identifier(device_id)], "name": f"Mugshot {names.get(device_id, device_id)}",
               "manufacturer": "mugshot-edge", "model": "camera box", "sw_version": version}
     if configuration_url:
         device["configuration_url"] = configuration_url
@@ -98,29 +102,30 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, device_id: s
     for camera in cameras:
         base = f"{topic_prefix}/{camera}"
         uid = f"mugshot_{_slug(device_id)}_{_slug(camera)}"
+        shown = names.get(camera, camera)
         entities |= {
             ("image", f"{uid}_mugshot"): {
-                "name": f"{camera} mugshot", "image_topic": f"{base}/latest/mugshot",
+                "name": f"{shown} mugshot", "image_topic": f"{base}/latest/mugshot",
                 "content_type": "image/jpeg"},
             ("image", f"{uid}_crop"): {
-                "name": f"{camera} face crop", "image_topic": f"{base}/latest/crop",
+                "name": f"{shown} face crop", "image_topic": f"{base}/latest/crop",
                 "content_type": "image/jpeg"},
             ("image", f"{uid}_profile"): {
                 "name": f"{camera} profile", "image_topic": f"{base}/latest/profile",
                 "content_type": "image/jpeg", "icon": "mdi:face-man-profile"},
             ("sensor", f"{uid}_last_event"): {
-                "name": f"{camera} last mugshot", "device_class": "timestamp",
+                "name": f"{shown} last mugshot", "device_class": "timestamp",
                 "state_topic": f"{base}/latest/event", "value_template": "{{ value_json.best_seen }}",
                 "json_attributes_topic": f"{base}/latest/event",
                 "json_attributes_template": _template_attrs(
                     {"event_id": "value_json.event_id", "yaw": "value_json.pose.yaw", "view": "value_json.view",
                      "pose_source": "value_json.pose.source", "generator": "value_json.generator"})},
             ("binary_sensor", f"{uid}_motion"): {
-                "name": f"{camera} motion", "device_class": "motion", "state_topic": f"{base}/motion",
+                "name": f"{shown} motion", "device_class": "motion", "state_topic": f"{base}/motion",
                 "payload_on": "ON", "payload_off": "OFF"},
             # Fires on every event message (never retained, so nothing fires twice after a restart).
             ("event", f"{uid}_mugshot_event"): {
-                "name": f"{camera} new mugshot", "state_topic": f"{base}/event", "event_types": list(EVENT_TYPES),
+                "name": f"{shown} new mugshot", "state_topic": f"{base}/event", "event_types": list(EVENT_TYPES),
                 "icon": "mdi:account-box",
                 "value_template": _template_attrs({
                     "event_type": f"'{EVENT_TYPES[0]}' if value_json.revision == 1 else '{EVENT_TYPES[1]}'",

@@ -2,18 +2,22 @@
 
 Topics under ``<prefix>`` (default ``mugshot/<device_id>``):
 
-- ``<prefix>/status``: ``online`` / ``offline`` (last will) / ``stopped``, retained.
+- ``<prefix>/status``: ``online`` (once the camera delivered a frame) / ``offline`` (before that,
+  and the last will) / ``stopped``, retained.
 - ``<prefix>/<camera>/images/<event_id>/mugshot`` and ``.../crop``: JPEG bytes; ``.../profile`` too when
   the track showed its side (the event's ``images.profile``).
 - ``<prefix>/<camera>/event``: the event JSON, sent after its images; never retained.
 - ``<prefix>/<camera>/latest/mugshot``, ``.../latest/crop`` and ``.../latest/event``: retained
-  copies of the newest event, refreshed once the spool is drained (late subscribers get one,
-  not history).  The crop is the camera's own pixels: whatever a generator made of the face,
+  copies of the newest event, sent with every event just before its event message, in spool
+  order (late subscribers get one, not history; an automation fired by an event reads that
+  event's pictures).  Those of a renamed or removed camera are cleared (edge/publish/retained.py).  The crop is the camera's own pixels: whatever a generator made of the face,
   the evidence sits beside it.  ``.../latest/profile``: the newest event's profile image that had one
   (an event without a profile leaves the last profile in place).
 - ``<prefix>/<camera>/motion``: ``ON`` / ``OFF``, retained; the true state on every (re)connect,
   ``OFF`` on a clean stop.
-- ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``.
+- ``<prefix>/stats``: box health JSON (edge/publish/health.py), retained, every ``log.summary_seconds``
+  and at a clean stop; ``last_sequence`` is the number of the newest event the broker took, so a
+  receiver sees a missing tail without waiting for a later event.
 
 A spooled event is deleted only when the broker has acknowledged all its messages; while
 the broker is away, ``publish`` still returns at once (frame processing never waits).  An
@@ -38,6 +42,7 @@ from .base import Publisher
 from .health import publisher_fields
 from .homeassistant import DiscoveryRecord, DiscoveryScan, discovery_messages
 from .mqtt_connection import ConnectionSettings, MqttConnection, read_password
+from .retained import RetainedCleaner
 from .spool import Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
@@ -56,8 +61,9 @@ class MqttPublisher(Publisher):
     spooled = True  # publish() returns once the event is committed to the on-disk spool
 
     def __init__(self, cfg: MqttPublisherConfig, *, device_id: str, cameras: list[str], version: str = "",
-                 key: str = "publishers[0]"):
+                 key: str = "publishers[0]", names: dict[str, str] | None = None):
         self.cfg = cfg
+        self.names = names or {}  # slug -> the name as configured (Home Assistant shows it)
         self.device_id, self.cameras, self.version = device_id, cameras, version
         self.prefix = cfg.topic_prefix or f"mugshot/{device_id}"
         settings = ConnectionSettings(
@@ -69,6 +75,8 @@ class MqttPublisher(Publisher):
         spool_path = Path(cfg.spool_path or default_spool_path())
         self.spool = Spool(spool_path, cfg.spool_max_events, cfg.spool_max_bytes)
         self.discovery_record = DiscoveryRecord(spool_path.with_name(spool_path.stem + ".discovery.json"))
+        self.retained = RetainedCleaner(DiscoveryRecord(spool_path.with_name(spool_path.stem + ".retained.json")),
+                                        self.prefix, cameras, self._publish_raw)
         self.connection = MqttConnection(settings, will=(f"{self.prefix}/status", b"offline"),
                                          on_connected=self._on_connected, on_message=self._on_message)
         self.delivered = 0
@@ -82,6 +90,7 @@ class MqttPublisher(Publisher):
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._motion: dict[str, bool] = {camera: False for camera in cameras}  # nothing moves before frames
+        self._camera_ready = False  # `online` only once the camera delivered a frame
         self._health: dict | None = None
         self._scan: DiscoveryScan | None = None
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -105,6 +114,12 @@ class MqttPublisher(Publisher):
         if self.connection.connected.is_set():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=0, retain=True)
 
+    def available(self, delivering: bool) -> None:
+        self._camera_ready = delivering
+        if self.connection.connected.is_set():
+            self.connection.publish(f"{self.prefix}/status", b"online" if delivering else b"offline", qos=1,
+                                    retain=True)
+
     def health(self, payload: dict) -> None:
         self._health = payload
         if self.connection.connected.is_set():
@@ -115,7 +130,8 @@ class MqttPublisher(Publisher):
         return {"broker": "connected" if self.connection.connected.is_set() else "disconnected",
                 "spool": depth, "spool_bytes": size, "dropped": self.spool.dropped,
                 "spool_write_failed": self.spool_write_failed,
-                "delivered": self.delivered, "rejected": self.rejected, "sender_error": self.sender_error}
+                "delivered": self.delivered, "rejected": self.rejected, "sender_error": self.sender_error,
+                "last_sequence": self.spool.last_sequence}
 
     def close(self, drain_seconds: float = 2.0) -> None:
         """Stop sending (the spool keeps what is left), publish ``stopped``, disconnect."""
@@ -137,19 +153,26 @@ class MqttPublisher(Publisher):
 
     # --- connection callbacks -----------------------------------------------------------
     def _on_connected(self, client) -> None:
-        self.connection.publish(f"{self.prefix}/status", b"online", qos=1, retain=True)
+        self.connection.publish(f"{self.prefix}/status", b"online" if self._camera_ready else b"offline", qos=1,
+                                retain=True)
         if self.cfg.discovery:
             client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
         if not self.discovery_record.exists() and self._scan is None:
             self._start_discovery_scan(client)
         self._send_discovery()  # with discovery = false this clears what an earlier run announced
+        self.retained.on_connected(client)  # a renamed or removed camera's pictures are cleared
         for camera, moving in self._motion.items():
             self.connection.publish(f"{self.prefix}/{camera}/motion", b"ON" if moving else b"OFF", qos=1, retain=True)
         if self._health is not None:
             self._publish_health()
         self._wake.set()
 
+    def _publish_raw(self, topic: str, payload: bytes, **kwargs):
+        return self.connection.publish(topic, payload, **kwargs)
+
     def _on_message(self, message) -> None:
+        if self.retained.offer(message.topic, message.payload, bool(message.retain)):
+            return
         if self._scan is not None and message.topic.startswith(f"{self.cfg.discovery_prefix}/") \
                 and message.topic.endswith("/config"):
             self._scan.offer(message.topic, message.payload, bool(message.retain))
@@ -162,7 +185,7 @@ class MqttPublisher(Publisher):
         messages = discovery_messages(
             discovery_prefix=self.cfg.discovery_prefix, topic_prefix=self.prefix, device_id=self.device_id,
             cameras=self.cameras, version=self.version,
-            configuration_url=self.cfg.configuration_url) if self.cfg.discovery else []
+            configuration_url=self.cfg.configuration_url, names=self.names) if self.cfg.discovery else []
         current = {topic for topic, _ in messages}
         for topic in self.discovery_record.stale(current):
             log.info("clearing Home Assistant discovery %s (no longer configured)", topic)
@@ -233,10 +256,9 @@ class MqttPublisher(Publisher):
         if outcome is not True:
             self.connection.forget(self._infos)  # we send it again ourselves, or not at all
         if outcome is True:
-            self.spool.remove(spooled.seq)
+            sequence = spooled.encoded.metadata.get("sequence")
+            self.spool.remove(spooled.seq, sequence if isinstance(sequence, int) and sequence > 0 else None)
             self.delivered += 1
-            if self.spool.depth()[0] == 0:
-                self._publish_latest(spooled)
         elif outcome is False:
             # The broker refused it (an ACL, a packet too large, a topic it cannot take): retrying cannot help.
             self.spool.remove(spooled.seq)
@@ -256,6 +278,8 @@ class MqttPublisher(Publisher):
                 infos.append(self.connection.publish(f"{self.prefix}/{camera}/images/{encoded.event_id}/{name}",
                                                      data, qos=self.cfg.qos, content_type="image/jpeg",
                                                      user_properties=props | {"image": name}))
+            if camera in self.cameras:  # Home Assistant's latest pictures, before the event that fires on them
+                infos.extend(self._publish_latest(spooled))
             infos.append(self.connection.publish(f"{self.prefix}/{camera}/event",
                                                  json.dumps(encoded.metadata).encode(), qos=self.cfg.qos,
                                                  content_type="application/json", user_properties=props))
@@ -266,11 +290,13 @@ class MqttPublisher(Publisher):
             return True
         return self.connection.wait_for_acks(infos, self.cfg.ack_timeout)
 
-    def _publish_latest(self, spooled: SpooledEvent) -> None:
-        base = f"{self.prefix}/{spooled.camera}/latest"
-        for name in ("mugshot", "crop", "profile"):
-            if name in spooled.encoded.images:  # a profile only when the track showed one
-                self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=1, retain=True,
-                                        content_type="image/jpeg")
-        self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(), qos=1, retain=True,
-                                content_type="application/json")
+    def _publish_latest(self, spooled: SpooledEvent) -> list:
+        """The retained latest pictures and event of a camera, sent with every event, in spool order,
+        just before its event message: an automation fired by event N reads N's pictures."""
+        base, qos = f"{self.prefix}/{spooled.camera}/latest", self.cfg.qos
+        infos = [self.connection.publish(f"{base}/{name}", spooled.encoded.images[name], qos=qos, retain=True,
+                                         content_type="image/jpeg")
+                 for name in ("mugshot", "crop", "profile") if name in spooled.encoded.images]
+        infos.append(self.connection.publish(f"{base}/event", json.dumps(spooled.encoded.metadata).encode(),
+                                             qos=qos, retain=True, content_type="application/json"))
+        return infos

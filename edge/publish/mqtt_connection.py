@@ -13,6 +13,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,9 @@ class ConnectionSettings:
     username: str = ""
     password: str | None = field(default=None, repr=False)  # already read from a file or the environment
     reconnect_max: float = 60.0
+    # A connection that stayed up this long was a good one: the next reconnect starts the backoff afresh
+    # (one that the broker drops at once, a refused ACL, keeps backing off).
+    stable_seconds: float = 5.0
     persistent_session: bool = False  # the broker keeps our subscriptions and queues QoS>0 messages for us
     # No Nagle: with QoS 0 an event's second and third messages otherwise wait ~40 ms for the broker's
     # delayed ACK.  With QoS 1 the broker's PUBACKs carry the ACKs, and against a default Mosquitto
@@ -70,6 +74,11 @@ def read_password(password_file: str, password_env: str, key: str) -> str | None
     return None
 
 
+def reconnect_delay(backoff: float, cap: float) -> float:
+    """The wait before the next attempt: the backoff (capped), with jitter so boxes don't stampede."""
+    return min(cap, backoff) * random.uniform(0.5, 1.0)
+
+
 class MqttConnection:
     def __init__(self, settings: ConnectionSettings, *, will: tuple[str, bytes] | None = None,
                  on_connected: Callable[[mqtt.Client], None] | None = None,
@@ -77,9 +86,11 @@ class MqttConnection:
         self.settings = settings
         self.connected = threading.Event()
         self.last_error = ""
+        self.last_delay = 0.0  # the last wait before a reconnect attempt, seconds
         self._on_connected = on_connected
         self._on_message = on_message
         self._stop = threading.Event()
+        self._up_since: float | None = None  # monotonic time of the last accepted connection
         self._thread: threading.Thread | None = None
         self._acks: dict[int, int] = {}  # mid -> PUBACK reason code value
         self._ack_cond = threading.Condition()
@@ -182,6 +193,7 @@ class MqttConnection:
                          f"(reason code {reason_code.value})")
             return
         self.last_error = ""
+        self._up_since = time.monotonic()
         log.info("connected to MQTT broker %s (MQTT %s)", self.settings.address, self.settings.protocol)
         self.connected.set()
         if self._on_connected:
@@ -243,8 +255,10 @@ class MqttConnection:
                     rc = self.client.loop(timeout=0.2)
                     if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                         break
-                if self.connected.is_set():
-                    backoff = 1.0  # it was up: start the backoff afresh
+                # paho's on_disconnect has already cleared `connected` here: how long it was up decides
+                if self._up_since is not None and time.monotonic() - self._up_since >= s.stable_seconds:
+                    backoff = 1.0  # it stayed up: start the backoff afresh
+                self._up_since = None
                 self.connected.clear()
                 with self._ack_cond:
                     self._ack_cond.notify_all()
@@ -254,8 +268,9 @@ class MqttConnection:
                         if self.client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                             break
                     break
-            delay = min(s.reconnect_max, backoff) * random.uniform(0.5, 1.0)  # jitter: boxes don't stampede
+            delay = reconnect_delay(backoff, s.reconnect_max)
             backoff = min(s.reconnect_max, backoff * 2)
+            self.last_delay = delay
             self._stop.wait(delay)
         try:
             self.client.socket() and self.client.disconnect()

@@ -116,9 +116,30 @@ class Spool:
         images = {"mugshot": bytes(mugshot), "crop": bytes(crop)} | ({"profile": bytes(profile)} if profile else {})
         return SpooledEvent(seq, camera, spooled, EncodedEvent(json.loads(metadata), images))
 
-    def remove(self, seq: int) -> None:
+    def remove(self, seq: int, delivered_sequence: int | None = None) -> None:
+        """Delete a sent event; ``delivered_sequence``: the box's number of an event the broker took,
+        kept (it survives restarts) as ``last_sequence`` for the retained stats."""
         with self._lock:
-            self._db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+            if delivered_sequence is None:
+                self._db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("DELETE FROM events WHERE seq = ?", (seq,))
+                self._db.execute("INSERT INTO counters (name, value) VALUES ('last_sequence', ?) "
+                                 "ON CONFLICT(name) DO UPDATE SET value = excluded.value", (delivered_sequence,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @property
+    def last_sequence(self) -> int | None:
+        """The box's number of the newest event the broker acknowledged (None: none yet)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM counters WHERE name = 'last_sequence'").fetchone()
+        return int(row[0]) if row else None
 
     def depth(self) -> tuple[int, int]:
         """Undelivered events and their bytes."""

@@ -11,6 +11,7 @@ import threading
 from .. import __version__
 from ..config import ConfigError
 from ..publish.mqtt_connection import ConnectionSettings, read_password
+from .index import format_ranges
 from .intake import PendingLimits
 from .retention import RetentionPolicy
 from .subscribe import start_receiving, stop_receiving
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="similarity for a face to join a person (default: the measured one)")
     parser.add_argument("--publish-names", action="store_true",
                         help="publish a named person's events to <base>/<device>/<camera>/person (off by default)")
+    parser.add_argument("--reconnect-max", type=float, default=10.0,
+                        help="longest wait between reconnect attempts, seconds (it starts afresh after a "
+                             "connection that stayed up)")
+    parser.add_argument("--stats-seconds", type=float, default=30.0,
+                        help="how often the boxes' retained stats are read again (a missing tail of events "
+                             "shows without waiting for a later event)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -71,6 +78,10 @@ def _check(args) -> None:
     for key in ("max_bytes", "pending_events", "pending_bytes"):
         if getattr(args, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 1 or more, got {getattr(args, key)}")
+    if args.reconnect_max < 1:
+        raise ConfigError("--reconnect-max", f"must be 1 or more, got {args.reconnect_max}")
+    if args.stats_seconds <= 0:
+        raise ConfigError("--stats-seconds", f"must be more than 0, got {args.stats_seconds}")
     for key in ("pending_seconds", "keep_days", "keep_events", "keep_bytes"):
         if getattr(args, key) < 0:
             raise ConfigError(f"--{key.replace('_', '-')}", f"must be 0 or more, got {getattr(args, key)}")
@@ -98,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = ConnectionSettings(host=host, port=port, protocol=args.protocol, client_id=args.client_id,
                                   tls=args.tls, ca_file=args.ca_file, cert_file=args.cert_file,
                                   key_file=args.key_file, username=args.username, password=password,
-                                  persistent_session=True)
+                                  persistent_session=True, reconnect_max=args.reconnect_max)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -106,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         receiver, connection = start_receiving(
             settings, args.out, args.prefix, args.max_bytes, share_group=args.share_group,
             pending=PendingLimits(args.pending_events, args.pending_bytes, args.pending_seconds),
-            retention=RetentionPolicy(args.keep_days, args.keep_events, args.keep_bytes))
+            retention=RetentionPolicy(args.keep_days, args.keep_events, args.keep_bytes),
+            stats_every=args.stats_seconds)
     except OSError as exc:
         log.error("--out: cannot use %s: %s", args.out, exc)
         return 73
@@ -142,7 +154,11 @@ def main(argv: list[str] | None = None) -> int:
         server.stop()
     if people is not None:
         people.stop()
-    stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
     stop_receiving(receiver, connection)
-    log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped", stored, duplicates, rejected)
+    stored, duplicates, rejected = receiver.stored, receiver.duplicates, receiver.rejected
+    missing = receiver.missing_at_close
+    lost = "; ".join(f"{device} {n} ({format_ranges(ranges)}{', ...' if n > sum(b - a + 1 for a, b in ranges) else ''})"
+                     for device, (n, ranges) in sorted(missing.items()))
+    log.info("stopped: %d stored, %d duplicates dropped, %d messages skipped, %d events missing%s", stored,
+             duplicates, rejected, sum(n for n, _ in missing.values()), f": {lost}" if lost else "")
     return 0

@@ -26,6 +26,10 @@ from .schema import view_of
 
 log = logging.getLogger(__name__)
 
+# A box's sequence number that jumps further than this past the last one seen is not real
+# (a box's spool holds ~1000 events): the event is refused and logged, not counted as loss.
+MAX_SEQUENCE_JUMP = 100_000
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,  -- grows with every stored revision: the live gallery polls it
@@ -211,14 +215,15 @@ class EventIndex:
         return json.loads(rows[0][0]) if rows else None
 
     def listing(self, *, device: str = "", camera: str = "", day: str = "", after: int = 0,
-                limit: int = 100) -> list[StoredEvent]:
-        """Newest first, filtered; ``after`` keeps only events stored after that id."""
+                limit: int = 100, oldest_first: bool = False) -> list[StoredEvent]:
+        """Newest first (or oldest first), filtered; ``after`` keeps only events stored after that id."""
         where, args = ["id > ?"], [after]
         for column, value in (("device", device), ("camera", camera), ("day", day)):
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        rows = self.query(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ?",
+        order = "" if oldest_first else " DESC"
+        rows = self.query(f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY id{order} LIMIT ?",
                           (*args, limit))
         return [_event(r) for r in rows]
 
@@ -232,9 +237,11 @@ class EventIndex:
         return dict(self.query("SELECT device, MAX(received) FROM events GROUP BY device"))
 
     # --- sequence numbers ---------------------------------------------------------------
-    def check_sequence(self, device: str, sequence: int, max_missing_rows: int = 10_000) -> tuple[str, int, int]:
+    def check_sequence(self, device: str, sequence: int, max_missing_rows: int = MAX_SEQUENCE_JUMP
+                       ) -> tuple[str, int, int]:
         """Record a box's sequence number: ("gap", last, missing), ("late", last, 0),
-        ("reset", last, 0), ("repeat", last, 0), ("first", 0, 0) or ("next", last, 0)."""
+        ("reset", last, 0), ("repeat", last, 0), ("first", 0, 0), ("next", last, 0), or
+        ("absurd", last, 0) for a jump of more than MAX_SEQUENCE_JUMP (nothing recorded)."""
         row = self.db.execute("SELECT last FROM sequences WHERE device=?", (device,)).fetchone()
         if row is None:
             self.db.execute("INSERT INTO sequences VALUES (?, ?)", (device, sequence))
@@ -242,6 +249,8 @@ class EventIndex:
         last = row[0]
         if sequence == last:
             return "repeat", last, 0
+        if sequence - last > MAX_SEQUENCE_JUMP:
+            return "absurd", last, 0
         if sequence > last:
             self.db.execute("UPDATE sequences SET last=? WHERE device=?", (sequence, device))
             missing = sequence - last - 1
@@ -256,6 +265,43 @@ class EventIndex:
         self.db.execute("UPDATE sequences SET last=? WHERE device=?", (sequence, device))
         self.db.execute("DELETE FROM sequence_missing WHERE device=?", (device,))
         return "reset", last, 0
+
+
+    def check_tail(self, device: str, last_sent: int) -> tuple[str, int, int]:
+        """A box says (in its retained stats) that the broker took its events up to ``last_sent``:
+        numbers after this receiver's last that never came are missing now.  ("tail", last,
+        missing), ("absurd", last, 0), or ("known", last, 0) when there is nothing new to learn
+        (an unknown box's number becomes its starting point)."""
+        row = self.db.execute("SELECT last FROM sequences WHERE device=?", (device,)).fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO sequences VALUES (?, ?)", (device, last_sent))
+            return "known", 0, 0
+        last = row[0]
+        if last_sent <= last:
+            return "known", last, 0
+        if last_sent - last > MAX_SEQUENCE_JUMP:
+            return "absurd", last, 0
+        self.db.execute("UPDATE sequences SET last=? WHERE device=?", (last_sent, device))
+        self.db.executemany("INSERT OR IGNORE INTO sequence_missing VALUES (?, ?)",
+                            ((device, s) for s in range(last + 1, last_sent + 1)))
+        return "tail", last, last_sent - last
+
+    def missing_ranges(self, limit: int = 20) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+        """Per box: how many sequence numbers are missing now, and (up to ``limit``) their ranges."""
+        result: dict[str, tuple[int, list[tuple[int, int]]]] = {}
+        rows = self.query("SELECT device, sequence FROM sequence_missing ORDER BY device, sequence")
+        for device, sequence in rows:
+            count, ranges = result.get(device, (0, []))
+            if ranges and ranges[-1][1] == sequence - 1:
+                ranges[-1] = (ranges[-1][0], sequence)
+            else:
+                ranges.append((sequence, sequence))
+            result[device] = (count + 1, ranges)
+        return {d: (n, r[:limit]) for d, (n, r) in result.items()}
+
+
+def format_ranges(ranges: list[tuple[int, int]]) -> str:
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 _COLUMNS = "id, device, event_id, camera, revision, best_seen, day, received, bytes, meta"

@@ -12,6 +12,7 @@ bounded by count, bytes and age.  A gap in a box's ``sequence`` numbers is logge
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sqlite3
 import threading
@@ -20,7 +21,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 from .retention import RetentionPolicy, apply_retention
-from .schema import ALL_IMAGE_NAMES, EVENT_ID, NAME, EventRejected, image_names, is_jpeg, parse_event
+from .index import MAX_SEQUENCE_JUMP
+from .schema import ALL_IMAGE_NAMES, EVENT_ID, MAX_SEQUENCE, NAME, EventRejected, image_names, is_jpeg, parse_event
 from .store import EventStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,8 @@ class Receiver:
         self.changed = threading.Event()  # set when something was stored (the gallery redraws)
         self.subscribed = threading.Event()  # set when the broker acknowledged the subscriptions
         self.connected = lambda: True  # replaced by start_receiving with the connection's state
+        self.refresh_stats = lambda: None  # replaced by start_receiving: ask for the boxes' retained stats
+        self.missing_at_close: dict = {}
         self.counts.last_event.update(self.store.index.last_received())
         self._complete_leftovers()
 
@@ -88,6 +92,7 @@ class Receiver:
         return self.counts.total("rejected")
 
     def close(self) -> None:
+        self.missing_at_close = self.missing()  # for the stop line
         self.store.close()
 
     def handle(self, topic: str, payload: bytes, now: float | None = None) -> None:
@@ -98,6 +103,8 @@ class Receiver:
             if not (NAME.match(device) and NAME.match(camera) and EVENT_ID.match(event_id)
                     and part in ALL_IMAGE_NAMES):
                 return self._reject("-", "topic", f"{topic}: not an image topic of an event")
+        elif len(parts) >= 2 and parts[-1] == "stats":
+            return self._stats(parts[-2], payload)
         elif len(parts) >= 3 and parts[-1] == "event":
             device, camera, part = parts[-3], parts[-2], "event"
             if not (NAME.match(device) and NAME.match(camera)):
@@ -137,8 +144,9 @@ class Receiver:
                     self.counts.add(device, "duplicates")
                     log.debug("duplicate of event %s/%s revision %d dropped", device, event_id, meta["revision"])
                     return False
-                if isinstance(meta.get("sequence"), int):
-                    self._check_sequence(device, meta["sequence"])
+                if isinstance(meta.get("sequence"), int) and not self._check_sequence(device, meta["sequence"]):
+                    self.store.index.drop_parts(device, camera, event_id)
+                    return False
             elif stored is not None and stored.meta["images"].get(part, {}).get("sha256") == digest:
                 return False  # an image of an event already stored, delivered again
             self.store.index.put_part(device, camera, event_id, part, payload, digest, now)
@@ -175,8 +183,14 @@ class Receiver:
         log.info("event %s rev %d from %s/%s stored", event_id, meta["revision"], device, camera)
         return True
 
-    def _check_sequence(self, device: str, sequence: int) -> None:
+    def _check_sequence(self, device: str, sequence: int) -> bool:
+        """Record the event's number; False for a number too large to be real (the event is refused)."""
         verdict, last, missing = self.store.index.check_sequence(device, sequence)
+        if verdict == "absurd":
+            self._reject(device, "sequence", f"{device}: sequence jumped from {last} to {sequence}, more than "
+                                             f"{MAX_SEQUENCE_JUMP} at once: not a real number, event refused "
+                                             f"(not counted as loss)")
+            return False
         if verdict == "gap":
             self._count(device, "sequence_missing", missing)
             log.warning("%s: sequence jumped from %d to %d: %d event%s lost between the box and this receiver "
@@ -187,6 +201,36 @@ class Receiver:
         elif verdict == "reset":
             log.info("%s: sequence went back from %d to %d: the box started counting again", device, last,
                      sequence)
+        return True
+
+    def _stats(self, device: str, payload: bytes) -> None:
+        """A box's retained stats: its ``last_sequence`` shows a missing tail without a later event."""
+        if not NAME.match(device) or len(payload) > 65536:
+            return
+        try:
+            last_sent = json.loads(payload).get("last_sequence")
+        except (ValueError, AttributeError, UnicodeDecodeError):
+            return self._reject(device, "malformed", f"{device}/stats: not a JSON object")
+        if isinstance(last_sent, bool) or not isinstance(last_sent, int) or not 0 < last_sent <= MAX_SEQUENCE:
+            return
+        try:
+            with self.store.index.transaction():
+                verdict, last, missing = self.store.index.check_tail(device, last_sent)
+        except sqlite3.Error as exc:
+            return log.error("%s/stats: not recorded: %s", device, exc)
+        if verdict == "absurd":
+            self._reject(device, "sequence", f"{device}/stats: last_sequence {last_sent} is more than "
+                                             f"{MAX_SEQUENCE_JUMP} past {last}: not a real number, ignored")
+        elif verdict == "tail":
+            self._count(device, "sequence_missing", missing)
+            log.warning("%s: the box sent events up to %d, the last that came here is %d: %d event%s missing "
+                        "(%d-%d)", device, last_sent, last, missing, "" if missing == 1 else "s", last + 1, last_sent)
+            self.changed.set()
+
+    def missing(self) -> dict[str, tuple[int, list[tuple[int, int]]]]:
+        """Sequence numbers missing now, per box: (count, ranges)."""
+        with self.store.index.lock:
+            return self.store.index.missing_ranges()
 
     def _bound_pending(self, now: float) -> None:
         while True:

@@ -13,13 +13,14 @@ import math
 import re
 from datetime import datetime
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")  # device and camera: safe as folder names
+from ..names import PLAIN_NAME as NAME  # device and camera slugs (edge/names.py): safe as folder names
 EVENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_NAMES = ("mugshot", "crop")  # every event has these
 OPTIONAL_IMAGE_NAMES = ("profile",)  # an event has these when its ``images`` names them (a track's side view)
 ALL_IMAGE_NAMES = IMAGE_NAMES + OPTIONAL_IMAGE_NAMES
 VIEWS = ("frontal", "three-quarter", "profile")
+MAX_SEQUENCE = 2**53 - 1  # a box's event number: one JSON (and JavaScript) reads exactly
 MAX_DEPTH = 16
 MAX_STRING = 4096
 MAX_KEYS = 512
@@ -108,12 +109,13 @@ def validate_event(meta: dict) -> None:
     if _field(meta, "revision", int) < 1:
         raise EventRejected(f"revision: expected 1 or more, got {meta['revision']}")
     sequence = _field(meta, "sequence", int, optional=True)
-    if sequence is not None and sequence < 0:
-        raise EventRejected(f"sequence: expected 0 or more, got {sequence}")
+    if sequence is not None and not 0 <= sequence <= MAX_SEQUENCE:
+        raise EventRejected(f"sequence: expected 0 to {MAX_SEQUENCE}, got {_show(sequence)}")
     _field(meta, "final", bool)
     for key in ("camera", "device"):
         if not NAME.match(_field(meta, key, str)):
             raise EventRejected(f"{key}: expected 1-64 letters, digits, '_', '.' or '-', got {_show(meta[key])}")
+        _field(meta, f"{key}_name", str, optional=True)  # the name as the box's owner wrote it
     for key in ("first_seen", "best_seen", "last_seen"):
         try:
             datetime.fromisoformat(_field(meta, key, str).replace("Z", "+00:00"))

@@ -134,12 +134,16 @@ class PageRequest:
     before: int = 0  # 0: from the newest
     after: int = 0  # only events stored after this id (the live gallery's poll)
     limit: int = PAGE_SIZE
+    oldest: bool = False  # order=oldest: oldest first (the live gallery pages through what arrived since `after`)
 
 
 def parse_page(params: Mapping[str, str], default_limit: int = PAGE_SIZE) -> PageRequest:
+    order = params.get("order", "newest")
+    if order not in ("newest", "oldest"):
+        raise BadQuery(f"order: expected newest or oldest, got {order[:40]!r}")
     return PageRequest(before=_count(params, "before", 0, 1, 2**62),
                        after=_count(params, "after", 0, 0, 2**62),
-                       limit=_count(params, "limit", default_limit, 1, MAX_PAGE))
+                       limit=_count(params, "limit", default_limit, 1, MAX_PAGE), oldest=order == "oldest")
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,7 @@ def find(index: EventIndex, search: Search, page: PageRequest = PageRequest(),
     if page.after:
         where.append("id > ?")
         args.append(page.after)
-    sql = f"SELECT {_COLUMNS} FROM events {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id DESC LIMIT ?"
+    sql = f"SELECT {_COLUMNS} FROM events {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY id {'' if page.oldest else 'DESC'} LIMIT ?"
     rows = index.query(sql, (*args, page.limit + 1))
     events = [_event(r) for r in rows[:page.limit]]
     return Page(events, events[-1].id if len(rows) > page.limit else None, ignored)

@@ -25,6 +25,8 @@ import json
 import logging
 import re
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +42,7 @@ from starlette.staticfiles import StaticFiles
 
 from . import web_browse
 from .gallery import templates
+from .index import format_ranges
 from .intake import Receiver
 from .schema import NAME, VIEWS, view_of
 from .search import PAGE_SIZE, BadQuery, count, event_key, find, parse_page, parse_search
@@ -58,6 +61,10 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 PICTURES = ("mugshot", "profile", "crop")  # the order the event page shows them in
+NUMBER = re.compile(r"^[0-9]{1,18}$")  # an id, a limit or a revision from a URL: plain ASCII digits, fits SQLite
+MAX_FAILED_LOGINS = 10  # per client in FAILED_LOGIN_WINDOW seconds; then 429 until the window has passed
+FAILED_LOGIN_WINDOW = 60.0
+MAX_CLIENTS_TRACKED = 10_000
 
 
 def summary(event) -> dict:
@@ -84,30 +91,66 @@ def _profile_summary(event) -> dict:
 
 
 class Auth(BaseHTTPMiddleware):
+    """The password/token check.  A wrong one is logged with the client's address, and a client
+    with MAX_FAILED_LOGINS failures in FAILED_LOGIN_WINDOW seconds gets 429 (even with the right
+    one) until the window has passed.  A request with no credentials at all (a browser before it
+    asks for them) is not a failed login."""
+
     def __init__(self, app, token: str | None):
         super().__init__(app)
         self.token = token
+        self.failures: dict[str, deque] = {}
 
     async def dispatch(self, request: Request, call_next):
-        if self.token is not None and request.url.path != "/healthz" and not self._allowed(request):
-            return Response("password or token needed\n", status_code=401,
-                            headers={"WWW-Authenticate": 'Basic realm="mugshot-receive", charset="UTF-8"'})
+        if self.token is not None and request.url.path != "/healthz":
+            client = request.client.host if request.client else "-"
+            now = time.monotonic()
+            recent = self.failures.get(client)
+            while recent and recent[0] < now - FAILED_LOGIN_WINDOW:
+                recent.popleft()
+            if recent is not None and not recent:
+                del self.failures[client]
+            if recent and len(recent) >= MAX_FAILED_LOGINS:
+                wait = int(recent[0] + FAILED_LOGIN_WINDOW - now) + 1
+                return Response("too many failed logins: try again later\n", status_code=429,
+                                headers={"Retry-After": str(wait)})
+            if not self._allowed(request):
+                if request.headers.get("authorization"):
+                    self._failed(client, request.url.path, now)
+                return Response("password or token needed\n", status_code=401,
+                                headers={"WWW-Authenticate": 'Basic realm="mugshot-receive", charset="UTF-8"'})
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         return response
 
     def _allowed(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        given = ""
-        if scheme.lower() == "bearer":
-            given = value.strip()
-        elif scheme.lower() == "basic":
-            try:
-                given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-            except (ValueError, UnicodeDecodeError):
-                return False
-        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        return authorized(request, self.token)
+
+    def _failed(self, client: str, path: str, now: float) -> None:
+        if client not in self.failures and len(self.failures) >= MAX_CLIENTS_TRACKED:
+            del self.failures[next(iter(self.failures))]  # the longest-tracked client
+        recent = self.failures.setdefault(client, deque())
+        recent.append(now)
+        if len(recent) >= MAX_FAILED_LOGINS:
+            log.warning("failed login from %s to %s: %d in %g s, refused for %g s", client, path, len(recent),
+                        FAILED_LOGIN_WINDOW, FAILED_LOGIN_WINDOW)
+        else:
+            log.warning("failed login from %s to %s (%d in the last %g s)", client, path, len(recent),
+                        FAILED_LOGIN_WINDOW)
+
+
+def authorized(request: Request, token: str) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    given = ""
+    if scheme.lower() == "bearer":
+        given = value.strip()
+    elif scheme.lower() == "basic":
+        try:
+            given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return False
+    return bool(given) and hmac.compare_digest(given.encode(), token.encode())
 
 
 def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000,
@@ -145,7 +188,8 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
             return JSONResponse({"error": str(exc)}, status_code=400)
         with index.lock:
             total = index.totals()[0]
-        answer = {"events": [summary(e) for e in found.events], "total": total, "next": found.next}
+        answer = {"events": [summary(e) for e in found.events], "total": total, "next": found.next,
+                  "limit": page.limit}
         if found.ignored:
             answer["ignored"] = found.ignored  # ``person`` with no people module serving it
         return JSONResponse(answer)
@@ -162,7 +206,7 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
         meta, folder, names = event.meta, f"/files/{device}", file_names(event_id)
         wanted = request.query_params.get("revision", "")
         if wanted and wanted != str(event.revision):
-            meta = index.revision_meta(device, event_id, int(wanted)) if wanted.isdigit() else None
+            meta = index.revision_meta(device, event_id, int(wanted)) if NUMBER.match(wanted) else None
             if meta is None:
                 return Response("no such revision\n", status_code=404)
             folder, names = f"/files/{device}/revisions", file_names(event_id, int(wanted))
@@ -189,9 +233,14 @@ def create_app(receiver: Receiver, token: str | None = None, poll_ms: int = 1000
 
     async def healthz(request: Request):
         connected = receiver.connected()
-        return JSONResponse({"status": "ok" if connected else "broker disconnected",
-                             "broker": "connected" if connected else "disconnected"},
-                            status_code=200 if connected else 503)
+        missing = receiver.missing()
+        body = {"status": "ok" if connected else "broker disconnected",
+                "broker": "connected" if connected else "disconnected",
+                "missing_events": sum(n for n, _ in missing.values())}
+        if token is None or authorized(request, token):  # which boxes: only for those who may see them
+            body["missing"] = {device: {"count": n, "ranges": format_ranges(ranges)}
+                               for device, (n, ranges) in sorted(missing.items())}
+        return JSONResponse(body, status_code=200 if connected else 503)
 
     async def metrics(request: Request):
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

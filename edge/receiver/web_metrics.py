@@ -53,6 +53,20 @@ class ReceiverCollector:
         for device, when in sorted(last.items()):
             family.add_metric([device], max(0.0, now - when))
         yield family
+        missing = self.receiver.missing()
+        family = GaugeMetricFamily("mugshot_receiver_sequence_missing_now",
+                                   "Sequence numbers of each box missing now (late arrivals taken off)",
+                                   labels=["device"])
+        for device, (n, _) in sorted(missing.items()):
+            family.add_metric([device], n)
+        yield family
+        family = GaugeMetricFamily("mugshot_receiver_sequence_missing_range",
+                                   "Missing sequence ranges (the first 20 per box): how many in each",
+                                   labels=["device", "first", "last"])
+        for device, (_, ranges) in sorted(missing.items()):
+            for first, last in ranges:
+                family.add_metric([device, str(first), str(last)], last - first + 1)
+        yield family
         index = self.receiver.store.index
         with index.lock:
             events, size = index.totals()

@@ -12,10 +12,10 @@ def make_source(cfg: CameraConfig) -> FrameSource:
     if cfg.type == "opencv":
         from .opencv import OpenCVSource
         return OpenCVSource(cfg.uri, name=cfg.name, width=cfg.width, height=cfg.height,
-                            fps=cfg.fps, pace=cfg.pace)
+                            fps=cfg.fps, pace=cfg.pace, max_pixels=cfg.max_pixels)
     if cfg.type == "images":
         from .images import ImageFolderSource
-        return ImageFolderSource(cfg.uri, name=cfg.name, fps=cfg.fps, pace=cfg.pace)
+        return ImageFolderSource(cfg.uri, name=cfg.name, fps=cfg.fps, pace=cfg.pace, max_pixels=cfg.max_pixels)
     if cfg.type == "picamera2":
         from .picamera2 import Picamera2Source
         return Picamera2Source(name=cfg.name, main_size=(cfg.width, cfg.height),

@@ -70,6 +70,7 @@ class FrameSource(ABC):
     def close(self) -> None: ...
 
     corrupt_frames: int = 0  # frames that could not be decoded and were skipped
+    oversized_frames: int = 0  # frames over camera.max_pixels: refused, or decoded reduced (counted either way)
 
 
 def valid_image(image: object) -> bool:

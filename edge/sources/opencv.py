@@ -16,7 +16,7 @@ MAX_CONSECUTIVE_BAD = 25  # a file that fails this often in a row has ended
 
 class OpenCVSource(FrameSource):
     def __init__(self, uri: str, *, name: str = "camera", width: int = 0, height: int = 0,
-                 fps: float = 0.0, pace: str = "fast"):
+                 fps: float = 0.0, pace: str = "fast", max_pixels: int = 24_000_000):
         self.uri = uri
         self.name = name
         self.width, self.height, self.fps = width, height, fps
@@ -28,6 +28,8 @@ class OpenCVSource(FrameSource):
         self._file_fps = 0.0
         self._frame_count = 0
         self.corrupt_frames = 0
+        self.oversized_frames = 0
+        self.max_pixels = max_pixels
 
     def open(self) -> None:
         target: int | str = int(self.uri) if self.uri.isdigit() else self.uri
@@ -41,6 +43,11 @@ class OpenCVSource(FrameSource):
             if self.fps:
                 cap.set(cv2.CAP_PROP_FPS, self.fps)
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame, not a backlog
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if width * height > self.max_pixels:  # known from the stream's header, before a frame is decoded
+            cap.release()
+            self.oversized_frames += 1
+            raise SourceError(f"{self.uri!r} has {width}x{height} frames, over camera.max_pixels = {self.max_pixels}")
         self._file_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         self._frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self._cap, self._index, self._start, self._t0 = cap, 0, time.monotonic(), time.time()

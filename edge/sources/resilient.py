@@ -18,6 +18,13 @@ from .base import Frame, FrameSource, SourceError
 log = logging.getLogger(__name__)
 
 _END = object()
+READER_JOIN_SECONDS = 5.0  # how long a stop waits for the reader to come out of read()
+
+
+def reader_stuck() -> bool:
+    """A frame reader or opener thread still inside a camera driver (the daemon then exits without
+    tearing the interpreter down under it)."""
+    return any(t.is_alive() and t.name.startswith(("read-", "open-")) for t in threading.enumerate())
 
 
 class ResilientSource:
@@ -32,10 +39,16 @@ class ResilientSource:
         self.stalls = 0
         self.delivered = 0  # frames since the last (re)open
         self._generation = 0
+        self._reader: threading.Thread | None = None
+        self._closed = True
 
     @property
     def corrupt_frames(self) -> int:
         return self.source.corrupt_frames
+
+    @property
+    def oversized_frames(self) -> int:
+        return self.source.oversized_frames
 
     def frames(self) -> Iterator[Frame]:
         """Frames until the source ends for good or ``stop`` is set.
@@ -43,18 +56,41 @@ class ResilientSource:
         The first open raises SourceError (a missing camera is a start-up failure);
         later failures are retried with exponential backoff and jitter.
         """
-        self.source.open()
+        if not self._open_first():
+            return
+        try:
+            yield from self._frames()
+        finally:  # also when the consumer stops early (GeneratorExit): no reader is left inside the driver
+            self._finish_reader()
+
+    def _finish_reader(self) -> None:
+        """Stop the reader, wait for it to leave ``read()``, then close the source.  The capture is never
+        released under a read in progress, and the process never exits with a reader inside OpenCV:
+        either was a crash (SIGABRT or SIGSEGV from OpenCV's teardown) on a stop right after READY."""
+        self._generation += 1  # a reader still in read() can no longer deliver
+        reader, self._reader = self._reader, None
+        if reader is not None and reader.is_alive():
+            reader.join(min(self.stall_timeout, READER_JOIN_SECONDS))
+            if reader.is_alive():  # stuck in a driver: releasing the capture under it would crash
+                log.warning("%s: the frame reader is still inside read(); the capture is left to it",
+                            self.source.name)
+                return
+        if not self._closed:
+            self._closed = True
+            self.source.close()
+
+    def _frames(self) -> Iterator[Frame]:
         backoff = 0.5
         while not self.stop.is_set():
             frames: queue.Queue = queue.Queue(maxsize=2)
             self._generation += 1
-            reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
-                                      name=f"read-{self.source.name}", daemon=True)
+            reader = self._reader = threading.Thread(target=self._read_loop, args=(frames, self._generation),
+                                                     name=f"read-{self.source.name}", daemon=True)
+            self._closed = False
             reader.start()
             self.delivered = 0
             outcome = yield from self._drain(frames)
-            self._generation += 1  # a reader stuck in read() can no longer deliver
-            self.source.close()
+            self._finish_reader()
             if outcome == "end" and self.on_end == "stop":
                 return
             if self.stop.is_set():
@@ -74,6 +110,36 @@ class ResilientSource:
             except SourceError as exc:
                 log.warning("%s", exc)
                 continue  # the next round waits longer
+
+    def _open_first(self) -> bool:
+        """The first open, on a thread of its own: a camera or stream that does not answer (an
+        RTSP/HTTP URL that accepts and stays silent blocks for ~30 s inside OpenCV) neither blocks
+        a stop nor goes unreported.  False when stopped first; its SourceError is raised."""
+        outcome: list[BaseException | None] = []
+
+        def target() -> None:
+            try:
+                self.source.open()
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        opener = threading.Thread(target=target, name=f"open-{self.source.name}", daemon=True)
+        opener.start()
+        waited = 0.0
+        while not outcome:
+            if self.stop.wait(0.25):
+                opener.join(min(5.0, self.stall_timeout))  # not left half-opened if it can be helped
+                if outcome and outcome[0] is None:
+                    self.source.close()
+                return False
+            waited += 0.25
+            if waited % self.stall_timeout < 0.25:
+                log.warning("%s has not answered for %.0f s (still waiting; the box stays offline until "
+                            "its first frame)", self.source.name, waited)
+        if outcome[0] is not None:
+            raise outcome[0]
+        return True
 
     def _drain(self, frames: queue.Queue) -> Iterator[Frame]:
         """Yield frames from the reader; return why the stream stopped ('end', 'stall', 'error: ...')."""

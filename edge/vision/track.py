@@ -8,7 +8,7 @@ landmarks and quality.  ``Tracker.update`` returns the shots that are due: the f
 publication of a long track after ``publish_after_seconds``, a better later shot (same
 track, next revision: a best shot ``update_gain`` times better or of a more frontal view,
 a first profile, or a profile ``update_gain`` times better), and the final shot of a
-track that ended.
+track that ended (always published, final = true, even when it is the shot already sent).
 """
 from __future__ import annotations
 
@@ -191,8 +191,8 @@ class Tracker:
     def _final(self, track: Track) -> DueShot | None:
         if track.hits < self.cfg.min_hits or track.best is None:
             return None
-        if track.revision and not track.dirty:
-            return None  # its best shot is already out
+        # Always a last revision with final = true, even when its best shot is already out (the same shot
+        # again): a receiver or an automation waiting for the track to end is told so.
         return self._publish(track, final=True)
 
     def _publish(self, track: Track, final: bool) -> DueShot:

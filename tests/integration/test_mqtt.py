@@ -40,6 +40,7 @@ def test_events_arrive_in_order_with_images_and_latency(broker, tmp_path, capsys
     recorder = Recorder(broker.port, topics=["mugshot/#"])
     publisher = publisher_for(broker, tmp_path)
     assert publisher.connection.connected.wait(10)
+    publisher.available(True)  # the pipeline says so at the camera's first frame
     sent, sent_at = [], {}
     for i in range(30):
         event = make_event(i)
@@ -63,7 +64,7 @@ def test_events_arrive_in_order_with_images_and_latency(broker, tmp_path, capsys
     assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/door/latest/crop")[-1:] == [last_crop]), \
         "the camera's own face crop is retained beside the mugshot"
     assert recorder.payloads("mugshot/box1/door/latest/mugshot")
-    assert recorder.payloads("mugshot/box1/status")[0] == b"online"
+    assert recorder.payloads("mugshot/box1/status")[:2] == [b"offline", b"online"]  # online from the first frame
     publisher.close()
     assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/status")[-1] == b"stopped")
     recorder.stop()

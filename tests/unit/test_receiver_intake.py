@@ -231,3 +231,19 @@ def test_made_up_device_names_do_not_grow_the_counters(tmp_path, events):
     receiver.handle("mugshot/box1/door/event", b"{}")
     counts = receiver.counts.snapshot()
     assert sorted(counts) == ["-", "box1"] and counts["-"]["rejected"] == 400 and counts["box1"]["rejected"] == 1
+
+
+def test_a_sequence_too_large_to_be_real_is_refused_logged_and_not_counted_as_loss(tmp_path, events, caplog):
+    receiver = Receiver(tmp_path)
+    with caplog.at_level(logging.INFO):
+        send(receiver, events[0], meta=events[0].metadata | {"sequence": 5})
+        send(receiver, events[1], meta=events[1].metadata | {"sequence": 9 * 10**18})  # beyond JSON's exact ints
+        send(receiver, events[2], meta=events[2].metadata | {"sequence": 5 + 200_000})  # a jump no box makes
+        send(receiver, events[3], meta=events[3].metadata | {"sequence": 6})
+    assert "sequence: expected 0 to 9007199254740991" in caplog.text
+    assert "box1: sequence jumped from 5 to 200005, more than 100000 at once: not a real number" in caplog.text
+    counts = receiver.counts.snapshot()["box1"]
+    assert counts["sequence_missing"] == 0 and counts["stored"] == 2 and counts["rejected"] == 2
+    assert receiver.missing() == {}
+    # the jump's images are dropped with it; those of the event refused by its schema wait to expire (counted)
+    assert receiver.store.index.pending()[0] == 1

@@ -135,3 +135,46 @@ def test_an_upsampled_mugshot_says_from_what_size(tmp_path):
     plain = make_event(9).encode()  # older events say nothing about it
     send(receiver, plain)
     assert "upsampled" not in client.get(f"/events/box1/{plain.event_id}").text
+
+
+def test_malformed_numbers_in_urls_are_400_or_404_never_500(store):
+    receiver, events = store
+    client = TestClient(create_app(receiver), raise_server_exceptions=False)
+    for query in ("after=99999999999999999999999", "after=²", "after=-1", "limit=1e3", "limit=99999999999999999999"):
+        assert client.get(f"/api/events?{query}").status_code == 400, query
+    page = f"/events/box1/{events[0].event_id}"
+    for revision in ("99999999999999999999999", "²", "-1", "1.0"):
+        assert client.get(f"{page}?revision={revision}").status_code == 404, revision
+    assert client.get(f"{page}?revision=1").status_code == 200
+
+
+def test_failed_logins_are_logged_and_rate_limited_per_client(store, caplog):
+    receiver, _ = store
+    app = create_app(receiver, token=TOKEN)
+    attacker = TestClient(app, client=("203.0.113.9", 50000))
+    neighbour = TestClient(app, client=("198.51.100.7", 50000))
+    with caplog.at_level("WARNING"):
+        codes = [attacker.get("/", headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(300)]
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}
+    assert attacker.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 429, "blocked, not probed"
+    assert "failed login from 203.0.113.9 to / (1 in the last 60 s)" in caplog.text
+    assert "failed login from 203.0.113.9 to /: 10 in 60 s, refused for 60 s" in caplog.text
+    assert len([r for r in caplog.records if "203.0.113.9" in r.getMessage()]) == 10, "the log is not flooded"
+    assert neighbour.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    assert neighbour.get("/").status_code == 401  # no credentials yet (a browser before it asks): not a failure
+    assert "198.51.100.7" not in caplog.text
+
+
+def test_the_live_api_pages_oldest_first_after_an_id(tmp_path):
+    receiver = Receiver(tmp_path)
+    for i in range(7):
+        send(receiver, make_event(i).encode())
+    client = TestClient(create_app(receiver))
+    seen, after = [], 0
+    while True:
+        answer = client.get(f"/api/events?after={after}&limit=3&order=oldest").json()
+        seen += [e["id"] for e in answer["events"]]
+        if len(answer["events"]) < answer["limit"]:
+            break
+        after = seen[-1]
+    assert seen == sorted(seen) and len(seen) == 7

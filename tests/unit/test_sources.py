@@ -151,3 +151,48 @@ def test_stop_event_ends_a_live_source_promptly():
         if n == 5:
             stop.set()
     assert time.monotonic() - started < 2
+
+
+class BlockingCapture(FrameSource):
+    """A real OpenCV capture of a clip whose every read after the first also waits (as a live camera
+    waits for its next frame); it records a close that came while a read was in progress."""
+
+    name = "blocking"
+
+    def __init__(self, clip):
+        self.clip, self.reading, self.closed_during_read = clip, threading.Event(), False
+        self.cap = None
+        self.reads = 0
+
+    def open(self):
+        self.cap = cv2.VideoCapture(str(self.clip))
+
+    def read(self):
+        self.reading.set()
+        try:
+            if self.reads:
+                time.sleep(1.0)
+            self.reads += 1
+            ok, image = self.cap.read()
+            return ArrayFrame(image=image) if ok else None
+        finally:
+            self.reading.clear()
+
+    def close(self):
+        self.closed_during_read |= self.reading.is_set()
+        if self.cap is not None:
+            self.cap.release()
+
+
+def test_a_stop_joins_the_reader_before_the_capture_is_released(shared_data):
+    source = BlockingCapture(shared_data / "video" / "single_face.mp4")
+    stop = threading.Event()
+    resilient = ResilientSource(source, stop=stop, stall_timeout=5.0)
+    frames = resilient.frames()
+    next(frames)  # READY: the first frame; the reader is now inside its next read
+    assert source.reading.wait(2)
+    stop.set()  # SIGTERM
+    frames.close()
+    assert not source.closed_during_read, "the capture was released under a read in progress"
+    assert not [t for t in threading.enumerate() if t.name == "read-blocking" and t.is_alive()], \
+        "a reader left inside the driver: the interpreter's teardown would crash under it"

@@ -68,7 +68,16 @@ def test_long_track_publishes_early_and_again_when_much_better(astronaut, face):
     due2 = walk(tracker, astronaut, face, [100] * 5, t0=1.5)  # then a much better one
     assert [d.revision for d in due2] == [2] and due2[0].event_id == due[0].event_id
     assert due2[0].shot.score >= 1.3 * due[0].shot.score
-    assert tracker.update([], None, 10.0) == []  # nothing new to say when it ends
+    ended = tracker.update([], None, 10.0)  # it ends: its last revision says so, with the same best shot
+    assert [(d.revision, d.final) for d in ended] == [(3, True)] and ended[0].event_id == due[0].event_id
+    assert ended[0].shot is due2[0].shot
+
+
+def test_the_last_revision_of_a_track_ended_by_shutdown_is_final(astronaut, face):
+    tracker = Tracker(TrackerConfig(publish_after_seconds=0.5))
+    due = walk(tracker, astronaut, face, [100] * 10)
+    assert [(d.revision, d.final) for d in due] == [(1, False)]
+    assert [(d.revision, d.final) for d in tracker.flush()] == [(2, True)]
 
 
 def test_best_shot_is_the_best_scored(astronaut, face):

@@ -50,12 +50,13 @@
     try {
       const query = new URLSearchParams(filter);
       query.set("after", after);
+      query.set("order", "oldest");  // everything since `after`, a page at a time, oldest first
       const response = await fetch("/api/events?" + query.toString(), {credentials: "same-origin"});
       if (response.ok) {
         const answer = await response.json();
         const events = answer.events;
         document.getElementById("total").textContent = answer.total;
-        for (const e of events.slice().reverse()) {  // oldest first, each on top
+        for (const e of events) {  // oldest first, each on top
           const old = main.querySelector('.card[data-device="' + CSS.escape(e.device) + '"][href="' + CSS.escape(e.url) + '"]');
           if (old) old.remove();  // a new revision replaces its card
           main.prepend(card(e));
@@ -65,6 +66,10 @@
           const empty = document.getElementById("empty");
           if (empty) empty.remove();
           document.getElementById("shown").textContent = main.querySelectorAll(".card").length;
+        }
+        if (events.length >= answer.limit) {  // a full page: more are waiting, fetch them now
+          setTimeout(poll, 0);
+          return;
         }
       }
     } catch (err) {
