@@ -178,6 +178,9 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
         discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        for opt in (opt_g, opt_d):  # the config's learning rate wins (a resumed run may anneal it)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         step = state["step"]

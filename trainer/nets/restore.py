@@ -12,7 +12,9 @@ and nothing is upsampled from a smaller picture.
   detail of the correction back at full resolution: every output pixel has its own value, at a sixteenth of
   the work.  A 3x3 convolution at full resolution blends across the 4x4 cells' borders, and the smooth part of
   the correction (exposure, colour, light) comes bilinearly from 64x64: without both, the first student
-  showed 4x4 blocks on flat backgrounds.
+  showed 4x4 blocks on flat backgrounds.  A global branch (the mean of the bottleneck, a 1x1 convolution, added
+  everywhere) gives every cell the whole face's exposure and colour: without it the student, trained on windows,
+  corrected exposure patch by patch and left halos around the head.
 No normalisation layers: nothing to differ between training and inference, and plain convolutions quantize
 to INT8 cleanly.
 """
@@ -68,6 +70,7 @@ class RestoreStudent(nn.Module):
         self.enc = conv(c, width)
         self.down = nn.Sequential(conv(width, 2 * width, stride=2), conv(2 * width, 2 * width))
         self.dec = conv(3 * width, width)
+        self.glob = conv(2 * width, width, kernel=1)  # the whole face's mean features: one exposure, one colour
         self.out = conv(width, c, act=False)  # the detail: every pixel of each 4x4 cell
         self.coarse = conv(width, 3, act=False)  # the smooth part (exposure, colour, light): bilinear to full size
         self.smooth = nn.Conv2d(3, 3, 3, padding=1)  # full resolution, across the cells' borders
@@ -84,7 +87,7 @@ class RestoreStudent(nn.Module):
         s = F.pixel_unshuffle(x, self.shuffle)
         e = self.enc(s)
         d = self.down(e)
-        y = self.dec(torch.cat([upsample(d, e), e], 1))
+        y = self.dec(torch.cat([upsample(d, e), e], 1)) + self.glob(d.mean((2, 3), keepdim=True))
         correction = self.smooth(F.pixel_shuffle(self.out(y), self.shuffle)) + upsample(self.coarse(y), x)
         return (x + correction).clamp(-1, 1)
 
