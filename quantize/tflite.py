@@ -7,8 +7,7 @@ transformers), so it runs on a workstation, not in the default test run:
 
 It writes ``student.tflite`` (float32), ``student_int8.tflite`` (weights and activations
 int8, calibrated on real faces through the box's own input path, ``quantize.calibrate.generator_inputs``:
-the aligned crop, and for a refiner the mesh, the frontal rendering and its visibility map, empty
-where the mesh was not accepted) and a ``.json`` beside each with the model's ``ModelInputSpec``
+the aligned crop; the restoration student's checkpoint, ``task = "restore"``, as well as the older generators) and a ``.json`` beside each with the model's ``ModelInputSpec``
 (TFLite files carry no such metadata here), which the edge daemon's TFLite backend reads.
 """
 from __future__ import annotations
@@ -29,8 +28,10 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
     from ai_edge_quantizer import quantizer
 
     from trainer.fit import load_generator
+    from trainer.restore_fit import load_restorer
 
-    model, state = load_generator(checkpoint)
+    task = torch.load(checkpoint, map_location="cpu", weights_only=False).get("task")
+    model, state = (load_restorer if task == "restore" else load_generator)(checkpoint)
     spec = spec_of(state)
     sample = torch.from_numpy(calibration[0])
     edge_model = litert_torch.convert(model.eval(), (sample,))

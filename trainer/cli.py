@@ -1,4 +1,5 @@
-"""``mugshot-train``: prepare | recognizer | facenet | fit | eval | export | card | bench | pose | rate | manifest."""
+"""``mugshot-train``: restore-prepare | restore-fit | restore-export | restore-check | prepare | recognizer | facenet |
+fit | eval | export | card | bench | pose | rate | manifest."""
 from __future__ import annotations
 
 import argparse
@@ -180,11 +181,87 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_restore_prepare(args: argparse.Namespace) -> int:
+    from .restore_data import collect, prepare_crops
+
+    items = collect(Path(args.data))
+    if not items:
+        print(f"restore-prepare: no near-frontal photos found in {args.data}", file=sys.stderr)
+        return 2
+    result = prepare_crops(items, Path(args.out))
+    print(f"{result['crops']} clean crops of {result['identities']} people -> {args.out}; "
+          f"faces not found: {len(result['missing'])}")
+    return 0
+
+
+def cmd_restore_fit(args: argparse.Namespace) -> int:
+    from .restore_fit import fit_restore, load_restore_config
+
+    path = fit_restore(load_restore_config(args.config, args.set or []), progress=not args.quiet)
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def cmd_restore_export(args: argparse.Namespace) -> int:
+    from .restore_export import export_restorer, restore_card
+
+    result = export_restorer(Path(args.checkpoint), Path(args.out), name=args.name)
+    print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| at 1x and 2x size "
+          f"{result['max_abs_diff']:.2e})")
+    if args.card:
+        checks = json.loads(Path(args.check).read_text()) if args.check else None
+        speed = json.loads(Path(args.speed).read_text()) if args.speed else None
+        Path(args.card).write_text(restore_card(Path(args.out), Path(args.checkpoint), checks, speed))
+        print(f"model card: {args.card}")
+    return 0
+
+
+def cmd_restore_check(args: argparse.Namespace) -> int:
+    from .restore_export import check
+
+    models = dict(item.split("=", 1) for item in args.model)
+    result = check(Path(args.cache), {k: Path(v) for k, v in models.items()}, args.count,
+                   grid=Path(args.grid) if args.grid else None)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def add_restore_commands(sub) -> None:
+    p = sub.add_parser("restore-prepare", help="restoration: clean aligned 256 px crops of near-frontal faces")
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--out", required=True, help="the crop cache (.npz), outside the repository")
+    p.set_defaults(func=cmd_restore_prepare)
+    f = sub.add_parser("restore-fit", help="restoration: train the teacher or distil the student")
+    f.add_argument("--config", help="TOML file (trainer/configs/restore_*.toml)")
+    f.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
+    f.add_argument("--quiet", action="store_true")
+    f.set_defaults(func=cmd_restore_fit)
+    x = sub.add_parser("restore-export", help="restoration checkpoint -> ONNX (free H, W) + .json sidecar + card")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True)
+    x.add_argument("--name", default="")
+    x.add_argument("--card", help="write the model card here")
+    x.add_argument("--check", help="restore-check JSON for the card")
+    x.add_argument("--speed", help="python -m trainer.bench_restore --json output for the card")
+    x.set_defaults(func=cmd_restore_export)
+    c = sub.add_parser("restore-check", help="restoration: SSIM/PSNR on validation people, and a grid")
+    c.add_argument("--cache", required=True)
+    c.add_argument("--model", action="append", required=True, metavar="NAME=ONNX", help="repeatable")
+    c.add_argument("--count", type=int, default=10)
+    c.add_argument("--grid", help="PNG: degraded | each model | clean truth")
+    c.add_argument("--json", help="also write the result here")
+    c.set_defaults(func=cmd_restore_check)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mugshot-train", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_restore_commands(sub)
     p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                    help="folder with frmdb/, pointing04/ and att_orl/ (default: ../shared/data)")

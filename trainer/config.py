@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 MODELS = ("teacher", "student", "autoencoder", "unet")
-HEADS = ("image", "flow", "warp", "separable", "blend")
-REFINER_INPUTS = ("crop", "frontal", "visibility")  # edge.vision.align.INPUT_PARTS, 7 channels
+HEADS = ("image", "flow", "warp", "separable")
 
 
 class TrainConfigError(ValueError):
@@ -25,7 +24,7 @@ class TrainConfig:
     cache: str = "runs/pairs.npz"  # written by `mugshot-train prepare`
     out: str = "runs/teacher"  # checkpoint, CSV log, loss curve and samples go here
     width: int = 32  # base channel count of the generator
-    head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels) | blend (refiner: crop/frontalized mix + residual): trainer/nets/
+    head: str = "image"  # image (paint the frontal) | flow | warp | separable (move the input's pixels): trainer/nets/
     remaps: bool = True  # separable head: false keeps the remaps at the identity (crop and mirror, blended)
     local_pathways: bool = False  # image-head teacher: TP-GAN's eye, nose and mouth pathways (trainer/nets/local.py)
     cell: int = 4  # separable student: remaps and blend per 4x4 pixels (decoder stops at 16x16) or per pixel (1)
@@ -43,8 +42,8 @@ class TrainConfig:
     distill_features: float = 0.0  # student only: L2 between projected bottleneck features
     distill_fields: float = 0.0  # student only: L1 to the teacher's flows and blend weights (same head)
     field_tv: float = 0.0  # flow/warp/separable: total variation of the predicted maps (blend weights, flows)
-    # the generator's input channel groups (edge.vision.align.INPUT_PARTS), written into the ONNX metadata:
-    # ["crop"], or ["crop", "frontal", "visibility"] (7 channels; needs `mugshot-train prepare --geometry`)
+    # the generator's input channel groups (edge.vision.align.INPUT_PARTS), written into the ONNX metadata: ["crop"]
+    # (the 7-channel refiner's crop + frontalized face + visibility is retired; git history keeps it)
     inputs: tuple[str, ...] = ("crop",)
     facenet: float = 0.0  # weight of 1 - cos(FaceNet(output), FaceNet(true frontal)) (trainer/identity_prior)
     facenet_batch: int = 0  # how many of each batch's outputs FaceNet scores (0: all; it costs ~4x a refiner step on CPU)
@@ -67,7 +66,7 @@ class TrainConfig:
         if self.model not in MODELS:
             raise TrainConfigError(f"model: must be one of {', '.join(MODELS)}, got {self.model!r}")
         if self.head not in HEADS or (self.head != "image" and self.model not in ("teacher", "student")):
-            raise TrainConfigError(f"head: must be image, or flow/warp/separable/blend for the teacher and student, "
+            raise TrainConfigError(f"head: must be image, or flow/warp/separable for the teacher and student, "
                                    f"got {self.head!r}")
         if self.cell not in (1, 4) or (self.cell != 4 and not (self.model == "student" and self.head == "separable")):
             raise TrainConfigError(f"cell: 4 or 1, and only the separable student has a choice, got {self.cell}")
@@ -78,16 +77,9 @@ class TrainConfig:
                                    f"got {self.model!r} with {self.head!r}")
         if not self.remaps and self.head != "separable":
             raise TrainConfigError(f"remaps: only head = \"separable\" has remaps to switch off, not {self.head!r}")
-        if self.inputs not in (("crop",), REFINER_INPUTS):
-            raise TrainConfigError(f"inputs: [\"crop\"] or {list(REFINER_INPUTS)} (the crop, the frontalized face "
-                                   f"and its visibility map), got {list(self.inputs)}")
-        if self.inputs != ("crop",) and (self.head not in ("image", "blend") or self.local_pathways
-                                         or self.model not in ("teacher", "student")):
-            raise TrainConfigError("inputs: frontal and visibility channels are for the image- or blend-head "
-                                   "teacher and student (no local pathways)")
-        if self.head == "blend" and self.inputs != REFINER_INPUTS:
-            raise TrainConfigError(f"head: \"blend\" mixes the crop with the frontalized face: it needs "
-                                   f"inputs = {list(REFINER_INPUTS)}")
+        if self.inputs != ("crop",):
+            raise TrainConfigError(f"inputs: only [\"crop\"]; the 7-channel refiner (crop, frontalized face, "
+                                   f"visibility) is retired, got {list(self.inputs)}")
         if self.model == "student" and not self.teacher:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if self.identity > 0 and not self.recognizer:
@@ -149,7 +141,12 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
         if not sep:
             raise TrainConfigError(f"--set {item!r}: expected key=value")
         raw[key.strip()] = value.strip()
-    kinds = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**coerce_fields(TrainConfig, raw)).validate()
+
+
+def coerce_fields(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` (TOML values or --set strings) as the dataclass ``cls``'s typed fields; an unknown key is an error."""
+    kinds = {f.name: f.type for f in dataclasses.fields(cls)}
     values = {}
     for key, value in raw.items():
         if key not in kinds:
@@ -162,4 +159,4 @@ def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> Tra
             continue
         kind = {"str": str, "int": int, "float": float, "bool": bool}[kinds[key]]
         values[key] = _coerce(key, value, kind)
-    return TrainConfig(**values).validate()
+    return values

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edge.vision.align import ModelInputSpec, canonical_points, stack_inputs, to_tensor
+from edge.vision.align import ModelInputSpec, canonical_points, to_tensor
 
 from .geometry import RERENDERED, ROTATED
 
@@ -67,42 +67,16 @@ class PairCache:
 TRAINING_KINDS = ("studio", ROTATED, RERENDERED)  # surveillance frames are for evaluation
 
 
-class StackedViews:
-    """Multi-channel generator inputs (``spec.inputs``: crop, frontal, visibility) stacked on demand by
-    ``edge.vision.align.stack_inputs``, the box's own function, from the cache's uint8 arrays (a 7-channel
-    float copy of a 128 px cache would not fit in memory)."""
-
-    def __init__(self, cache: PairCache, indices: np.ndarray, spec: ModelInputSpec):
-        self.crops, self.spec = cache.inputs[indices], spec
-        self.frontals = cache.view_frontals[indices]
-        self.visibility = cache.view_visibility[indices]
-        self.has_mesh = cache.has_mesh[indices]
-
-    def __len__(self) -> int:
-        return len(self.crops)
-
-    def __getitem__(self, which) -> torch.Tensor:
-        rows = np.arange(len(self))[which.numpy() if isinstance(which, torch.Tensor) else which]
-        return torch.from_numpy(np.concatenate([
-            stack_inputs(self.spec, self.crops[i], self.frontals[i] if self.has_mesh[i] else None,
-                         self.visibility[i].astype(np.float32) if self.has_mesh[i] else None)
-            for i in np.atleast_1d(rows)]))
-
-
 class PairTensors:
-    """Training pairs as normalised tensors in memory (small data: a few MB); with ``inputs`` beyond
-    the crop, the views are stacked per batch (``StackedViews``)."""
+    """Training pairs as normalised tensors in memory (small data: a few MB)."""
 
     def __init__(self, cache: PairCache, indices: np.ndarray, flip: bool, degrade: float = 0.0,
                  rotations: float = 0.0, inputs: tuple[str, ...] = ("crop",), kinds: tuple[str, ...] = TRAINING_KINDS):
         studio = indices[np.isin(cache.kinds[indices], kinds)]
         self.spec = dataclasses.replace(cache.spec, inputs=tuple(inputs))
-        if self.spec.inputs == ("crop",):
-            self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
-        else:
-            if cache.view_frontals is None:
-                raise ValueError("the cache has no frontalized faces: prepare it with mugshot-train prepare --geometry")
-            self.views = StackedViews(cache, studio, self.spec)
+        if self.spec.inputs != ("crop",):
+            raise ValueError(f"inputs: only the aligned crop, got {list(self.spec.inputs)} (the refiner is retired)")
+        self.views = torch.from_numpy(to_tensor(cache.inputs[studio], cache.spec))
         self.targets = torch.from_numpy(to_tensor(cache.frontals[cache.targets[studio]], cache.spec))
         self.flip = flip
         self.degrade = degrade

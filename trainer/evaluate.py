@@ -32,17 +32,9 @@ Generator = Callable[[np.ndarray], np.ndarray]  # (N, S, S, 3) uint8 BGR -> same
 
 
 def refiner_inputs(cache: PairCache | None, path: Path, spec: ModelInputSpec) -> Callable[[np.ndarray], np.ndarray]:
-    """For a model whose spec names the frontalized channels: cache rows -> its stacked inputs (N, C, S, S),
-    from the geometry `prepare --geometry` stored (the box's own rendering)."""
-    from .data import StackedViews
-
-    if cache is None or cache.view_frontals is None:
-        raise TrainConfigError(f"cache: {path} takes {list(spec.inputs)}: score it on a cache made by "
-                               "mugshot-train prepare --geometry")
-    if cache.spec.size != spec.size or cache.spec.face_scale != spec.face_scale:
-        raise TrainConfigError(f"cache: {path} wants {spec.size} px at face scale {spec.face_scale}, the cache holds "
-                               f"{cache.spec.size} px at {cache.spec.face_scale}: prepare one at the model's")
-    return lambda rows: StackedViews(cache, np.asarray(rows), spec)[:].numpy()
+    """A model whose spec names more than the crop: the 7-channel refiner, retired (git history keeps it)."""
+    raise TrainConfigError(f"{path}: takes {list(spec.inputs)}: the 7-channel refiner is retired; "
+                           "evaluate crop-only models")
 
 
 def load_model(path: Path, spec: ModelInputSpec, cache: PairCache | None = None) -> tuple[str, Generator]:

@@ -158,8 +158,6 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
              f"{parameters(model):,} parameters; {macs(model, spec['size']) / 1e6:.1f} M multiply-accumulates per face "
              "in convolutions.",
              f"- Input/output: {spec['size']}x{spec['size']} aligned face"
-             + (", stacked with its frontalized face and visibility map (rendered from the face mesh on the box; "
-                "empty and zero without one)" if len(spec.get("inputs", ["crop"])) > 1 else "")
              + f", colour {spec['color']}, normalised "
              f"(x - {spec['mean'][0]}) / {spec['std'][0]}, framing face_scale {spec['face_scale']} "
              "(stored in the ONNX metadata `mugshot.input_spec`, read by the edge daemon).",
@@ -211,11 +209,6 @@ def model_card(onnx_path: Path, checkpoint: Path, report: dict | None, latency: 
                   f"- Trained on {people} identities: it regresses towards an average face, most at yaw +-90 "
                   "and on blurry surveillance crops; identity is not guaranteed to be preserved (see the metrics "
                   "above)."]
-    elif cfg.get("head") == "blend":
-        limits = [f"- {spec['size']}x{spec['size']} output (the box publishes it upsampled to generator.output_size): "
-                  "per pixel a blend of the aligned crop and the frontalized face plus a bounded residual, so it "
-                  "shows what the camera and the mesh saw; without a mesh only the crop and the residual.",
-                  f"- Trained on {people} identities (see the metrics above)."]
     elif not cfg.get("remaps", True):
         limits = ["- Nothing moves: each output pixel blends the aligned crop with its mirror image at that pixel, "
                   "so the face becomes more symmetric, not more frontal. A blurry crop stays blurry.",

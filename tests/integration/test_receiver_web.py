@@ -86,7 +86,7 @@ def test_live_gallery_in_a_real_browser(broker, tmp_path, shared_data):
             assert labels == ["Generated mugshot", "Camera crop"]
             driver.get(base + f"/events/box1/{first[0]['event_id']}")
             mugshot = driver.find_element(By.CSS_SELECTOR, "#mugshot figcaption").text
-            assert mugshot.startswith("Generated mugshot, by refiner-student") and first[0]["generator"] == "refiner-student"
+            assert mugshot.startswith("Generated mugshot, by restore-student") and first[0]["generator"] == "restore-student"
             assert driver.find_element(By.CSS_SELECTOR, "#crop figcaption").text.startswith("Camera crop: the camera's")
             sizes = driver.execute_script("return [...document.querySelectorAll('figure img')].map("
                                           "i => [i.naturalWidth, i.clientWidth])")

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 # The daemon's default generator ("none", or "auto": the student shipped in models/).
 MANIFEST = ROOT / "models" / "manifest.toml"
-SHIPPED_GENERATOR = "refiner-student" if Config().generator.model == "auto" and MANIFEST.exists() \
+SHIPPED_GENERATOR = "restore-student" if Config().generator.model == "auto" and MANIFEST.exists() \
     and "[student]" in MANIFEST.read_text() else "none"
 
 
@@ -66,7 +66,7 @@ def replay_single_face(shared_data, tmp_path, generator_toml: str) -> dict:
 
 def test_replay_with_the_shipped_student(shared_data, tmp_path):
     meta = replay_single_face(shared_data, tmp_path, "")
-    assert meta["generator"] == "refiner-student" and meta["models"]["generator"]["precision"] == "fp32"
+    assert meta["generator"] == "restore-student" and meta["models"]["generator"]["precision"] == "fp32"
     assert meta["mesh"]["present"], "the face has a mesh: the student made this mugshot"
     generator = meta["models"]["generator"]
     assert (generator["output_size"], generator["published_size"], generator["upsampling"]) == (128, 256, "bicubic")
@@ -82,11 +82,11 @@ def test_a_face_without_a_mesh_is_published_as_the_crop_unless_told_otherwise(sh
     assert not meta["mesh"]["present"] and meta["pose"]["source"] == "landmarks"
     generator = meta["models"]["generator"]
     if crop_without_mesh:
-        assert meta["generator"] == "none" and generator["skipped"] == "refiner-student"
+        assert meta["generator"] == "none" and generator["skipped"] == "restore-student"
         assert "no face mesh" in generator["reason"] and "generator.crop_without_mesh" in generator["reason"]
         assert generator["output_size"] == 256 and generator["upsampling"] == "none", "the aligned crop itself"
     else:
-        assert meta["generator"] == "refiner-student" and "reason" not in generator
+        assert meta["generator"] == "restore-student" and "reason" not in generator
         assert generator["output_size"] == 128 and generator["upsampling"] == "bicubic"
     assert meta["images"]["mugshot"]["width"] == generator["published_size"] == 256
 

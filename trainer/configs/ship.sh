@@ -1,39 +1,37 @@
 #!/usr/bin/env bash
-# From data to shipped models (issue 14's refiner): the 128 px geometry pair cache (the box's own mesh,
-# pose and frontalizer per view, plus Rotate-and-Render pairs), the FaceNet identity prior (training
-# only, cached outside the repository), the blend-head teacher, the ~1% student distilled from it,
-# evaluation of both on held-out identities, export with cards, the INT8 student, the TFLite file
-# (when LITERT names a Python with the tflite-export extra), the manifest.  Stages whose checkpoint
-# exists are skipped (delete it to redo one); each stage resumes when interrupted.  The shipped pair
-# trained 1000 teacher and 3000 student steps on 2 CPU cores (about 50 + 41 minutes).
+# From data to shipped models (issue 22, the restoration generator): clean 256 px aligned crops of near-frontal
+# faces (the box's YuNet + edge.vision.align, face_scale 0.6), the U-Net teacher with its PatchGAN, the ~1%
+# student distilled from it (both on degraded-on-the-fly windows), the self-check on validation people (SSIM,
+# PSNR, grid), the side-by-side speed benchmark, export with cards, the INT8 student, the TFLite files (when
+# LITERT names a Python with the quantizer's tflite-export extra), the manifest.  Each training stage resumes
+# when interrupted; a finished stage is skipped (delete its checkpoint to redo it).  The shipped pair trained
+# 3100 teacher and 1500 student steps on a shared 2-core CPU (docs/training.md).
 #   RUNS=/path/to/runs [LITERT=/path/to/venv/bin/python] bash trainer/configs/ship.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-RUNS=${RUNS:-runs}
+RUNS=${RUNS:-runs/restore}
 BIN=${BIN:-.venv/bin}
-CACHE=$RUNS/pairs128_geometry.npz
-TEACHER_STEPS=${TEACHER_STEPS:-1000}
-STUDENT_STEPS=${STUDENT_STEPS:-3000}
+CACHE=$RUNS/crops256.npz
+TEACHER_STEPS=${TEACHER_STEPS:-3100}
+STUDENT_STEPS=${STUDENT_STEPS:-1500}
 
-[ -f "$CACHE" ] || "$BIN/mugshot-train" prepare --geometry --size 128 --rotate-surveillance --out "$CACHE"
-"$BIN/mugshot-train" facenet  # a no-op once ~/.cache/mugshot-edge/facenet holds the checked conversion
-"$BIN/mugshot-train" fit --config trainer/configs/teacher_refiner.toml --set cache="$CACHE" \
-    --set out="$RUNS/teacher_refiner" --set steps="$TEACHER_STEPS" --quiet
-"$BIN/mugshot-train" fit --config trainer/configs/student_refiner.toml --set cache="$CACHE" \
-    --set out="$RUNS/student_refiner" --set teacher="$RUNS/teacher_refiner/checkpoint.pt" \
-    --set steps="$STUDENT_STEPS" --quiet
-"$BIN/mugshot-train" export "$RUNS/teacher_refiner/checkpoint.pt" --out "$RUNS/export/teacher.onnx" --name refiner-teacher
-"$BIN/mugshot-train" export "$RUNS/student_refiner/checkpoint.pt" --out "$RUNS/export/student.onnx" --name refiner-student
-"$BIN/mugshot-train" eval --cache "$CACHE" --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
-    --model frontalize --out "$RUNS/eval"
-"$BIN/mugshot-train" bench --model "$RUNS/export/teacher.onnx" --model "$RUNS/export/student.onnx" \
-    --threads 1 --threads 2 | tee "$RUNS/latency.txt"
+[ -f "$CACHE" ] || "$BIN/mugshot-train" restore-prepare --out "$CACHE"
+"$BIN/mugshot-train" restore-fit --config trainer/configs/restore_teacher.toml --set cache="$CACHE" \
+    --set out="$RUNS/teacher" --set steps="$TEACHER_STEPS" --quiet
+"$BIN/mugshot-train" restore-fit --config trainer/configs/restore_student.toml --set cache="$CACHE" \
+    --set out="$RUNS/student" --set teacher="$RUNS/teacher/checkpoint.pt" --set steps="$STUDENT_STEPS" --quiet
 for name in teacher student; do
-    "$BIN/mugshot-train" export "$RUNS/${name}_refiner/checkpoint.pt" --out "models/$name.onnx" --name "refiner-$name" \
-        --report "$RUNS/eval/report.json" --card "models/$name.md" --latency "$RUNS/latency.txt"
+    "$BIN/mugshot-train" restore-export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "restore-$name"
+done
+"$BIN/mugshot-train" restore-check --cache "$CACHE" --model student=models/student.onnx \
+    --model teacher=models/teacher.onnx --grid "$RUNS/grid.png" --json "$RUNS/check.json"
+"$BIN/python" -m trainer.bench_restore --rounds 9 --json "$RUNS/speed.json"
+for name in teacher student; do  # the cards, with the check and the speed
+    "$BIN/mugshot-train" restore-export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "restore-$name" \
+        --card "models/$name.md" --check "$RUNS/check.json" --speed "$RUNS/speed.json"
 done
 "$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx
 if [ -n "${LITERT:-}" ]; then
-    "$LITERT" -m quantize.tflite "$RUNS/student_refiner/checkpoint.pt" --out models/student.tflite
+    "$LITERT" -m quantize.tflite "$RUNS/student/checkpoint.pt" --out models/student.tflite
 fi
 "$BIN/mugshot-train" manifest

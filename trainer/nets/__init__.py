@@ -5,8 +5,6 @@ import math
 
 from torch import nn
 
-from .blend import CHANNELS as BLEND_CHANNELS
-from .blend import BlendRefiner
 from .blocks import UNet
 from .flow import CHANNELS as FLOW_CHANNELS
 from .flow import AppearanceFlow, CoarseWarp
@@ -79,18 +77,10 @@ def build_generator(name: str, size: int, width: int, head: str = "image", remap
     ``remaps=False``: the separable head only blends the crop with its mirror image; ``cell``: the
     separable student's fields per 4x4 pixels (its decoder stops at 16x16) or per pixel;
     ``local_pathways``: the image-head teacher gets TP-GAN's part pathways (``local.py``), placed
-    by the alignment template at ``face_scale``; ``in_channels``: 7 for the refiner's crop +
-    frontalized face + visibility (image- and blend-head teacher and student only); ``head = "blend"``:
-    the refiner blends the crop with the frontalized face and adds a residual (``blend.py``)."""
-    if head == "blend" or in_channels != 3:
-        if head not in ("image", "blend") or local_pathways or name not in ("teacher", "student") \
-                or in_channels != 7:
-            raise ValueError("in_channels: the 7 refiner channels are for the image- or blend-head teacher and "
-                             "student; the blend head needs them")
-        make = teacher if name == "teacher" else student
-        if head == "blend":
-            return BlendRefiner(make(width, in_channels=in_channels, out_channels=BLEND_CHANNELS, tanh=False))
-        return make(width, in_channels=in_channels)
+    by the alignment template at ``face_scale``; ``in_channels``: 3, the aligned crop (the 7-channel refiner
+    and its blend head are retired; the restoration networks are in ``restore.py``)."""
+    if in_channels != 3:
+        raise ValueError(f"in_channels: 3 (the aligned crop), got {in_channels}: the 7-channel refiner is retired")
     if local_pathways:
         if name != "teacher" or head != "image":
             raise ValueError("local_pathways: only for the teacher with the image head")

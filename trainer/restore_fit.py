@@ -1,0 +1,262 @@
+"""`mugshot-train restore-fit`: train the restoration teacher, or distil the student from it.
+
+Pairs are made on the fly: a clean aligned crop (``restore-prepare``'s cache) is degraded like a surveillance
+frame (``restore_data.degrade_one``), and the clean crop is the target; a share of inputs stays clean, so a
+clean face learns to come out unchanged.  The networks are fully convolutional, so training uses random
+``patch`` x ``patch`` windows of the 256 px crops (the same window of input and target) and the exported model
+runs on the whole crop.  Validation: the trainer's held-out people (``trainer/split.toml``), never trained on.
+
+Loss: alpha * L_GAN (conditional PatchGAN on (input, output)) + beta * L1 + gamma * L2, plus optionally the
+FaceNet identity term (``facenet``, full crops only).  The student adds ``distill`` * L1 to the teacher's
+output.  A checkpoint describes itself (config, spec, split, models, optimisers, RNG, step) and is written
+atomically, so an interrupted run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from edge.vision.align import ModelInputSpec, from_tensor, to_tensor
+
+from .config import TrainConfigError, coerce_fields
+from .fit import pick_device, save_atomic
+from .losses import adversarial
+from .nets import PatchDiscriminator, parameters
+from .nets.restore import ALIGN, build_restorer
+from .prepare import load_split
+from .restore_data import degrade_one, split
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
+OUTSIDE_WEIGHT = 0.1  # loss weight where the aligned crop reaches past the source photo (repeated edge pixels)
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    model: str = "teacher"  # teacher | student
+    cache: str = "/work/runs/restore/crops256.npz"  # written by `mugshot-train restore-prepare`
+    out: str = "/work/runs/restore/teacher"
+    width: int = 16  # teacher: base channels (x1, 2, 4, 8, 16, 24 over six levels); student: its channels
+    steps: int = 1200
+    batch_size: int = 8
+    patch: int = 96  # training window (multiple of 32); the spec's size (256) trains on whole crops
+    lr: float = 2e-4
+    beta1: float = 0.5
+    alpha: float = 0.01  # L_GAN weight
+    beta: float = 1.0  # L1 weight
+    gamma: float = 1.0  # L2 weight
+    facenet: float = 0.0  # FaceNet identity term (1 - cos); needs `mugshot-train facenet` and patch = 256
+    facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: the default
+    clean: float = 0.15  # share of inputs left clean (target = input)
+    teacher: str = ""  # student: the teacher checkpoint to distil from
+    distill: float = 1.0  # student: L1 to the teacher's output
+    sample_every: int = 200
+    checkpoint_every: int = 50
+    log_every: int = 10
+    seed: int = 0
+    threads: int = 2
+
+    def validate(self) -> "RestoreConfig":
+        if self.model not in ("teacher", "student"):
+            raise TrainConfigError(f"model: teacher or student, got {self.model!r}")
+        if self.patch % ALIGN or self.patch <= 0:
+            raise TrainConfigError(f"patch: a positive multiple of {ALIGN}, got {self.patch}")
+        if self.model == "student" and not self.teacher:
+            raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
+        if not 0 <= self.clean <= 1:
+            raise TrainConfigError(f"clean: within 0..1, got {self.clean}")
+        for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
+            if getattr(self, key) <= 0:
+                raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
+        for key in ("lr", "alpha", "beta", "gamma", "facenet", "distill"):
+            if getattr(self, key) < 0:
+                raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
+        return self
+
+
+def load_restore_config(path: str | Path | None, overrides: list[str] = ()) -> RestoreConfig:
+    import tomllib
+
+    raw = {}
+    if path:
+        try:
+            raw = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise TrainConfigError(f"config file not found: {path}") from None
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise TrainConfigError(f"--set {item!r}: expected key=value")
+        raw[key.strip()] = value.strip()
+    return RestoreConfig(**coerce_fields(RestoreConfig, raw)).validate()
+
+
+class CropCache:
+    """The clean crops (uint8 BGR), their people and the split by identity."""
+
+    def __init__(self, path: str | Path):
+        data = np.load(path, allow_pickle=False)
+        self.crops, self.identities = data["crops"], data["identities"]
+        self.masks = data["masks"] if "masks" in data else np.full(self.crops.shape[:3], 255, np.uint8)
+        self.face_px, self.paths = data["face_px"], data["paths"]
+        self.spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
+        self.validation_ids = sorted(set(self.identities) & load_split())
+        self.train, self.val = split(self.identities, set(self.validation_ids))
+
+    def pairs(self, rows: np.ndarray, rng: np.random.Generator, clean: float, patch: int, flip: bool = True
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(degraded, clean, weight) tensors for ``rows``, cut to the same random ``patch`` window; the
+        weight is 1 inside the source photo and ``OUTSIDE_WEIGHT`` where the crop repeats its edge."""
+        size = self.spec.size
+        views, targets, weights = [], [], []
+        for row in rows:
+            crop, mask = self.crops[row], self.masks[row]
+            if flip and rng.random() < 0.5:
+                crop, mask = crop[:, ::-1], mask[:, ::-1]
+            strength = 0.0 if rng.random() < clean else rng.uniform(0.3, 1.0)
+            view = degrade_one(np.ascontiguousarray(crop), rng, float(self.face_px[row]), strength)
+            y, x = (rng.integers(0, size - patch + 1, 2) if patch < size else (0, 0))
+            views.append(view[y:y + patch, x:x + patch])
+            targets.append(crop[y:y + patch, x:x + patch])
+            weights.append(mask[y:y + patch, x:x + patch])
+        spec = dataclasses.replace(self.spec, size=patch)
+        weight = OUTSIDE_WEIGHT + (1 - OUTSIDE_WEIGHT) * torch.from_numpy(np.stack(weights)[:, None] / np.float32(255))
+        return (torch.from_numpy(to_tensor(np.stack(views), spec)), torch.from_numpy(to_tensor(np.stack(targets), spec)),
+                weight)
+
+
+def load_restorer(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Module, dict]:
+    state = torch.load(checkpoint, map_location=device, weights_only=False)
+    model = build_restorer(state["config"]["model"], state["config"]["width"]).to(device)
+    model.load_state_dict(state["generator"])
+    model.eval()
+    return model, state
+
+
+def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
+    torch.set_num_threads(cfg.threads)
+    device = pick_device("auto")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = CropCache(cfg.cache)
+    log.info("%d training crops of %d people; validation: %d crops of %s", len(cache.train),
+             len(set(cache.identities[cache.train])), len(cache.val), ", ".join(cache.validation_ids))
+    torch.manual_seed(cfg.seed)
+    generator = build_restorer(cfg.model, cfg.width).to(device)
+    discriminator = PatchDiscriminator().to(device)
+    teacher = None
+    if cfg.model == "student":
+        if not Path(cfg.teacher).is_file():
+            raise TrainConfigError(f"teacher: checkpoint {cfg.teacher} not found")
+        teacher, _ = load_restorer(cfg.teacher, device)
+        teacher.requires_grad_(False)
+    facenet = None
+    if cfg.facenet > 0:
+        if cfg.patch != cache.spec.size:
+            raise TrainConfigError(f"facenet: the identity term needs whole crops: patch = {cache.spec.size}")
+        from .fit import facenet_loss
+        facenet = facenet_loss(cfg, cache.spec, device)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+    rng = np.random.default_rng(cfg.seed)
+    step = 0
+    ckpt = out / CHECKPOINT
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=False)
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        for opt in (opt_g, opt_d):  # the config's learning rate wins (a resumed run may anneal it)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        step = state["step"]
+        log.info("resumed from %s at step %d", ckpt, step)
+
+    def checkpoint() -> None:
+        save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+                     "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                     "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(cache.spec),
+                     "task": "restore", "split": cache.validation_ids, "validation": cache.validation_ids,
+                     "parameters": parameters(generator), "rng": rng.bit_generator.state,
+                     "torch_rng": torch.get_rng_state()}, ckpt)
+
+    log_path = out / "log.csv"
+    log_file = open(log_path, "a" if step else "w", newline="")
+    writer = csv.writer(log_file)
+    if not step:
+        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "d_loss", "seconds"])
+    started, first = time.monotonic(), step
+    while step < cfg.steps:
+        rows = rng.choice(cache.train, cfg.batch_size)
+        views, targets, weight = (t.to(device) for t in cache.pairs(rows, rng, cfg.clean, cfg.patch))
+        fake = generator(views)
+        d_loss = torch.zeros(())
+        if cfg.alpha > 0:
+            d_loss = 0.5 * (adversarial(discriminator(views, targets), True)
+                            + adversarial(discriminator(views, fake.detach()), False))
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        error = fake - targets
+        terms = {"l1": (error.abs() * weight).mean(), "l2": (error.square() * weight).mean()}
+        loss = cfg.beta * terms["l1"] + cfg.gamma * terms["l2"]
+        if cfg.alpha > 0:
+            terms["gan"] = adversarial(discriminator(views, fake), True)
+            loss = loss + cfg.alpha * terms["gan"]
+        if facenet is not None:
+            terms["facenet"] = facenet(fake, targets)
+            loss = loss + cfg.facenet * terms["facenet"]
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher(views)
+            terms["distill"] = ((fake - taught).abs() * weight).mean()
+            loss = loss + cfg.distill * terms["distill"]
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        step += 1
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            elapsed = time.monotonic() - started
+            value = lambda k: f"{terms[k].item():.5f}" if k in terms else "0"  # noqa: E731
+            writer.writerow([step, f"{loss.item():.5f}", value("l1"), value("l2"), value("gan"), value("distill"),
+                             value("facenet"), f"{d_loss.item():.5f}", f"{elapsed:.1f}"])
+            log_file.flush()
+            if progress:
+                rate = (step - first) / max(elapsed, 1e-6)
+                print(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
+                      f"d {d_loss.item():.3f} | {rate:.2f} it/s ETA {(cfg.steps - step) / max(rate, 1e-6) / 60:.1f} min",
+                      file=sys.stderr, flush=True)
+        if step % cfg.sample_every == 0 or step == cfg.steps:
+            write_sample(generator, cache, out / f"samples_{step:06d}.png", device)
+            generator.train()
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            checkpoint()
+    log_file.close()
+    return ckpt
+
+
+def write_sample(generator: torch.nn.Module, cache: CropCache, path: Path, device, count: int = 4) -> None:
+    """Validation people, whole crops: degraded input | output | clean truth, one row each."""
+    generator.eval()
+    rng = np.random.default_rng(7)
+    rows = cache.val[np.linspace(0, len(cache.val) - 1, count).astype(int)]
+    views, targets, _ = cache.pairs(rows, rng, 0.0, cache.spec.size, flip=False)
+    with torch.no_grad():
+        fake = generator(views.to(device)).cpu()
+    tiles = [np.hstack([from_tensor(t.numpy()[None], cache.spec)[0] for t in (v, f, g)])
+             for v, f, g in zip(views, fake, targets)]
+    cv2.imwrite(str(path), np.vstack(tiles))
