@@ -106,9 +106,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export
+    from edge.vision.model_files import refuse_shipped
 
     out = Path(args.out)
+    refused = refuse_shipped([out] + ([Path(args.card)] if args.card else []), args.force, "export")
+    if refused:
+        print(refused, file=sys.stderr)
+        return 73  # sysexits EX_CANTCREAT
+    from .export import export
     if args.untrained:  # the network a training config describes, untrained: for timing the box's path
         import tempfile
 
@@ -240,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--report", help="eval report JSON whose metrics go into the metadata and the card")
     x.add_argument("--card", help="write a markdown model card here")
     x.add_argument("--latency", help="text file with the latency measurement for the card")
+    x.add_argument("--force", action="store_true",
+                   help="allow --out/--card to replace a shipped file listed in models/manifest.toml")
     x.set_defaults(func=cmd_export)
     c = sub.add_parser("card", help="(re)write the model card of an exported ONNX file, without exporting again")
     c.add_argument("onnx")

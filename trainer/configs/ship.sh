@@ -30,10 +30,10 @@ STUDENT_STEPS=${STUDENT_STEPS:-3000}
     --threads 1 --threads 2 | tee "$RUNS/latency.txt"
 for name in teacher student; do
     "$BIN/mugshot-train" export "$RUNS/${name}_refiner/checkpoint.pt" --out "models/$name.onnx" --name "refiner-$name" \
-        --report "$RUNS/eval/report.json" --card "models/$name.md" --latency "$RUNS/latency.txt"
+        --report "$RUNS/eval/report.json" --card "models/$name.md" --latency "$RUNS/latency.txt" --force
 done
-"$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx
+"$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx --force
 if [ -n "${LITERT:-}" ]; then
-    "$LITERT" -m quantize.tflite "$RUNS/student_refiner/checkpoint.pt" --out models/student.tflite
+    "$LITERT" -m quantize.tflite "$RUNS/student_refiner/checkpoint.pt" --out models/student.tflite --force
 fi
 "$BIN/mugshot-train" manifest
