@@ -13,6 +13,7 @@ from edge.extras import run_naming_extras
 
 from .config import TrainConfigError, load_train_config
 from .geometry import ROTATE_YAWS
+from .split_notice import announce_prepare_split
 
 log = logging.getLogger("trainer")
 
@@ -41,6 +42,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
         return 2
     held_out = held_out_identities(sources, load_split(), args.test_every)
+    refused = announce_prepare_split(sources, held_out, args.test_every)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 65  # sysexits EX_DATAERR: too few people
     try:
         yaws = tuple(float(v) for v in args.rotate_yaws.split(",") if v.strip())
     except ValueError:
@@ -56,7 +61,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"geometry: {result['meshes']} of {result['pairs']} inputs with an accepted mesh; "
               f"{result['rotated']} Rotate-and-Render inputs from {result['rotation_sources']} near-frontal photos "
               "of training people")
-    print(f"held out for eval, never trained on ({len(held_out)}): {', '.join(sorted(held_out))}")
     print(f"faces not found: {len(result['missing'])}")
     for path in result["missing"][: args.show_missing]:
         print(f"  {path}")

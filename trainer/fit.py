@@ -28,6 +28,7 @@ from .identity import IdentityLoss
 from .losses import adversarial, fields_l1, generator_loss, total_variation
 from .nets import PatchDiscriminator, build_generator, parameters
 from .progress import ProgressLine
+from .split_notice import announce_fit_split
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     val = PairTensors(cache, cache.select(val_ids, test=True), flip=False, inputs=cfg.inputs,
                       kinds=("studio",)) if val_ids else None  # scored on real photos only
     spec = train.spec  # the cache's framing with the config's input channels: what the export carries
+    announce_fit_split(cache, cfg.cache, test_ids, val_ids, len(train))  # a WARNING naming them; too few: refused
     log.info("training pairs: %d (from %s), held-out identities: %d, validation: %d identities, %d pairs",
              len(train), cfg.cache, len(test_ids), len(val_ids), len(val) if val else 0)
 
