@@ -30,9 +30,8 @@ def announce_prepare_split(sources, held_out: set[str], test_every: int) -> str 
         return (f"split: {len(people)} people; holding out {len(held)} for evaluation ({', '.join(held)}) would leave "
                 f"{len(left)} to train on, fewer than {MIN_TRAINING_PEOPLE}: add people (about 10 make a good "
                 "first run)")
-    log.warning("split: %d of %d people held out for evaluation, never trained on (every %d-th person of your "
-                "folder, --test-every): %s; %d left to train on: %s", len(held), len(people), test_every,
-                _names(held), len(left), _names(left))
+    log.warning("split: %d of %d people held out for evaluation, never trained on (--test-every %d): %s; "
+                "%d left to train on: %s", len(held), len(people), test_every, _names(held), len(left), _names(left))
     return None
 
 
