@@ -1,7 +1,8 @@
 """``mugshot-edge``: run the daemon, replay a clip, make mugshots of photos, check a config, or run the demo.
 
-The only place that maps failures to exit codes: 0 clean stop, 78 bad configuration,
-69 camera or model missing, 1 anything else.
+The only place that maps failures to exit codes (the README's table): 0 clean stop, 78 bad configuration,
+69 camera, clip, picture folder or model missing or unusable (an empty folder too), 66 a photo given to
+``mugshot`` that does not exist, 65 one that is not a readable image, 1 anything else.
 """
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ from . import __version__
 from .config import Config, ConfigError, DirectoryPublisherConfig, MissingInputError, load_config
 from .vision.model_files import ModelError
 from .sources.base import SourceError
+from .sources.images import IMAGE_SUFFIXES
 
 log = logging.getLogger("edge")
 
 EXIT_OK, EXIT_FAILURE, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
+EXIT_DATAERR, EXIT_NOINPUT = 65, 66  # sysexits.h: a photo that is not a readable image; one that does not exist
 
 
 def setup_logging(level: str = "info") -> None:
@@ -73,6 +76,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     clip, out = Path(args.clip), Path(args.out)
     if not clip.exists():
         raise MissingInputError("clip", f"not found: {clip}")
+    if clip.is_dir() and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in clip.iterdir()):
+        raise MissingInputError("clip", f"no pictures in folder {clip} ({', '.join(sorted(IMAGE_SUFFIXES))})")
     base = load_config(args.config) if args.config else None
     cfg = _replay_config(clip, out, base, args.camera or clip.stem)
     stop = threading.Event()
@@ -96,8 +101,12 @@ def cmd_mugshot(args: argparse.Namespace) -> int:
     result = run_stills([Path(p) for p in args.photos], out, cfg)
     for line in result.skipped:
         print(line)
-    print(f"{len(result.done)} of {len(args.photos)} photos -> {out} (<photo>_mugshot.jpg, <photo>_crop.jpg, "
-          "<photo>.json)")
+    print(f"{len(result.done)} of {len(args.photos)} photos -> {out} (<name>_mugshot.jpg, <name>_crop.jpg, "
+          "<name>.json)")
+    if result.missing:
+        return EXIT_NOINPUT
+    if result.unreadable:
+        return EXIT_DATAERR
     return EXIT_OK if result.done or not args.photos else EXIT_FAILURE
 
 
@@ -237,9 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--config", help="TOML configuration for the stages (camera and publishers are replaced)")
     replay.add_argument("--camera", help="camera name in the events (default: the clip's name)")
     replay.set_defaults(func=cmd_replay)
-    mugshot = sub.add_parser("mugshot", help="what the box would publish for still photos (same code as events)")
+    mugshot = sub.add_parser(
+        "mugshot", help="what the box would publish for still photos (same code as events)",
+        description="Each photo gives OUT/<name>_mugshot.jpg, <name>_crop.jpg and <name>.json (which records the "
+                    "photo's path as source_path). <name> is the photo's stem; photos that share a stem are told "
+                    "apart by their folder, <parent>_<stem> (dir1/Img_33.jpg -> dir1_Img_33), so none overwrites "
+                    "another. Exit codes: 0 done, 66 a photo does not exist, 65 a photo is not a readable image, "
+                    "1 no photo had a face; the other photos are still done.")
     mugshot.add_argument("photos", nargs="+", metavar="PHOTO")
-    mugshot.add_argument("--out", required=True, help="folder for <photo>_mugshot.jpg, <photo>_crop.jpg, <photo>.json")
+    mugshot.add_argument("--out", required=True,
+                         help="folder for <name>_mugshot.jpg, <name>_crop.jpg, <name>.json (<name>: the photo's stem, "
+                              "or <parent>_<stem> where photos share a stem)")
     mugshot.add_argument("--config", help="TOML configuration (generator, mesh, detector, tracker sections)")
     mugshot.set_defaults(func=cmd_mugshot)
     check = sub.add_parser("check", help="validate config, models and camera, then exit")

@@ -20,6 +20,7 @@ from edge.extras import run_naming_extras
 log = logging.getLogger("quantize")
 
 EXIT_GATE = 3
+EXIT_CANTCREAT = 73  # sysexits: would overwrite a shipped model
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-drop", type=float, default=0.05,
                         help="allowed fidelity drop: recall/precision (detector) or 1-SSIM (generator)")
     parser.add_argument("--identity", action="store_true", help="generator: also compare dlib identities")
+    parser.add_argument("--force", action="store_true",
+                        help="allow --out (and its reports) to replace a shipped file listed in models/manifest.toml")
     parser.add_argument("--log-level", default="info")
     return parser
 
@@ -56,9 +59,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _quantize(args: argparse.Namespace) -> int:
+    from edge.vision.model_files import refuse_shipped
+
     from .run import quantize_detector, quantize_generator, write_report
 
     out = Path(args.out)
+    written = [out, out.with_suffix(".report.md"), out.with_suffix(".report.json")]
+    refused = refuse_shipped(written, args.force, "mugshot-quantize")
+    if refused:
+        log.error("%s", refused)
+        return EXIT_CANTCREAT
     try:
         if args.kind == "detector":
             report = quantize_detector(args, out)
@@ -74,6 +84,8 @@ def _quantize(args: argparse.Namespace) -> int:
         for t in (1, 2)}
     write_report(report, out)
     print(json.dumps({k: report[k] for k in ("fidelity", "latency", "gate")}, indent=2))
+    for path in written:
+        print(f"wrote {path}")
     if not report["gate"]["passed"]:
         log.error("fidelity gate failed: %s", report["gate"]["reason"])
         return EXIT_GATE

@@ -92,7 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("--out", required=True)
     parser.add_argument("--limit", type=int, default=64)
+    parser.add_argument("--force", action="store_true",
+                        help="allow --out to replace a shipped file listed in models/manifest.toml")
     args = parser.parse_args(argv)
+    from edge.vision.model_files import refuse_shipped
+
+    refused = refuse_shipped([Path(args.out), Path(args.out).with_suffix(".json")], args.force, "quantize.tflite")
+    if refused:
+        print(refused, file=sys.stderr)
+        return 73
     import torch
 
     from .calibrate import generator_inputs

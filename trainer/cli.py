@@ -14,6 +14,7 @@ from edge.extras import run_naming_extras
 
 from .config import TrainConfigError, load_train_config
 from .geometry import ROTATE_YAWS
+from .split_notice import announce_prepare_split
 
 log = logging.getLogger("trainer")
 
@@ -42,6 +43,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
         return 2
     held_out = held_out_identities(sources, load_split(), args.test_every)
+    refused = announce_prepare_split(sources, held_out, args.test_every)
+    if refused:
+        print(refused, file=sys.stderr)
+        return 65  # sysexits EX_DATAERR: too few people
     try:
         yaws = tuple(float(v) for v in args.rotate_yaws.split(",") if v.strip())
     except ValueError:
@@ -57,7 +62,6 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         print(f"geometry: {result['meshes']} of {result['pairs']} inputs with an accepted mesh; "
               f"{result['rotated']} Rotate-and-Render inputs from {result['rotation_sources']} near-frontal photos "
               "of training people")
-    print(f"held out for eval, never trained on ({len(held_out)}): {', '.join(sorted(held_out))}")
     print(f"faces not found: {len(result['missing'])}")
     for path in result["missing"][: args.show_missing]:
         print(f"  {path}")
@@ -115,9 +119,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export
+    from edge.vision.model_files import refuse_shipped
 
     out = Path(args.out)
+    refused = refuse_shipped([out] + ([Path(args.card)] if args.card else []), args.force, "export")
+    if refused:
+        print(refused, file=sys.stderr)
+        return 73  # sysexits EX_CANTCREAT
+    from .export import export
     if args.untrained:  # the network a training config describes, untrained: for timing the box's path
         import tempfile
 
@@ -203,8 +212,14 @@ def cmd_restore_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_restore_export(args: argparse.Namespace) -> int:
+    from edge.vision.model_files import refuse_shipped
+
     from .restore_export import export_restorer, restore_card
 
+    refused = refuse_shipped([Path(args.out)] + ([Path(args.card)] if args.card else []), args.force, "restore-export")
+    if refused:
+        print(refused, file=sys.stderr)
+        return 73  # sysexits EX_CANTCREAT
     result = export_restorer(Path(args.checkpoint), Path(args.out), name=args.name)
     print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| at 1x and 2x size "
           f"{result['max_abs_diff']:.2e})")
@@ -246,6 +261,8 @@ def add_restore_commands(sub) -> None:
     x.add_argument("--card", help="write the model card here")
     x.add_argument("--check", help="restore-check JSON for the card")
     x.add_argument("--speed", help="python -m trainer.bench_restore --json output for the card")
+    x.add_argument("--force", action="store_true",
+                   help="allow --out/--card to replace a shipped file listed in models/manifest.toml")
     x.set_defaults(func=cmd_restore_export)
     c = sub.add_parser("restore-check", help="restoration: SSIM/PSNR on validation people, and a grid")
     c.add_argument("--cache", required=True)
@@ -333,6 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--report", help="eval report JSON whose metrics go into the metadata and the card")
     x.add_argument("--card", help="write a markdown model card here")
     x.add_argument("--latency", help="text file with the latency measurement for the card")
+    x.add_argument("--force", action="store_true",
+                   help="allow --out/--card to replace a shipped file listed in models/manifest.toml")
     x.set_defaults(func=cmd_export)
     c = sub.add_parser("card", help="(re)write the model card of an exported ONNX file, without exporting again")
     c.add_argument("onnx")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +23,28 @@ from .nets import parameters
 log = logging.getLogger(__name__)
 
 OPSET = 18
+
+# What torch.onnx.export (dynamo) says that is not news to the person exporting: INFO records of every graph
+# pass (onnx_ir, onnxscript), "torchvision is not installed" for ops a mugshot generator never uses, and a
+# FutureWarning torch's own decomposition step raises while copying its tree specs (torch's code, not ours).
+EXPORT_CHATTER = {"onnx_ir": logging.WARNING, "onnxscript": logging.WARNING,
+                  "torch.onnx._internal.exporter._registration": logging.ERROR}
+
+
+@contextmanager
+def quiet_export():
+    """Only these messages, only around the export call; every other warning and error still shows."""
+    levels = {name: logging.getLogger(name).level for name in EXPORT_CHATTER}
+    try:
+        for name, level in EXPORT_CHATTER.items():
+            logging.getLogger(name).setLevel(level)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                    category=FutureWarning)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 DATASETS = {"frmdb": "FRMDB (Contardo et al., Sensors 2023; research and education only)",
             "p04": "Pointing'04 (Gourier, Hall, Crowley 2004)",
             "att": "AT&T/ORL faces (AT&T Laboratories Cambridge)"}
@@ -61,8 +85,9 @@ def export(checkpoint: Path, out: Path, name: str = "", report: str | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "model.onnx"
-        torch.onnx.export(model, (example,), str(raw), opset_version=OPSET, input_names=["face"],
-                          output_names=["mugshot"], dynamo=True, external_data=False)
+        with quiet_export():
+            torch.onnx.export(model, (example,), str(raw), opset_version=OPSET, input_names=["face"],
+                              output_names=["mugshot"], dynamo=True, external_data=False, verbose=False)
         proto = onnx.load(str(raw))
     metrics = {}
     if report:

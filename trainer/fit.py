@@ -27,6 +27,8 @@ from .data import PairCache, PairTensors
 from .identity import IdentityLoss
 from .losses import adversarial, fields_l1, generator_loss, total_variation
 from .nets import PatchDiscriminator, build_generator, parameters
+from .progress import ProgressLine
+from .split_notice import announce_fit_split
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
     val = PairTensors(cache, cache.select(val_ids, test=True), flip=False, inputs=cfg.inputs,
                       kinds=("studio",)) if val_ids else None  # scored on real photos only
     spec = train.spec  # the cache's framing with the config's input channels: what the export carries
+    announce_fit_split(cache, cfg.cache, test_ids, val_ids, len(train))  # a WARNING naming them; too few: refused
     log.info("training pairs: %d (from %s), held-out identities: %d, validation: %d identities, %d pairs",
              len(train), cfg.cache, len(test_ids), len(val_ids), len(val) if val else 0)
 
@@ -171,6 +174,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
         writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "identity", "d_loss", "seconds", "facenet"])
     fixed_views, fixed_targets = train.batch(8, torch.Generator().manual_seed(1234))
     started, first_step = time.monotonic(), step
+    bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     generator.train()
     while step < cfg.steps:
         views, targets = (t.to(device) for t in train.batch(cfg.batch_size, rng))
@@ -234,9 +238,9 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             if progress:
                 rate = (step - first_step) / max(elapsed, 1e-6)
                 eta = (cfg.steps - step) / max(rate, 1e-6)
-                print(f"\r{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
-                      f"id {terms.get('identity', terms.get('facenet', torch.zeros(()))).item():.3f} d {d_loss.item():.3f} "
-                      f"| {rate:.1f} it/s ETA {eta / 60:.1f} min", end="", file=sys.stderr)
+                bar.update(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
+                           f"id {terms.get('identity', terms.get('facenet', torch.zeros(()))).item():.3f} "
+                           f"d {d_loss.item():.3f} | {rate:.1f} it/s ETA {eta / 60:.1f} min", final=step == cfg.steps)
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_samples(generator, fixed_views.to(device), fixed_targets.to(device), spec,
                           out / f"samples_{step:06d}.png")
@@ -252,8 +256,7 @@ def fit(cfg: TrainConfig, progress: bool = True) -> Path:
             generator.train()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
-    if progress:
-        print(file=sys.stderr)
+    bar.close()
     log_file.close()
     return ckpt_path
 

@@ -31,6 +31,7 @@ from edge.vision.metrics import rank1
 from .config import TrainConfigError
 from .data import PairCache, degrade
 from .prepare import load_split
+from .progress import ProgressLine
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ def train_recognizer(cfg: RecognizerConfig, progress: bool = True) -> Path:
     schedule = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
     rng = torch.Generator().manual_seed(cfg.seed)
     started = time.monotonic()
+    bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     net.train()
     for step in range(1, cfg.steps + 1):
         idx = torch.randint(len(x), (cfg.batch_size,), generator=rng)
@@ -137,10 +139,9 @@ def train_recognizer(cfg: RecognizerConfig, progress: bool = True) -> Path:
         schedule.step()
         if progress and (step % 20 == 0 or step == cfg.steps):
             rate = step / max(time.monotonic() - started, 1e-6)
-            print(f"\rrecogniser step {step}/{cfg.steps} loss {loss.item():.3f} | {rate:.1f} it/s "
-                  f"ETA {(cfg.steps - step) / rate / 60:.1f} min", end="", file=sys.stderr)
-    if progress:
-        print(file=sys.stderr)
+            bar.update(f"recogniser step {step}/{cfg.steps} loss {loss.item():.3f} | {rate:.1f} it/s "
+                       f"ETA {(cfg.steps - step) / rate / 60:.1f} min", final=step == cfg.steps)
+    bar.close()
     net.eval()
     held_out = held_out_rank1(net, cache)
     log.info("recogniser rank-1 on held-out identities (views vs frontals): %.3f", held_out)

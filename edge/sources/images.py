@@ -38,6 +38,8 @@ class ImageFolderSource(FrameSource):
         if not self.folder.is_dir():
             raise SourceError(f"image folder not found: {self.folder}")
         self._files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self._files:
+            raise SourceError(f"image folder has no pictures: {self.folder}")
         self._next, self._start, self._t0 = 0, time.monotonic(), time.time()
 
     def read(self) -> Frame | None:

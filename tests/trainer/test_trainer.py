@@ -409,7 +409,7 @@ def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
         identity_margin(probes, np.array(["a", "c", "a"]), gallery, ids)
 
 
-def test_your_own_folder_holds_people_out_and_eval_scores_only_them(shared_data, tmp_path, capsys):
+def test_your_own_folder_holds_people_out_and_eval_scores_only_them(shared_data, tmp_path, capsys, caplog):
     """A dataset of your own (DIR/person.jpg + DIR/person/*.jpg): prepare holds every N-th
     person out and stores that split in the cache; fit never trains on them; eval scores them
     against their own frontals."""
@@ -427,7 +427,8 @@ def test_your_own_folder_holds_people_out_and_eval_scores_only_them(shared_data,
     assert main(["prepare", "--folder", str(folder), "--test-every", "1", "--out", str(out)]) == 2
     assert "--test-every: must be 2 or more" in capsys.readouterr().err
     assert main(["prepare", "--folder", str(folder), "--test-every", "2", "--size", "32", "--out", str(out)]) == 0
-    assert "held out for eval, never trained on (3): mine:p2, mine:p4, mine:p6" in capsys.readouterr().out
+    assert ("3 of 6 people held out for evaluation, never trained on (--test-every 2): mine:p2, mine:p4, mine:p6; "
+            "3 left to train on: mine:p1, mine:p3, mine:p5") in caplog.text
     cache = PairCache.load(out)
     assert cache.held_out() == {"mine:p2", "mine:p4", "mine:p6"}
     run = torch.load(fit(tiny(out, tmp_path / "run", "steps=2"), progress=False), weights_only=False)

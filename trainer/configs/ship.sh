@@ -21,17 +21,17 @@ STUDENT_STEPS=${STUDENT_STEPS:-1500}
 "$BIN/mugshot-train" restore-fit --config trainer/configs/restore_student.toml --set cache="$CACHE" \
     --set out="$RUNS/student" --set teacher="$RUNS/teacher/checkpoint.pt" --set steps="$STUDENT_STEPS" --quiet
 for name in teacher student; do
-    "$BIN/mugshot-train" restore-export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "restore-$name"
+    "$BIN/mugshot-train" restore-export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "restore-$name" --force
 done
 "$BIN/mugshot-train" restore-check --cache "$CACHE" --model student=models/student.onnx \
     --model teacher=models/teacher.onnx --grid "$RUNS/grid.png" --json "$RUNS/check.json"
 "$BIN/python" -m trainer.bench_restore --rounds 9 --json "$RUNS/speed.json"
 for name in teacher student; do  # the cards, with the check and the speed
     "$BIN/mugshot-train" restore-export "$RUNS/$name/checkpoint.pt" --out "models/$name.onnx" --name "restore-$name" \
-        --card "models/$name.md" --check "$RUNS/check.json" --speed "$RUNS/speed.json"
+        --card "models/$name.md" --check "$RUNS/check.json" --speed "$RUNS/speed.json" --force
 done
-"$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx
+"$BIN/mugshot-quantize" generator --model models/student.onnx --out models/student_int8.onnx --force
 if [ -n "${LITERT:-}" ]; then
-    "$LITERT" -m quantize.tflite "$RUNS/student/checkpoint.pt" --out models/student.tflite
+    "$LITERT" -m quantize.tflite "$RUNS/student/checkpoint.pt" --out models/student.tflite --force
 fi
 "$BIN/mugshot-train" manifest
