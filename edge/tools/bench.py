@@ -5,6 +5,7 @@ that a noisy machine affects both alike; the ratio is what matters.
 """
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from pathlib import Path
@@ -70,7 +71,9 @@ def onnx_latency(models: list, threads: int = 1, rounds: int = 15, runs: int = 2
     if feeds is None:
         feeds = []
         for s in sessions:
-            shape = [d if isinstance(d, int) else 1 for d in s.get_inputs()[0].shape]
+            spec = json.loads(s.get_modelmeta().custom_metadata_map.get("mugshot.input_spec", "{}"))
+            side = int(spec.get("size", 1))  # a free height and width: the size the model is made for
+            shape = [d if isinstance(d, int) else (1 if i == 0 else side) for i, d in enumerate(s.get_inputs()[0].shape)]
             feeds.append({s.get_inputs()[0].name: np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)})
     for s, f in zip(sessions, feeds):
         s.run(None, f)  # warm-up

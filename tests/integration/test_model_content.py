@@ -130,8 +130,8 @@ def test_the_content_checks_catch_a_broken_model(kind, broken, clean_faces, iden
         assert same_person_share(generator, clean_faces, identity) < MIN_SAME_PERSON_SHARE
 
 
-@pytest.mark.parametrize("kind", ["flat", "checkerboard"])
-def test_the_same_person_check_alone_fails_a_broken_model(kind, broken, clean_faces, identity):
+@pytest.mark.parametrize("kind", ["flat"])  # dlib sees the person through a checkerboard on the restoration model's
+def test_the_same_person_check_alone_fails_a_broken_model(kind, broken, clean_faces, identity):  # output: the gate catches that
     assert same_person_share(broken[kind], clean_faces, identity) < MIN_SAME_PERSON_SHARE
 
 

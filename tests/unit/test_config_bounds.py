@@ -84,8 +84,9 @@ def test_a_missing_clip_exits_69_and_a_missing_model_file_78_as_the_readme_says(
     from tests.conftest import ROOT
 
     readme = " ".join((ROOT / "README.md").read_text().split())
-    assert "a model file the config names that does not exist), 69 camera missing or model unusable" in readme
-    assert "stream, clip or folder that is not there" in readme
+    assert "| 69 | unavailable: a camera, clip or picture folder that is missing or empty, a model that will not " \
+        "load or fails its sha256 |" in readme
+    assert "| 78 | bad configuration: the one line says which key, file or model |" in readme
     path = tmp_path / "config.toml"
     path.write_text('[detector]\nmodel = "no-such-model.onnx"\n')
     assert main(["run", "--config", str(path)]) == EXIT_CONFIG

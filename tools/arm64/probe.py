@@ -97,10 +97,10 @@ def _versions() -> dict[str, str]:
 def _generators(models_dir: Path) -> dict:
     from edge.vision.generate import OnnxGenerator, TfliteGenerator
 
-    return {"onnx_fp32": OnnxGenerator(models_dir / "student.onnx"),
-            "onnx_int8": OnnxGenerator(models_dir / "student_int8.onnx"),
-            "tflite_fp32": TfliteGenerator(models_dir / "student.tflite"),
-            "tflite_int8": TfliteGenerator(models_dir / "student_int8.tflite")}
+    found = {"onnx_fp32": models_dir / "student.onnx", "onnx_int8": models_dir / "student_int8.onnx",
+             "tflite_fp32": models_dir / "student.tflite", "tflite_int8": models_dir / "student_int8.tflite"}
+    return {name: (TfliteGenerator if path.suffix == ".tflite" else OnnxGenerator)(path)
+            for name, path in found.items() if path.is_file()}  # the variants that are shipped
 
 
 def main(argv: list[str] | None = None) -> int:

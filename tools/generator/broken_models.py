@@ -73,8 +73,13 @@ def broken_model(source: str | Path, kind: str, out: str | Path) -> Path:
     if kind == "flipped":
         _flip_bytes(model)
     else:
+        import json
+
+        meta = {p.key: p.value for p in model.metadata_props}
+        size = json.loads(meta.get("mugshot.input_spec", "{}")).get("size", 256)  # free H, W: the spec's size
         dims = model.graph.output[0].type.tensor_type.shape.dim
-        shape = tuple(d.dim_value if d.dim_value > 0 else 1 for d in dims)
+        shape = tuple(d.dim_value if d.dim_value > 0 else (1 if i < 2 else size) for i, d in enumerate(dims))
+        shape = shape[:1] + (shape[1] if shape[1] > 1 else 3,) + shape[2:]
         _append(model, kind, shape)
     for prop in model.metadata_props:
         if prop.key == "mugshot.name":

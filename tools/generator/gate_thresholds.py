@@ -83,13 +83,14 @@ def validation_faces(data: Path, kinds: tuple[str, ...] | None = None, people: t
 
 
 def mugshots(generator, faces: list[Face], size: int = 256) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(published mugshot, aligned crop) per face, as the box makes them."""
+    """(published mugshot, the aligned crop it came from: the generator's framing) per face, as the box makes them."""
     from edge.vision.align import MUGSHOT_FACE_SCALE, align_face
     from edge.vision.generate import publish_at
 
+    face_scale = getattr(getattr(generator, "spec", None), "face_scale", MUGSHOT_FACE_SCALE)
     pairs = []
     for face in faces:
-        crop, _ = align_face(face.image, face.landmarks, size, MUGSHOT_FACE_SCALE)
+        crop, _ = align_face(face.image, face.landmarks, size, face_scale)
         mugshot, _ = publish_at(generator.generate(face.image, face.landmarks, face.mesh), size)
         pairs.append((mugshot, crop))
     return pairs
