@@ -81,8 +81,8 @@ def architecture(cfg: dict) -> str:
     if cfg["model"] == "teacher":
         return (f"restoration U-Net teacher (`trainer/nets/restore.py`), width {cfg['width']}, six levels, "
                 "global residual")
-    return (f"restoration student (`trainer/nets/restore.py`), pixel-unshuffle 4, two-level U-Net of width "
-            f"{cfg['width']}, pixel-shuffle 4, global residual")
+    return (f"restoration student (`trainer/nets/restore.py`), 8x8 stride-4 convolution in, "
+            f"two-level U-Net of width {cfg['width']}, 8x8 stride-4 transposed convolution out, global residual")
 
 
 def training_data() -> str:

@@ -7,14 +7,16 @@ and nothing is upsampled from a smaller picture.
 
 - ``RestoreTeacher``: an encoder-decoder (U-Net) with a full-resolution first level, five stride-2 levels and
   skip connections; the discriminator of ``nets.PatchDiscriminator`` judges its (input, output) pairs.
-- ``RestoreStudent``: about 1% of the teacher's parameters.  A pixel-unshuffle by 4 turns the 256x256x3 face
-  into 64x64x48 (no pixel is dropped), a two-level U-Net works there, and a pixel-shuffle by 4 puts the
-  detail of the correction back at full resolution: every output pixel has its own value, at a sixteenth of
-  the work.  A 3x3 convolution at full resolution blends across the 4x4 cells' borders, and the smooth part of
-  the correction (exposure, colour, light) comes bilinearly from 64x64: without both, the first student
-  showed 4x4 blocks on flat backgrounds.  A global branch (the mean of the bottleneck, a 1x1 convolution, added
-  everywhere) gives every cell the whole face's exposure and colour: without it the student, trained on windows,
-  corrected exposure patch by patch and left halos around the head.
+- ``RestoreStudent``: about 0.5% of the teacher's parameters, 30x faster.  An 8x8 convolution of stride 4
+  turns the 256x256x3 face into 64x64 features (overlapping windows: no pixel is dropped and no 4x4 cell
+  ends at a hard border), a two-level U-Net works there, and an 8x8 transposed convolution of stride 4 puts
+  the correction back at full resolution: every output pixel has its own value, blended from the 2x2 cells
+  around it (a kernel twice the stride overlaps evenly: no checkerboard), so flat backgrounds show no blocks
+  and the smooth part (exposure, colour, light) is interpolated for free.  A global branch (the mean of the
+  bottleneck, a 1x1 convolution, added everywhere) gives every cell the whole face's exposure and colour:
+  without it a student trained on windows corrected exposure patch by patch and left halos around the head.
+  It replaced a pixel-unshuffle/pixel-shuffle student (same U-Net, 35,751 parameters, 15.7x) whose
+  full-resolution shuffles, blend convolution and bilinear resize cost more on one core than its convolutions.
 No normalisation layers: nothing to differ between training and inference, and plain convolutions quantize
 to INT8 cleanly.
 """
@@ -63,33 +65,23 @@ class RestoreTeacher(nn.Module):
 
 
 class RestoreStudent(nn.Module):
-    def __init__(self, width: int = 16, shuffle: int = 4):
+    def __init__(self, width: int = 16, stride: int = 4):
         super().__init__()
-        c = 3 * shuffle * shuffle
-        self.shuffle = shuffle
-        self.enc = conv(c, width)
+        k = 2 * stride
+        self.enc = nn.Sequential(nn.Conv2d(3, width, k, stride, (k - stride) // 2), nn.LeakyReLU(0.1, inplace=True),
+                                 conv(width, width))
         self.down = nn.Sequential(conv(width, 2 * width, stride=2), conv(2 * width, 2 * width))
         self.dec = conv(3 * width, width)
         self.glob = conv(2 * width, width, kernel=1)  # the whole face's mean features: one exposure, one colour
-        self.out = conv(width, c, act=False)  # the detail: every pixel of each 4x4 cell
-        self.coarse = conv(width, 3, act=False)  # the smooth part (exposure, colour, light): bilinear to full size
-        self.smooth = nn.Conv2d(3, 3, 3, padding=1)  # full resolution, across the cells' borders
-        for layer in (self.out[0], self.coarse[0]):
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
-        with torch.no_grad():  # starts as the identity
-            self.smooth.weight.zero_()
-            self.smooth.bias.zero_()
-            for i in range(3):
-                self.smooth.weight[i, i, 1, 1] = 1
+        self.out = nn.ConvTranspose2d(width, 3, k, stride, (k - stride) // 2)  # the correction, full resolution
+        nn.init.zeros_(self.out.weight)  # starts as the identity: the input passes through
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = F.pixel_unshuffle(x, self.shuffle)
-        e = self.enc(s)
+        e = self.enc(x)
         d = self.down(e)
         y = self.dec(torch.cat([upsample(d, e), e], 1)) + self.glob(d.mean((2, 3), keepdim=True))
-        correction = self.smooth(F.pixel_shuffle(self.out(y), self.shuffle)) + upsample(self.coarse(y), x)
-        return (x + correction).clamp(-1, 1)
+        return (x + self.out(y)).clamp(-1, 1)
 
 
 def build_restorer(model: str, width: int) -> nn.Module:
