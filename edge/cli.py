@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rounds", type=int, default=7)
     bench.add_argument("--int8-detector", help="INT8 YuNet (default: <cache>/yunet_int8.onnx)")
     bench.set_defaults(func=cmd_bench)
-    bench_face = sub.add_parser("bench-face", help="face mesh, pose, renderer and generator per face against the frame cost")
+    bench_face = sub.add_parser("bench-face", help="face mesh, pose and generator per face against the frame cost")
     bench_face.add_argument("--clip", help="video with a face (default: the generated demo clip)")
     bench_face.add_argument("--frames", type=int, default=40)
     bench_face.add_argument("--rounds", type=int, default=5)

@@ -13,10 +13,10 @@ from .load import config_from_dict, load_config
 from .schema import (CalibrationConfig, CameraConfig, Config, ConfigError, DetectorConfig,
                      DeviceConfig, DirectoryPublisherConfig, GENERATOR_NAMES, GeneratorConfig,
                      LogConfig, MeshConfig, MissingInputError, MotionConfig, MqttPublisherConfig,
-                     PUBLISHER_TYPES, RETIRED_KEYS, TrackerConfig)
+                     PUBLISHER_TYPES, RETIRED_GENERATORS, RETIRED_KEYS, TrackerConfig)
 
 __all__ = ["RANGES", "check_config", "check_topic_name", "config_from_dict", "load_config",
            "CalibrationConfig", "CameraConfig", "Config", "ConfigError", "DetectorConfig", "DeviceConfig",
            "DirectoryPublisherConfig", "GENERATOR_NAMES", "GeneratorConfig", "LogConfig", "MeshConfig",
-           "MissingInputError", "MotionConfig", "MqttPublisherConfig", "PUBLISHER_TYPES", "RETIRED_KEYS",
-           "TrackerConfig"]
+           "MissingInputError", "MotionConfig", "MqttPublisherConfig", "PUBLISHER_TYPES",
+           "RETIRED_GENERATORS", "RETIRED_KEYS", "TrackerConfig"]

@@ -7,8 +7,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from .schema import (GENERATOR_NAMES, CalibrationConfig, CameraConfig, Config, ConfigError, DetectorConfig,
-                     DirectoryPublisherConfig,
+from .schema import (GENERATOR_NAMES, RETIRED_GENERATORS, CalibrationConfig, CameraConfig, Config, ConfigError,
+                     DetectorConfig, DirectoryPublisherConfig,
                      GeneratorConfig, LogConfig, MeshConfig, MissingInputError, MotionConfig, MqttPublisherConfig,
                      TrackerConfig)
 
@@ -25,8 +25,7 @@ RANGES: dict[type, dict[str, tuple[float, float]]] = {
     TrackerConfig: {"iou_threshold": (0, 1), "max_missed_seconds": (0.01, 60), "min_hits": (1, 1000),
                     "publish_after_seconds": (0.01, 3600), "update_gain": (1, 100), "crop_size": (32, 1024)},
     GeneratorConfig: {"threads": (1, 64), "output_size": (64, 1024)},
-    MeshConfig: {"threads": (1, 64), "min_presence": (0, 1), "max_disagreement": (0, 1), "max_landmark_yaw": (0, 90),
-                 "render_size": (32, 1024)},
+    MeshConfig: {"threads": (1, 64), "min_presence": (0, 1), "max_disagreement": (0, 1), "max_landmark_yaw": (0, 90)},
     DirectoryPublisherConfig: {"jpeg_quality": (1, 100), "max_side": (32, 4096)},
     MqttPublisherConfig: {"port": (0, 65535), "keepalive": (5, 65535), "qos": (0, 2),
                           "spool_max_events": (1, 1_000_000), "spool_max_bytes": (1, 100_000_000_000),
@@ -123,10 +122,10 @@ def check_config(c: Config) -> None:
         raise ConfigError("tracker.update_gain", f"must be >= 1.0, got {trk.update_gain}")
     if not 32 <= trk.crop_size <= 1024:
         raise ConfigError("tracker.crop_size", f"must be between 32 and 1024, got {trk.crop_size}")
+    if c.generator.model in RETIRED_GENERATORS:
+        raise ConfigError("generator.model", RETIRED_GENERATORS[c.generator.model])
     if c.generator.model not in GENERATOR_NAMES:
         _existing_file("generator.model", c.generator.model)
-    if c.generator.model == "frontalize" and not c.mesh.enabled:
-        raise ConfigError("generator.model", "'frontalize' needs the face mesh: set mesh.enabled = true")
     if not 1 <= c.mesh.threads <= 64:
         raise ConfigError("mesh.threads", f"must be between 1 and 64, got {c.mesh.threads}")
     _fraction("mesh.min_presence", c.mesh.min_presence)
@@ -134,8 +133,6 @@ def check_config(c: Config) -> None:
         raise ConfigError("mesh.max_disagreement", f"must be in (0, 1], got {c.mesh.max_disagreement}")
     if not 0 <= c.mesh.max_landmark_yaw <= 90:
         raise ConfigError("mesh.max_landmark_yaw", f"must be between 0 and 90 degrees, got {c.mesh.max_landmark_yaw}")
-    if not 32 <= c.mesh.render_size <= 1024:
-        raise ConfigError("mesh.render_size", f"must be between 32 and 1024, got {c.mesh.render_size}")
     _positive("generator.threads", c.generator.threads)
     if not c.mesh.enabled and c.generator.crop_without_mesh and c.generator.model != "none":
         raise ConfigError("generator.crop_without_mesh", "with mesh.enabled = false no face has a mesh, so every "

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .checks import check_config
-from .schema import (GENERATOR_NAMES, PUBLISHER_TYPES, RETIRED_KEYS, Config, ConfigError,
+from .schema import (GENERATOR_NAMES, PUBLISHER_TYPES, RETIRED_GENERATORS, RETIRED_KEYS, Config, ConfigError,
                      DirectoryPublisherConfig)
 
 
@@ -58,7 +58,7 @@ def _resolve_paths(c: Config, base_dir: Path) -> Config:
     if camera.type == "images" or ("://" not in camera.uri and not camera.uri.isdigit()):
         camera = dataclasses.replace(camera, uri=resolve(camera.uri))
     generator = c.generator
-    if generator.model not in GENERATOR_NAMES:
+    if generator.model not in GENERATOR_NAMES and generator.model not in RETIRED_GENERATORS:  # those: checks
         generator = dataclasses.replace(generator, model=resolve(generator.model))
     generator = dataclasses.replace(generator, int8_model=resolve(generator.int8_model))
     calibration = dataclasses.replace(c.calibration, path=resolve(c.calibration.path))

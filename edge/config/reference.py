@@ -78,7 +78,8 @@ def render() -> str:
             parts.append(f"| `{f.name}` | {_cell(_default(f))} | {_cell(allowed)} | {_cell(notes.get(f.name, ''))} |")
         parts.append("")
     retired = [f"- `{key}`: {why}" for key, why in schema.RETIRED_KEYS.items()]
-    parts += ["### Retired keys (refused with this line)", "", *retired, "", END]
+    retired += [f'- `generator.model = "{name}"`: {why}' for name, why in schema.RETIRED_GENERATORS.items()]
+    parts += ["### Retired keys and values (refused with this line)", "", *retired, "", END]
     return "\n".join(parts) + "\n"
 
 

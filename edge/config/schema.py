@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 
-GENERATOR_NAMES = ("auto", "none", "frontalize")  # generator.model values that are not paths
+GENERATOR_NAMES = ("auto", "none")  # generator.model values that are not paths
+# generator.model values that existed once: a config that still names one gets this line instead of "file not found"
+RETIRED_GENERATORS = {
+    "frontalize": "'frontalize' (the face's own mesh turned frontal) was retired in favour of the restoration "
+                  "generator (it rated 2.55 of 5 natural blind, docs/results.md): use \"auto\" (the shipped "
+                  "restoration student) or \"none\" (the aligned crop)",
+}
 
 
 class ConfigError(ValueError):
@@ -99,9 +105,9 @@ class TrackerConfig:
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    # "auto": the shipped student (models/manifest.toml; the aligned crop when none is shipped); "none":
-    # publish the aligned crop as the mugshot; "frontalize": the face's own mesh turned frontal and pasted
-    # onto the aligned crop (needs [mesh]); or a path (.onnx/.tflite).  Events carry the crop either way.
+    # "auto": the shipped restoration student (models/manifest.toml; the aligned crop when none is shipped);
+    # "none": publish the aligned crop as the mugshot; or a path to a restoration model (.onnx/.tflite) that
+    # takes the aligned crop.  Events carry the crop either way.
     model: str = "auto"
     threads: int = 1
     precision: Literal["fp32", "int8", "auto"] = "auto"
@@ -110,8 +116,7 @@ class GeneratorConfig:
     # edge/vision/generate.py ``publish_at``), a larger one is published as it is, never downsampled
     output_size: int = 256
     # a face without an accepted face mesh (a profile beyond the mesh's range) is published as the crop,
-    # with the reason in the event; false: a model that works without a mesh (any .onnx/.tflite generator,
-    # a 7-channel refiner with empty frontal channels) runs on every face.  "frontalize" always needs the mesh.
+    # with the reason in the event; false: the generator runs on every face
     crop_without_mesh: bool = True
 
 
@@ -120,13 +125,15 @@ RETIRED_KEYS = {
     "generator.max_yaw": "retired: the yaw gate is replaced by the face mesh rule generator.crop_without_mesh "
                          "(default true: faces without an accepted mesh are published as the crop, and the "
                          "generator runs on the others); remove the line",
+    "mesh.render_size": "retired with generator.model = \"frontalize\", whose renderer it sized (the face mesh "
+                        "still gives the head pose and the view); remove the line",
 }
 
 
 @dataclass(frozen=True)
 class MeshConfig:
-    # MediaPipe's dense face mesh (models/face_landmark.*): true head pose for the best shot and events,
-    # and the geometry of generator.model = "frontalize".  Off: the 5-point pose only.
+    # MediaPipe's dense face mesh (models/face_landmark.*): true head pose for the best shot, its view and
+    # events.  Off: the 5-point pose only.
     enabled: bool = True
     runtime: Literal["auto", "onnxruntime", "litert"] = "auto"  # auto: LiteRT when ai-edge-litert is installed
     threads: int = 1
@@ -137,7 +144,6 @@ class MeshConfig:
     # no mesh where the 5-point estimate puts the face beyond this yaw: near profiles the mesh still fits the five
     # points but reads the yaw 35-40° short (FRMDB ±90: mesh 37-41° error, 5-point 20-23°; `mugshot-train pose`)
     max_landmark_yaw: float = 60.0
-    render_size: int = 128  # the frontalized face, pixels (same framing as the published crop)
 
 
 @dataclass(frozen=True)

@@ -196,15 +196,11 @@ class Pipeline:
 
     def skip_reason(self, shot) -> str | None:
         """Why this shot's mugshot is the crop instead of the generator's, or None when the generator runs:
-        a face without an accepted mesh, for a generator that needs one ("frontalize") or under
-        ``generator.crop_without_mesh``."""
-        if self.generator.name == "none" or shot.mesh is not None:
+        a face without an accepted mesh under ``generator.crop_without_mesh``."""
+        if self.generator.name == "none" or shot.mesh is not None or not self.cfg.generator.crop_without_mesh:
             return None
-        if not (self.generator.needs_mesh or self.cfg.generator.crop_without_mesh):
-            return None
-        why = "generator.crop_without_mesh" if not self.generator.needs_mesh else f"{self.generator.name} needs it"
         return (f"no face mesh (presence {shot.quality.mesh_presence:.2f}; or it disagreed with the detector's "
-                f"landmarks, or the face is turned beyond mesh.max_landmark_yaw): {why}")
+                f"landmarks, or the face is turned beyond mesh.max_landmark_yaw): generator.crop_without_mesh")
 
     def picture(self, shot, marks: np.ndarray, face: bool = True) -> tuple[np.ndarray, dict]:
         """One published picture of a shot (the mugshot, or the profile with ``face=False``) and the event's
@@ -216,7 +212,7 @@ class Pipeline:
             image = NoGenerator().generate(shot.patch, marks)
             made = {"name": "none", "skipped": self.generator.name, "reason": skip}
         else:
-            image, made = self.generator.generate(shot.patch, marks, shot.mesh), dict(self.generator.describe())
+            image, made = self.generator.generate(shot.patch, marks), dict(self.generator.describe())
         native = image.shape[1]
         image, upsampling = publish_at(image, self.cfg.generator.output_size)
         made |= {"output_size": native, "published_size": image.shape[1], "upsampling": upsampling}
@@ -278,7 +274,7 @@ def build_models(cfg: Config):
 
     detector = make_detector(cfg.detector)
     generator = make_generator(cfg.generator.model, cfg.generator.threads, MODELS_DIR, cfg.generator.precision,
-                               cfg.generator.int8_model, cfg.mesh.render_size)
+                               cfg.generator.int8_model)
     mesher = None
     if cfg.mesh.enabled:
         from ..vision.face3d import make_mesher

@@ -62,7 +62,8 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-INPUT_PARTS = {"crop": 3, "frontal": 3, "visibility": 1}  # channel group -> channels
+INPUT_PARTS = {"crop": 3}  # a generator's input: the aligned crop alone, 3 channels
+RETIRED_INPUTS = ("frontal", "visibility")  # the 7-channel refiner's extra groups (retired: docs/results.md)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class ModelInputSpec:
     color: str = "rgb"  # channel order of the tensor: "rgb" or "bgr"
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # on 0..1 values
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
-    # the channel groups stacked into the model's input, in order (INPUT_PARTS): the aligned crop; the
-    # frontalized face and its visibility map from edge.vision.face3d (empty, i.e. 0, when the face has no mesh)
+    # the model's input (INPUT_PARTS): the aligned crop.  Metadata naming more (the retired 7-channel refiner's
+    # frontalized face and visibility map) is refused by from_metadata
     inputs: tuple[str, ...] = ("crop",)
 
     METADATA_KEY = "mugshot.input_spec"
@@ -102,10 +103,13 @@ class ModelInputSpec:
             raise ValueError(f"{source}: malformed '{cls.METADATA_KEY}' metadata: {exc}") from None
         if spec.color not in ("rgb", "bgr") or len(spec.mean) != 3 or len(spec.std) != 3:
             raise ValueError(f"{source}: '{cls.METADATA_KEY}' needs color rgb|bgr and 3 mean/std values")
-        unknown = [part for part in spec.inputs if part not in INPUT_PARTS]
-        if unknown or not spec.inputs or spec.inputs[0] != "crop":
-            raise ValueError(f"{source}: '{cls.METADATA_KEY}' inputs {list(spec.inputs)}: expected 'crop' first, "
-                             f"then any of {sorted(set(INPUT_PARTS) - {'crop'})}")
+        if spec.inputs != ("crop",):
+            retired = any(part in RETIRED_INPUTS for part in spec.inputs)
+            raise ValueError(f"{source}: '{cls.METADATA_KEY}' asks for inputs {'+'.join(spec.inputs)}: "
+                             + ("the 7-channel refiner (crop + frontalized face + visibility map) was retired in "
+                                "favour of the 3-channel restoration generator (docs/results.md); use "
+                                "generator.model = \"auto\" or a restoration model" if retired
+                                else "a generator takes the aligned crop alone ('crop')"))
         return spec
 
 
@@ -133,24 +137,3 @@ def from_tensor(tensor: np.ndarray, spec: ModelInputSpec) -> np.ndarray:
     if spec.color == "rgb":
         images = images[..., ::-1]
     return np.clip(images * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def stack_inputs(spec: ModelInputSpec, crop: np.ndarray, frontal: np.ndarray | None = None,
-                 visibility: np.ndarray | None = None) -> np.ndarray:
-    """The (1, channels, size, size) input of a model whose spec names several channel groups: the
-    aligned crop and the frontalized face normalised alike, the visibility map as 0..1; the frontal
-    groups are 0 (empty) when the face has no mesh."""
-    size = spec.size
-    parts = []
-    for part in spec.inputs:
-        if part == "crop":
-            parts.append(to_tensor(crop, spec))
-        elif part == "frontal":
-            parts.append(to_tensor(frontal, spec) if frontal is not None else np.zeros((1, 3, size, size), np.float32))
-        else:  # visibility
-            vis = np.zeros((size, size), np.float32) if visibility is None else np.asarray(visibility, np.float32)
-            if vis.shape != (size, size):
-                vis = cv2.resize(vis, (size, size), interpolation=cv2.INTER_LINEAR)
-            parts.append(vis[None, None])
-    return np.concatenate(parts, axis=1)
-

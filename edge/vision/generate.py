@@ -1,12 +1,13 @@
-"""The mugshot generator: an aligned, often angled face in, a frontal mugshot out.
+"""The mugshot generator: a restoration network, the aligned crop in, the same face as a clean mugshot out.
 
-A generator model is an ONNX file whose metadata says how it wants its input
-(``ModelInputSpec``); the code reads that instead of assuming sizes or normalisation.
-``NoGenerator`` passes the aligned crop through (``generator.model = "none"``, no shipped
-student, or a face without an accepted face mesh under ``generator.crop_without_mesh``) and events
-say ``generator: none``.  ``FrontalizeGenerator`` renders the face's own mesh frontal
-(``generator.model = "frontalize"``).  Whatever a generator makes is published at
-``generator.output_size`` (:func:`publish_at`: upsampled when smaller, never downsampled).
+A generator model is an ONNX (or TFLite) file whose metadata says how it wants its input
+(``ModelInputSpec``); the code reads that instead of assuming sizes or normalisation.  Its input is
+the aligned crop alone: a model whose metadata asks for the frontalized face and its visibility map
+(the 7-channel refiner, retired with ``generator.model = "frontalize"`` in favour of restoration: see
+docs/results.md) is refused with one line.  ``NoGenerator`` passes the aligned crop through
+(``generator.model = "none"``, no shipped student, or a face without an accepted face mesh under
+``generator.crop_without_mesh``) and events say ``generator: none``.  Whatever a generator makes is
+published at ``generator.output_size`` (:func:`publish_at`: upsampled when smaller, never downsampled).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .align import ModelInputSpec, align_face, from_tensor, stack_inputs, to_tensor
+from .align import ModelInputSpec, align_face, from_tensor, to_tensor
 from .model_files import ModelError, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,7 @@ class NoGenerator:
     sha256 = ""
     spec = ModelInputSpec(size=256)
 
-    needs_mesh = False
-
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
         return crop
 
@@ -55,63 +54,10 @@ class NoGenerator:
         return {"name": self.name}
 
 
-class FrontalizeGenerator:
-    """``generator.model = "frontalize"``: the face's own mesh turned frontal (``edge.vision.face3d``), pasted
-    onto the aligned crop so hair, ears and outline stay.  Without a mesh the pipeline publishes the crop."""
-    name = "frontalize"
-    version = "1"
-    sha256 = ""
-    precision = "fp32"
-    needs_mesh = True
-
-    def __init__(self, size: int = 128, models_dir: Path | None = None):
-        from .face3d import FrontalRenderer, load_canonical
-
-        self.canonical = load_canonical(models_dir)
-        self.renderer = FrontalRenderer(self.canonical, size)
-        self.spec = ModelInputSpec(size=size)
-
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        from .face3d import procrustes_pose
-
-        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
-        if mesh is None:
-            return crop
-        frontal = self.renderer.render(patch, mesh.points, procrustes_pose(mesh.points, self.canonical))
-        return self.renderer.composite(crop, frontal)
-
-    def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "size": self.spec.size}
-
-
-class ModelInput:
-    """Builds a generator model's input as its spec says: the aligned crop alone, or stacked with the
-    frontalized face and its visibility map (rendered from the shot's mesh; empty without one)."""
-
-    def __init__(self, spec: ModelInputSpec):
-        self.spec = spec
-        self._renderer = None
-
-    def __call__(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        crop, _ = align_face(patch, landmarks, self.spec.size, self.spec.face_scale)
-        if self.spec.inputs == ("crop",):
-            return to_tensor(crop, self.spec)
-        frontal = None
-        if mesh is not None:
-            from .face3d import FrontalRenderer, load_canonical, procrustes_pose
-
-            if self._renderer is None:
-                self._renderer = FrontalRenderer(load_canonical(), self.spec.size, self.spec.face_scale)
-            canonical = self._renderer.canonical
-            frontal = self._renderer.render(patch, mesh.points, procrustes_pose(mesh.points, canonical))
-        return stack_inputs(self.spec, crop, frontal.image if frontal else None,
-                            frontal.visibility if frontal else None)
-
-
-def described_inputs(spec: ModelInputSpec) -> dict:
-    """The event's word for a model's input channels, where it takes more than the crop: one string
-    ("crop+frontal+visibility"), since an event's model entries are flat scalars (the receiver refuses lists)."""
-    return {"inputs": "+".join(spec.inputs)} if spec.inputs != ("crop",) else {}
+def model_input(patch: np.ndarray, landmarks: np.ndarray, spec: ModelInputSpec) -> np.ndarray:
+    """A generator's input as its spec says: the aligned crop, normalised, (1, 3, size, size)."""
+    crop, _ = align_face(patch, landmarks, spec.size, spec.face_scale)
+    return to_tensor(crop, spec)
 
 
 class OnnxGenerator:
@@ -129,19 +75,15 @@ class OnnxGenerator:
         self._input = self._session.get_inputs()[0].name
         channels = self._session.get_inputs()[0].shape[1]
         if isinstance(channels, int) and channels != self.spec.channels:
-            raise ModelError(f"generator.model: {self.path} takes {channels} input channels but its metadata "
-                             f"names {list(self.spec.inputs)} ({self.spec.channels} channels)")
-        self._make_input = ModelInput(self.spec)
+            raise ModelError(f"generator.model: {self.path} takes {channels} input channels, but a generator takes the "
+                             f"aligned crop alone ({self.spec.channels} channels; the 7-channel refiner was retired)")
 
-    needs_mesh = False  # uses the shot's mesh where its spec asks for frontal channels, works without
-
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        output = self._session.run(None, {self._input: self._make_input(patch, landmarks, mesh)})[0]
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        output = self._session.run(None, {self._input: model_input(patch, landmarks, self.spec)})[0]
         return from_tensor(output, self.spec)[0]
 
     def describe(self) -> dict:
-        described = {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
-        return described | described_inputs(self.spec)
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision}
 
     precision = "fp32"
 
@@ -189,33 +131,31 @@ class TfliteGenerator:
         if not sidecar.is_file():
             raise ModelError(f"generator.model: {sidecar} (the model's input spec) is missing")
         try:
-            self.spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: sidecar.read_text()}, str(sidecar))
+            self.spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: sidecar.read_text()},
+                                                     f"generator.model: {self.path} ({sidecar.name})")
         except ValueError as exc:
             raise ModelError(str(exc)) from None
         self._runner = tflite_interpreter(self.path, threads).get_signature_runner()
         self.name, self.version = self.path.stem, ""
         self.precision = "int8" if "int8" in self.path.stem else "fp32"
-        self._make_input = ModelInput(self.spec)
 
-    needs_mesh = False
-
-    def generate(self, patch: np.ndarray, landmarks: np.ndarray, mesh=None) -> np.ndarray:
-        return from_tensor(run_tflite(self._runner, self._make_input(patch, landmarks, mesh)), self.spec)[0]
+    def generate(self, patch: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        return from_tensor(run_tflite(self._runner, model_input(patch, landmarks, self.spec)), self.spec)[0]
 
     def describe(self) -> dict:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "precision": self.precision,
-                "runtime": "litert"} | described_inputs(self.spec)
+                "runtime": "litert"}
 
 
 def make_generator(model: str, threads: int, models_dir: Path, precision: str = "fp32",
-                   int8_model: str = "", render_size: int = 128
-                   ) -> NoGenerator | OnnxGenerator | TfliteGenerator | FrontalizeGenerator:
+                   int8_model: str = "") -> NoGenerator | OnnxGenerator | TfliteGenerator:
+    from ..config.schema import RETIRED_GENERATORS
     from .precision import choose
 
     if model == "none":
         return NoGenerator()
-    if model == "frontalize":
-        return FrontalizeGenerator(render_size, models_dir)
+    if model in RETIRED_GENERATORS:
+        raise ModelError(f"generator.model: {RETIRED_GENERATORS[model]}")
     if model.endswith(".tflite"):
         return TfliteGenerator(model, threads)
     int8 = Path(int8_model) if int8_model else None

@@ -195,9 +195,7 @@ def write_manifest(models_dir: Path) -> Path:
         lines += [f"[{name}]", f'file = "{path.name}"', f'precision = "{precision}"',
                   f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
                   f'input = "{spec.get("size")}x{spec.get("size")} {spec.get("color")}, face_scale '
-                  f'{spec.get("face_scale")}, (x - {spec.get("mean", [0])[0]}) / {spec.get("std", [1])[0]}'
-                  + (f' + {" + ".join(spec["inputs"][1:])} (7 channels)' if len(spec.get("inputs", ["crop"])) > 1 else "")
-                  + '"',
+                  f'{spec.get("face_scale")}, (x - {spec.get("mean", [0])[0]}) / {spec.get("std", [1])[0]}"',
                   f'version = "{meta.get("mugshot.version", "")}"', f'report = "{report}"', ""]
     for name, (filename, precision, described) in FACE_MESH_FILES.items():
         path = models_dir / filename

@@ -1,16 +1,14 @@
-"""The face geometry on real faces: dense mesh, Procrustes pose, the frontalizing renderer."""
+"""The face geometry on real faces: dense mesh and Procrustes pose (the box's true head pose)."""
 from __future__ import annotations
 
 import json
-import math
 
 import cv2
 import numpy as np
 import pytest
 
 from edge.vision.align import canonical_points
-from edge.vision.face3d import FrontalRenderer, load_canonical, make_mesher, procrustes_pose
-from edge.vision.face3d.frontalize import rasterize, vertex_visibility
+from edge.vision.face3d import load_canonical, make_mesher, procrustes_pose
 from edge.vision.face3d.pose import rotation_from_angles
 from edge.vision.model_files import ModelError
 
@@ -92,82 +90,6 @@ def test_yaw_sign_follows_the_project_convention(shared_data, yunet, canonical):
     assert -60 < yaw_mirrored < -25 and abs(yaw + yaw_mirrored) < 5
 
 
-def frontal_in_template(canonical, size):
-    """The canonical face, frontal, placed so that its five points sit on the alignment template."""
-    from edge.vision.align import similarity_transform
-
-    flat = canonical.vertices[:, :2] * np.float32([1, -1])
-    m = similarity_transform(canonical.five_points(flat), canonical_points(size, 0.7)).astype(np.float64)
-    scale = math.hypot(m[0, 0], m[0, 1])
-    points = np.empty((468, 3), np.float32)
-    points[:, :2] = flat @ m[:, :2].T + m[:, 2]
-    points[:, 2] = canonical.vertices[:, 2] * scale
-    return points
-
-
-@pytest.mark.parametrize("size", [128, 256])
-def test_renderer_maps_the_canonical_mesh_onto_itself(canonical, size):
-    points = frontal_in_template(canonical, size)
-    rng = np.random.default_rng(0)
-    noise = cv2.GaussianBlur(rng.integers(0, 255, (size, size, 3), dtype=np.uint8), (7, 7), 0).astype(np.float32)
-    image = ((noise + noise[:, ::-1]) / 2).astype(np.uint8)  # symmetric: the mirrored side's share blends in unseen
-    renderer = FrontalRenderer(canonical, size)
-    out = renderer.render(image, points, procrustes_pose(points, canonical))
-    ys, xs = np.nonzero(out.inside)
-    assert len(ys) > 0.25 * size * size
-    shift = np.abs(out.source[ys, xs] - np.stack([xs, ys], 1))
-    assert shift.max() < 1.0, f"identity warp is off by {shift.max():.2f} px"
-    assert (out.visibility[out.inside] > 0.5).mean() > 0.9 and out.visibility[~out.inside].max() == 0.0
-    diff = np.abs(out.image.astype(int) - image.astype(int))[out.inside]
-    assert np.median(diff) <= 2 and np.percentile(diff, 99) <= 40
-
-
-def test_zbuffer_nearer_triangle_wins_whatever_the_drawing_order():
-    points = np.float32([[10, 10], [60, 10], [10, 60], [20, 20], [70, 20], [20, 70]])
-    triangles = np.int32([[0, 1, 2], [3, 4, 5]])
-    near_second = np.float32([0, 0, 0, 5, 5, 5])
-    near_first = np.float32([5, 5, 5, 0, 0, 0])
-    assert rasterize(points, near_second, triangles, (80, 80))[30, 30] == 1
-    assert rasterize(points, near_first, triangles, (80, 80))[30, 30] == 0
-    assert rasterize(points, near_first, triangles[::-1], (80, 80))[30, 30] == 1  # index 1 is now the near one
-
-
-def test_parts_hidden_behind_the_nose_are_invisible(canonical):
-    """Turned 40°, some far-side vertices still face the camera but lie behind the nose: the z-buffer
-    hides them; seen from the front (almost) nothing facing the camera is hidden."""
-    def facing_but_hidden(yaw):
-        points = posed_mesh(canonical, yaw=yaw)
-        visible = vertex_visibility(points, canonical, (400, 400), tolerance=0.03 * np.ptp(points[:, 0]))
-        tri = canonical.triangles
-        camera = points.astype(np.float64) * np.array([1, -1, 1])
-        n = np.cross(camera[tri[:, 1]] - camera[tri[:, 0]], camera[tri[:, 2]] - camera[tri[:, 0]])
-        normals = np.zeros_like(camera)
-        for k in range(3):
-            np.add.at(normals, tri[:, k], n)
-        return np.flatnonzero((normals[:, 2] > 0.3 * np.linalg.norm(normals, axis=1)) & (visible == 0))
-
-    frontal = facing_but_hidden(0.0)
-    assert len(frontal) <= 4  # at most where the lips touch
-    hidden = np.setdiff1d(facing_but_hidden(40.0), frontal)
-    assert len(hidden) >= 3
-    # on the side turned away: positive yaw turns the face to the image's left, so the camera sees the face's
-    # left cheek (x > 0 in the canonical frame, the viewer's right) and the right one (x < 0) hides behind the nose
-    assert (canonical.vertices[hidden, 0] < 0).mean() >= 0.8
-
-
-def test_frontalized_real_face_at_256(astronaut, yunet, canonical):
-    mesher = make_mesher("onnxruntime")
-    face = yunet.detect(astronaut)[0]
-    mesh = mesher.mesh(astronaut, face.box, face.landmarks)
-    out = FrontalRenderer(canonical, 256).render(astronaut, mesh.points, procrustes_pose(mesh.points, canonical))
-    assert out.image.shape == (256, 256, 3) and out.visibility.shape == (256, 256)
-    assert (out.image[~out.inside] == 128).all() and (out.visibility[~out.inside] == 0).all()
-    assert 0.2 < out.inside.mean() < 0.7
-    # the face is skin-coloured where seen, not the grey fill
-    seen = out.image[out.visibility > 0.5].astype(int)
-    assert seen[:, 2].mean() > seen[:, 0].mean() + 10  # red over blue
-
-
 def test_a_missing_or_altered_mesh_model_is_refused(tmp_path):
     import shutil
 
@@ -186,24 +108,3 @@ def test_canonical_model_is_what_the_recipe_describes(canonical):
     data = json.loads((MODELS_DIR / "face_mesh_canonical.json").read_text())
     assert len(data["vertices"]) == 468 and len(data["triangles"]) == 898 and len(data["procrustes_ids"]) == 33
     assert (canonical.mirror[canonical.mirror] == np.arange(468)).mean() > 0.95  # mirror partners pair up
-
-
-def test_rotate_and_render_pairs_from_one_photo(astronaut, yunet, canonical):
-    from edge.vision.face3d.rerender import rotate_and_render, turned_mesh
-
-    mesher = make_mesher("onnxruntime")
-    face = yunet.detect(astronaut)[0]
-    mesh = mesher.mesh(astronaut, face.box, face.landmarks)
-    pose = procrustes_pose(mesh.points, canonical)
-    still = rotate_and_render(astronaut, mesh.points, pose, canonical, yaw=0.0)
-    region = still.rendered.inside
-    assert np.abs(turned_mesh(mesh.points, pose, 0.0) - mesh.points).max() < 1e-3
-    assert np.median(np.abs(still.rotated.astype(int) - astronaut)[region]) <= 2
-    pair = rotate_and_render(astronaut, mesh.points, pose, canonical, yaw=35.0)
-    turned_pose = procrustes_pose(pair.rotated_points, canonical)
-    assert turned_pose.yaw == pytest.approx(pose.yaw + 35.0, abs=1.0)
-    assert pair.rotated.shape == pair.twice.shape == astronaut.shape
-    # turned away, the rotated view changed; turned back, the face is the photo again, less what the turn hid
-    changed = np.abs(pair.rotated.astype(int) - astronaut)[pair.rendered.inside].mean()
-    back = np.abs(pair.twice.astype(int) - astronaut)[pair.twice_rendered.inside].mean()
-    assert changed > 2 * back and back < 20

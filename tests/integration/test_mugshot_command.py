@@ -19,8 +19,8 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
     cv2.imwrite(str(photos / "bricks.png"), data.brick())
     turned = shared_data / "frmdb/cropped/mugshots/041/Img_23.jpg"  # camera yaw -45
     profile = shared_data / "frmdb/cropped/mugshots/041/Img_13.jpg"  # camera yaw -90: beyond the mesh's range
-    config = tmp_path / "frontalize.toml"
-    config.write_text('[generator]\nmodel = "frontalize"\n')
+    config = tmp_path / "box.toml"
+    config.write_text('[generator]\nmodel = "auto"\n')  # the shipped restoration student
     out = tmp_path / "out"
     code = main(["--log-level", "warning", "mugshot", str(photos / "astronaut.jpg"), str(photos / "bricks.png"),
                  str(turned), str(profile), "--out", str(out), "--config", str(config)])
@@ -35,14 +35,15 @@ def test_photos_get_mugshot_crop_and_metadata_and_a_faceless_one_a_message(astro
         assert mugshot is not None and crop is not None
         assert meta["images"]["mugshot"]["width"] == mugshot.shape[1]
     front = json.loads((out / "astronaut.json").read_text())
-    assert front["pose"]["source"] == "mesh" and front["mesh"]["present"] and front["generator"] == "frontalize"
+    assert front["pose"]["source"] == "mesh" and front["mesh"]["present"] and front["generator"] == "restore-student"
+    assert front["models"]["generator"]["gate"] == "passed"
     assert abs(front["pose"]["yaw"]) < 15
     turned_meta = json.loads((out / "Img_23.json").read_text())
     assert turned_meta["pose"]["source"] == "mesh" and 25 < turned_meta["pose"]["yaw"] < 60
-    assert turned_meta["generator"] == "frontalize" and turned_meta["models"]["mesh"]["sha256"]
-    rendered = turned_meta["models"]["generator"]  # rendered at mesh.render_size, published at generator.output_size
-    assert (rendered["output_size"], rendered["published_size"], turned_meta["images"]["mugshot"]["width"]) == \
-        (128, 256, 256)
+    assert turned_meta["generator"] == "restore-student" and turned_meta["models"]["mesh"]["sha256"]
+    made = turned_meta["models"]["generator"]  # natively 256 px: published at generator.output_size as it is
+    assert (made["output_size"], made["published_size"], made["upsampling"]) == (256, 256, "none")
+    assert turned_meta["images"]["mugshot"]["width"] == 256
     side = json.loads((out / "Img_13.json").read_text())
     assert side["pose"]["source"] == "landmarks" and not side["mesh"]["present"]
     assert side["generator"] == "none" and "no face mesh" in side["models"]["generator"]["reason"]

@@ -2,11 +2,10 @@
 
 On one core (the process is pinned to its first allowed CPU where the OS allows), one thread, the
 same frames, interleaved round by round so a noisy machine affects every stage alike: YuNet per
-frame, the mesh per face (each installed runtime), the Procrustes pose, the renderer at 128 and
-256, the generator (``--generator``: the shipped student, or a model file such as a 7-channel refiner) on its
-own input, the upsampling to ``generator.output_size``, the whole mugshot path per face as the box runs it
-(mesh, pose, the generator's input with the renderer where its spec asks for frontal channels, the network,
-the upsampling), and the frame cost with and without the geometry.  A Raspberry Pi 4 is estimated with a
+frame, the mesh per face (each installed runtime), the Procrustes pose, the generator (``--generator``:
+the shipped student, or a model file) on its own input, the upsampling to ``generator.output_size``, the
+whole mugshot path per face as the box runs it (mesh, pose, the generator's input, the network, the
+upsampling), and the frame cost with and without the geometry.  A Raspberry Pi 4 is estimated with a
 stated factor (its Cortex-A72 against this core), not measured.
 """
 from __future__ import annotations
@@ -36,16 +35,15 @@ def _ms(fn, repeats: int) -> float:
     return 1000 * (time.perf_counter() - start) / repeats
 
 
-def _generator_rows(generator, output_size: int, faces: list, meshes: list, default) -> dict:
+def _generator_rows(generator, output_size: int, faces: list, default) -> dict:
     """One round of the generator's rows: the network alone on prepared inputs, the upsampling, and the
-    whole mugshot path per face (mesh, pose, input with renderer, network, upsampling) as one call each."""
-    from ..generate import ModelInput, publish_at
+    whole mugshot path per face (mesh, pose, input, network, upsampling) as one call each."""
+    from ..generate import model_input, publish_at
     from . import procrustes_pose
 
     spec = generator.spec
-    label = f"{generator.name}, {spec.channels} channels, {spec.size} px"
-    make_input = ModelInput(spec)
-    inputs = [make_input(image, d.landmarks, m) for (image, d), m in zip(faces, meshes)]
+    label = f"{generator.name}, {spec.size} px"
+    inputs = [model_input(image, d.landmarks, spec) for image, d in faces]
     session, name = generator._session, generator._input
     outputs = []
     network = _ms(lambda: outputs.extend(session.run(None, {name: x})[0] for x in inputs), 1) / len(inputs)
@@ -55,16 +53,14 @@ def _generator_rows(generator, output_size: int, faces: list, meshes: list, defa
 
     def path(image, detection) -> None:
         mesh = default.run(image, detection.box, detection.landmarks)
-        accepted = mesh if mesh.accepted else None
-        if accepted is not None:
+        if mesh.accepted:
             procrustes_pose(mesh.points, default.canonical)  # the event's pose (the pipeline's _geometry)
-        publish_at(generator.generate(image, detection.landmarks, accepted), output_size)
+        publish_at(generator.generate(image, detection.landmarks), output_size)
 
     whole = _ms(lambda: [path(i, d) for i, d in faces], 1) / len(faces)
     return {f"generator network per face ({label})": network,
             f"upsample {spec.size} -> {output_size} ({publish_at(images[0], output_size)[1]})": upsample,
-            f"mugshot path per face, one call (mesh + pose + input{' + renderer' if spec.channels > 3 else ''} "
-            f"+ network + upsample)": whole}
+            "mugshot path per face, one call (mesh + pose + input + network + upsample)": whole}
 
 
 def bench_face(frames: list[np.ndarray], rounds: int = 5, generator: str = "auto", output_size: int = 256) -> dict:
@@ -72,7 +68,7 @@ def bench_face(frames: list[np.ndarray], rounds: int = 5, generator: str = "auto
     from ..detect import make_detector
     from ..motion import MotionDetector
     from ...sources.base import ArrayFrame
-    from . import FrontalRenderer, make_mesher, procrustes_pose
+    from . import make_mesher, procrustes_pose
     from .mesh import litert_available
 
     pinned = pin_one_core()
@@ -88,17 +84,12 @@ def bench_face(frames: list[np.ndarray], rounds: int = 5, generator: str = "auto
     meshes = [(image, m) for image, d in faces if (m := default.mesh(image, d.box, d.landmarks)) is not None]
     if not meshes:
         raise RuntimeError("no accepted face mesh in the frames")
-    poses = [procrustes_pose(m.points, canonical) for _, m in meshes]
     from models import MODELS_DIR
 
     from ..generate import OnnxGenerator, make_generator
     model = make_generator(generator, 1, MODELS_DIR, "fp32")
     if not isinstance(model, OnnxGenerator):
         raise RuntimeError(f"--generator {generator}: not an ONNX generator model (got {model.name!r})")
-    # the generator's input per face: its frontal channels from the face's mesh (empty without one)
-    face_meshes = [default.mesh(i, d.box, d.landmarks) for i, d in faces]
-    frontal = model.spec.channels > 3
-    renderers = {size: FrontalRenderer(canonical, size) for size in sorted({128, 256} | ({model.spec.size} if frontal else set()))}
     motion_cfg = MotionConfig()
     samples: dict[str, list[float]] = {}
     for _ in range(rounds):
@@ -109,26 +100,21 @@ def bench_face(frames: list[np.ndarray], rounds: int = 5, generator: str = "auto
         for rt, mesher in meshers.items():
             row[f"mesh per face ({rt})"] = _ms(lambda: [mesher.run(i, d.box, d.landmarks) for i, d in faces], 1) / len(faces)
         row["pose per face"] = _ms(lambda: [procrustes_pose(m.points, canonical) for _, m in meshes], 1) / len(meshes)
-        for size, renderer in renderers.items():
-            row[f"renderer per face at {size}"] = _ms(
-                lambda: [renderer.render(i, m.points, p) for (i, m), p in zip(meshes, poses)], 1) / len(meshes)
-        row |= _generator_rows(model, output_size, faces, face_meshes, default)
+        row |= _generator_rows(model, output_size, faces, default)
         for key, value in row.items():
             samples.setdefault(key, []).append(value)
     result = {key: statistics.median(values) for key, values in samples.items()}
     mesh_key = f"mesh per face ({default.runtime})"
-    result["geometry per face (mesh + pose + renderer 128)"] = (result[mesh_key] + result["pose per face"]
-                                                               + result["renderer per face at 128"])
+    result["geometry per face (mesh + pose)"] = result[mesh_key] + result["pose per face"]
     network_key = next(k for k in result if k.startswith("generator network"))
     upsample_key = next(k for k in result if k.startswith("upsample"))
-    renderer = result[f"renderer per face at {model.spec.size}"] if frontal else 0.0
-    result[f"mugshot path per face, sum of the rows (mesh + pose + {'renderer + ' * frontal}network + upsample)"] = (
-        result[mesh_key] + result["pose per face"] + renderer + result[network_key] + result[upsample_key])
+    result["mugshot path per face, sum of the rows (mesh + pose + network + upsample)"] = (
+        result[mesh_key] + result["pose per face"] + result[network_key] + result[upsample_key])
     result["frame with a face, no geometry"] = result["motion gate per frame"] + result["YuNet per frame"]
     result["frame with a face, mesh + pose (the daemon per frame)"] = (result["frame with a face, no geometry"]
                                                                       + result[mesh_key] + result["pose per face"])
     return {"ms": result, "frames": len(frames), "faces": len(faces), "meshes": len(meshes), "rounds": rounds,
-            "generator": f"{model.name} ({model.path.name}, {model.spec.channels} channels, {model.spec.size} px)",
+            "generator": f"{model.name} ({model.path.name}, {model.spec.size} px)",
             "frame_size": f"{frames[0].shape[1]}x{frames[0].shape[0]}", "pinned": pinned,
             "default_runtime": default.runtime}
 
