@@ -1,13 +1,9 @@
 """Calibration and evaluation inputs, made by exactly the edge preprocessing.
 
 Detector: frames letterboxed by ``edge.vision.detect.yunet.yunet_input``.  Generator: faces found
-by the edge detector and turned into the model's input by ``edge.vision.generate.ModelInput`` with the
-spec stored in the model: the aligned crop, and for a refiner (``inputs = ["crop", "frontal",
-"visibility"]``) the face's mesh from the box's ``FaceMesher`` (its gates decide), posed and
-frontalized by the box's renderer and stacked by ``edge.vision.align.stack_inputs``.  A face without an
-accepted mesh gets empty frontal channels and a zero map, as on the box, so both kinds enter
-calibration in the proportion the pictures give.  A folder may be the user's own pictures or
-frames saved by the daemon on the camera.
+by the edge detector and turned into the model's input by ``edge.vision.generate.model_input`` with the
+spec stored in the model: the aligned crop, as the box feeds the restoration generator.  A folder may be
+the user's own pictures or frames saved by the daemon on the camera.
 """
 from __future__ import annotations
 
@@ -21,7 +17,7 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from edge.vision.align import ModelInputSpec
 from edge.vision.detect.yunet import YuNetDetector, yunet_input
-from edge.vision.generate import ModelInput
+from edge.vision.generate import model_input
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".webp"}
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -64,39 +60,28 @@ def detector_tensors(images: list[Path], width: int, height: int) -> list[np.nda
 class GeneratorInputs:
     """A generator's inputs as the box makes them, one per picture in which the detector found a face."""
 
-    tensors: list[np.ndarray] = field(default_factory=list)  # (1, spec.channels, S, S) float32 each
-    meshed: list[bool] = field(default_factory=list)  # the face's mesh was accepted: frontal channels filled
+    tensors: list[np.ndarray] = field(default_factory=list)  # (1, 3, S, S) float32 each
     sources: list[Path] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tensors)
 
     def describe(self) -> dict:
-        meshed = int(sum(self.meshed))
-        return {"faces": len(self), "with_mesh": meshed, "without_mesh": len(self) - meshed}
+        return {"faces": len(self)}
 
 
-def generator_inputs(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None,
-                     mesher=None) -> GeneratorInputs:
-    """The box's path from picture to model input: YuNet's first face, then (for a spec with frontal
-    channels) the mesh, its pose and the frontal rendering (``edge.vision.generate.ModelInput``).  ``mesher``: an
-    ``edge.vision.face3d.FaceMesher`` (default: the shipped one, as ``mesh.runtime = "auto"`` picks it)."""
+def generator_inputs(images: list[Path], spec: ModelInputSpec, detector: YuNetDetector | None = None
+                     ) -> GeneratorInputs:
+    """The box's path from picture to model input: YuNet's first face, aligned and normalised as the spec
+    says (``edge.vision.generate.model_input``)."""
     detector = detector or YuNetDetector(score_threshold=0.5)
-    needs_mesh = spec.inputs != ("crop",)
-    if needs_mesh and mesher is None:
-        from edge.vision.face3d import make_mesher
-        mesher = make_mesher()
-    make_input = ModelInput(spec)
     made = GeneratorInputs()
     for path in images:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         found = detector.detect(image) if image is not None else []
         if not found:
             continue
-        face = found[0]
-        mesh = mesher.mesh(image, face.box, face.landmarks) if needs_mesh else None
-        made.tensors.append(make_input(image, face.landmarks, mesh))
-        made.meshed.append(mesh is not None)
+        made.tensors.append(model_input(image, found[0].landmarks, spec))
         made.sources.append(path)
     return made
 

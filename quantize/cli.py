@@ -38,9 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--exclude-types", nargs="*", default=None,
                         help="op types kept in float (generator default: every node after the convolutional "
                              "network, such as Tanh or a warp head's remap)")
-    parser.add_argument("--input-conv-int8", action="store_true",
-                        help="refiner (several input groups): quantize the first convolution too; by default it "
-                             "stays float, which measured better in fidelity and no slower (README, INT8 models)")
     parser.add_argument("--size", type=int, nargs=2, default=[320, 320], metavar=("W", "H"),
                         help="detector input size for calibration and evaluation")
     parser.add_argument("--max-drop", type=float, default=0.05,

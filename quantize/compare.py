@@ -1,18 +1,16 @@
 """Which parts of a generator to keep in float: INT8 variants side by side in one run.
 
-    python -m quantize.compare --model runs/refiner.onnx [--calib DIR] [--eval DIR] [--threads 1 2]
-                               [--tflite runs/refiner.tflite runs/refiner_int8.tflite]
+    python -m quantize.compare --model models/student.onnx [--calib DIR] [--eval DIR] [--threads 1 2]
+                               [--tflite models/student.tflite models/student_int8.tflite]
 
-Every variant is calibrated on the same inputs (``generator_inputs``: the box's path, so a refiner's
-faces without a mesh come in with empty frontal channels) and measured against the FP32 model on the
-same held-out inputs: PSNR/SSIM of the output (all faces, with and without a mesh), the largest and
+Every variant is calibrated on the same inputs (``generator_inputs``: the box's path, the aligned crop)
+and measured against the FP32 model on the same held-out inputs: PSNR/SSIM of the output, the largest and
 mean error of a blend head's weight ``sigmoid(w)`` (read as an extra graph output), and the median
 latency of every model interleaved round by round (``edge.tools.bench.onnx_latency``: fixed threads, no
 spinning), as the FP32/INT8 ratio.  Variants: per-channel or per-tensor weights, the head after the
-convolutional network in float (default) or in INT8 too, and additionally the convolution reading the
-input (crop, frontal face and visibility map: ``mugshot-quantize``'s default for refiners) or the last one
-(the blend logit and residual) in float.  ``--tflite``: the TFLite exports (``python -m quantize.tflite``)
-beside the FP32 ONNX model, PSNR and latency at one thread.
+convolutional network in float (default) or in INT8 too, and additionally the last convolution (the blend
+logit and residual) in float.  ``--tflite``: the TFLite exports (``python -m quantize.tflite``) beside the
+FP32 ONNX model, PSNR and latency at one thread.
 """
 from __future__ import annotations
 
@@ -42,8 +40,6 @@ def variants(fp32: Path) -> dict[str, dict]:
     return {"per-channel, head float": {"per_channel": True, "float_head": True},
             "per-tensor, head float": {"per_channel": False, "float_head": True},
             "per-channel, head INT8 too": {"per_channel": True, "float_head": False},
-            "per-channel, head + input conv float (refiner default)": {"per_channel": True, "float_head": True,
-                                                                       "float_input_convs": True},
             "per-channel, head + last conv float": {"per_channel": True, "float_head": True,
                                                     "exclude_nodes": convs[-1:]}}
 
@@ -89,9 +85,6 @@ def measure(int8: Path, evaluation: GeneratorInputs, spec: ModelInputSpec, refer
     images, got_probes = outputs_of(int8_bytes, evaluation, spec)
     row = {"psnr": float(np.mean([psnr(a, b) for a, b in zip(ref_images, images)])),
            "ssim": float(np.mean([ssim(a, b) for a, b in zip(ref_images, images)]))}
-    for meshed, label in ((True, "with mesh"), (False, "without mesh")):
-        pick = [i for i, m in enumerate(evaluation.meshed) if m == meshed]
-        row[f"psnr {label}"] = float(np.mean([psnr(ref_images[i], images[i]) for i in pick])) if pick else float("nan")
     if probes:
         diffs = np.concatenate([np.abs(a[0] - b[0]).ravel() for a, b in zip(ref_probes, got_probes)])
         row["blend weight err mean"], row["blend weight err max"] = float(diffs.mean()), float(diffs.max())
@@ -108,9 +101,8 @@ def compare(fp32: Path, calib: GeneratorInputs, evaluation: GeneratorInputs, spe
             nodes = quantize_model(fp32.read_bytes(), out, calib.tensors, method=method, **options)
             rows[label] = {"int8 nodes": len(nodes["quantized"])} | measure(out, evaluation, spec, reference)
             paths.append(out)
-        pick = next((i for i, m in enumerate(evaluation.meshed) if m), 0)
         name = onnx_session(fp32).get_inputs()[0].name
-        feeds = [{name: evaluation.tensors[pick]}] * (len(paths) + 1)
+        feeds = [{name: evaluation.tensors[0]}] * (len(paths) + 1)
         fp32_ms = {}
         for t in threads:
             timed = onnx_latency([fp32, *paths], threads=t, rounds=rounds, feeds=feeds)
@@ -140,7 +132,7 @@ def compare_tflite(fp32: Path, models: list[Path], evaluation: GeneratorInputs, 
     for label, runner in runners.items():
         out = [from_tensor(run_tflite(runner, x), spec)[0] for x in evaluation.tensors]
         rows[label] = {"psnr vs onnx fp32": float(np.mean([psnr(a, b) for a, b in zip(reference, out)]))}
-    x = evaluation.tensors[next((i for i, m in enumerate(evaluation.meshed) if m), 0)]
+    x = evaluation.tensors[0]
     calls = {"onnx fp32": lambda: session.run(None, {name: x})} | {
         label: (lambda r=runner: run_tflite(r, x)) for label, runner in runners.items()}
     times: dict[str, list[float]] = {label: [] for label in calls}
@@ -187,9 +179,8 @@ def main(argv: list[str] | None = None) -> int:
 
     model = Path(args.model)
     spec = ModelInputSpec.from_metadata(onnx_session(model).get_modelmeta().custom_metadata_map, str(model))
-    calib = generator_inputs(images_in(Path(args.calib), args.limit) if args.calib else
-                             held_in_faces(args.limit, spec), spec)
-    evaluation = generator_inputs(images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(spec), spec)
+    calib = generator_inputs(images_in(Path(args.calib), args.limit) if args.calib else held_in_faces(args.limit), spec)
+    evaluation = generator_inputs(images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(), spec)
     if not len(calib) or not len(evaluation):
         print("no faces found in the calibration or evaluation pictures", file=sys.stderr)
         return 2

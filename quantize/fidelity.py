@@ -74,18 +74,11 @@ def _mean_psnr(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 def generator_fidelity(fp32: Path, int8: Path, inputs: GeneratorInputs, spec: ModelInputSpec,
                        identity: bool = False) -> dict:
     """PSNR/SSIM of INT8 output against FP32 output on the box's inputs (``calibrate.generator_inputs``),
-    and (optionally) how often the dlib identity of the INT8 output agrees with that of the FP32 output.
-    A refiner's PSNR is also given apart for the faces with and without a mesh (frontal channels filled
-    or empty)."""
+    and (optionally) how often the dlib identity of the INT8 output agrees with that of the FP32 output."""
     a, b = run_generator(fp32, inputs.tensors, spec), run_generator(int8, inputs.tensors, spec)
     result = {"faces": len(a), "psnr": _mean_psnr(a, b),
               "ssim": float(np.mean([ssim(x, y) for x, y in zip(a, b)])) if a else float("nan")}
     result["ssim_drop"] = 1.0 - result["ssim"]
-    if spec.inputs != ("crop",):
-        for meshed, label in ((True, "with_mesh"), (False, "without_mesh")):
-            pick = [i for i, m in enumerate(inputs.meshed) if m == meshed]
-            result[f"faces_{label}"] = len(pick)
-            result[f"psnr_{label}"] = _mean_psnr([a[i] for i in pick], [b[i] for i in pick])
     if identity and a:
         from edge.vision.metrics import DlibIdentity
         embed = DlibIdentity(spec).embed

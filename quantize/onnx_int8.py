@@ -41,19 +41,11 @@ def outside_network(graph) -> set[str]:
     return outside
 
 
-def input_convolutions(graph) -> set[str]:
-    """Names of the convolutions that read the graph input itself (a refiner's crop, frontal face and
-    visibility map, whose ranges differ: one int8 scale for all of them costs the map half its steps)."""
-    inputs = {i.name for i in graph.input}
-    return {n.name for n in graph.node if n.op_type in ("Conv", "ConvTranspose") and any(i in inputs for i in n.input)}
-
-
 def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str = "minmax",
                    per_channel: bool = True, exclude_nodes: list[str] = (), exclude_types: list[str] = (),
-                   float_head: bool = False, float_input_convs: bool = False, activation_type: str = "int8") -> dict:
+                   float_head: bool = False, activation_type: str = "int8") -> dict:
     """Write the INT8 model to ``out``; returns which compute nodes run in INT8 and which in float.
-    ``float_head``: keep every node outside the convolutional network in float (generators).
-    ``float_input_convs``: keep the convolutions reading the graph input in float (refiners)."""
+    ``float_head``: keep every node outside the convolutional network in float (generators)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "fp32.onnx"
         proto = onnx.load_from_string(model if isinstance(model, bytes) else Path(model).read_bytes())
@@ -67,8 +59,6 @@ def quantize_model(model: bytes | Path, out: Path, tensors: list, *, method: str
         excluded = set(exclude_nodes) | {n.name for n in graph.node if n.op_type in set(exclude_types)}
         if float_head:
             excluded |= outside_network(graph)
-        if float_input_convs:
-            excluded |= input_convolutions(graph)
         reader = ArrayReader(graph.input[0].name, tensors)
         out.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(prepared), str(out), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,

@@ -44,17 +44,16 @@ def quantize_generator(args: argparse.Namespace, out: Path) -> dict:
     spec = ModelInputSpec.from_metadata(session.get_modelmeta().custom_metadata_map, str(source))
     channels = session.get_inputs()[0].shape[1]
     if isinstance(channels, int) and channels != spec.channels:
-        raise ValueError(f"--model {source}: takes {channels} input channels but its metadata names "
-                         f"{list(spec.inputs)} ({spec.channels} channels)")
-    calib_images = images_in(Path(args.calib), args.limit) if args.calib else held_in_faces(args.limit, spec)
+        raise ValueError(f"--model {source}: takes {channels} input channels, but a generator takes the aligned "
+                         f"crop alone ({spec.channels} channels; the 7-channel refiner was retired)")
+    calib_images = images_in(Path(args.calib), args.limit) if args.calib else held_in_faces(args.limit)
     calib = generator_inputs(calib_images, spec)
     if not len(calib):
         raise ValueError(f"--calib: no faces found in {args.calib or 'the default data'}")
     nodes = quantize_model(source.read_bytes(), out, calib.tensors, method=args.method,
                            exclude_nodes=args.exclude_nodes, exclude_types=args.exclude_types or [],
-                           float_head=args.exclude_types is None,
-                           float_input_convs=spec.inputs != ("crop",) and not args.input_conv_int8)
-    eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces(spec)
+                           float_head=args.exclude_types is None)
+    eval_images = images_in(Path(args.eval_dir), 200) if args.eval_dir else held_out_faces()
     evaluation = generator_inputs(eval_images, spec)
     fidelity = generator_fidelity(source, out, evaluation, spec, identity=args.identity)
     gate = {"max_drop": args.max_drop, "passed": fidelity["ssim_drop"] <= args.max_drop,
@@ -64,15 +63,10 @@ def quantize_generator(args: argparse.Namespace, out: Path) -> dict:
     if not len(evaluation):
         gate.update(passed=False, reason=f"--eval: no faces found in {args.eval_dir or 'the default data'}")
     name = session.get_inputs()[0].name
-    # time a face with its frontal channels filled where there is one (what a refiner mostly runs on)
-    pick = next((i for i, m in enumerate(evaluation.meshed) if m), 0) if len(evaluation) else None
-    feed = {name: evaluation.tensors[pick] if pick is not None else calib.tensors[0]}
+    feed = {name: evaluation.tensors[0] if len(evaluation) else calib.tensors[0]}
     report = _report("generator", source, source.read_bytes(), out, calib_images, args, nodes, fidelity, gate,
                      feeds=[feed, feed])
-    described = calib.describe()
-    report["calibration"].update(inputs=list(spec.inputs), faces=described["faces"])
-    if spec.inputs != ("crop",):  # the share of faces whose frontal channels are empty, as the pictures gave it
-        report["calibration"].update(with_mesh=described["with_mesh"], without_mesh=described["without_mesh"])
+    report["calibration"].update(faces=len(calib))
     return report
 
 
@@ -82,30 +76,24 @@ def _split_ids() -> set[str]:
     return {i.split(":")[1] for i in tomllib.loads(split.read_text())["test_identities"] if i.startswith("frmdb:")}
 
 
-def _frmdb_views(test: bool, spec: ModelInputSpec) -> list[Path]:
-    """FRMDB views of held-out (test) or training identities.  A crop-only generator: studio views at yaw
-    -45..45, pitch 0/30.  A refiner (frontal channels): every yaw from -90 to 90 at pitch -30/0/30 and the
-    surveillance frames, the box's whole range, so profiles without a mesh come in as often as they occur."""
+def _frmdb_views(test: bool) -> list[Path]:
+    """FRMDB studio views of held-out (test) or training identities at yaw -45..45, pitch 0/30."""
     import csv
 
     held_out = _split_ids()
-    refiner = spec.inputs != ("crop",)
-    yaws = ("-90", "-45", "0", "45", "90") if refiner else ("-45", "0", "45")
-    pitches = ("-30", "0", "30") if refiner else ("0", "30")
     with open(SHARED_DATA / "frmdb" / "manifest.csv", newline="") as f:
         return [SHARED_DATA / "frmdb" / r["path"] for r in csv.DictReader(f)
-                if (r["subject"] in held_out) == test
-                and ((r["kind"] == "mugshot" and r["camera_yaw_deg"] in yaws and r["camera_pitch_deg"] in pitches)
-                     or (refiner and r["kind"] == "surveillance_frame"))]
+                if (r["subject"] in held_out) == test and r["kind"] == "mugshot"
+                and r["camera_yaw_deg"] in ("-45", "0", "45") and r["camera_pitch_deg"] in ("0", "30")]
 
 
-def held_in_faces(limit: int, spec: ModelInputSpec = ModelInputSpec()) -> list[Path]:
-    files = _frmdb_views(test=False, spec=spec)
+def held_in_faces(limit: int) -> list[Path]:
+    files = _frmdb_views(test=False)
     return files[:: max(1, len(files) // limit)][:limit]
 
 
-def held_out_faces(spec: ModelInputSpec = ModelInputSpec()) -> list[Path]:
-    return _frmdb_views(test=True, spec=spec)
+def held_out_faces() -> list[Path]:
+    return _frmdb_views(test=True)
 
 
 def _report(kind, source, fp32_bytes, out, images, args, nodes, fidelity, gate, feeds) -> dict:
@@ -126,10 +114,7 @@ def write_report(report: dict, out: Path) -> None:
              f"`{report['fp32_sha256'][:16]}…`) → INT8 ({report['int8_bytes']:,} bytes, sha256 "
              f"`{report['int8_sha256'][:16]}…`)",
              f"- Calibration: {report['calibration']['images']} images, {report['calibration']['method']}, "
-             f"from {report['calibration']['source']}; QDQ, signed int8, per-channel weights"
-             + (f"; inputs {', '.join(report['calibration']['inputs'])}: {report['calibration']['with_mesh']} faces "
-                f"with a mesh, {report['calibration']['without_mesh']} without (frontal channels empty)"
-                if "with_mesh" in report["calibration"] else ""),
+             f"from {report['calibration']['source']}; QDQ, signed int8, per-channel weights",
              f"- Nodes: {report['nodes']['quantized']} run in INT8; in float: "
              f"{', '.join(report['nodes']['float']) or 'none'}", "",
              "| latency (median) | FP32 ms | INT8 ms | INT8 speed-up |", "|---|---|---|---|"]

@@ -7,8 +7,9 @@ transformers), so it runs on a workstation, not in the default test run:
 
 It writes ``student.tflite`` (float32), ``student_int8.tflite`` (weights and activations
 int8, calibrated on real faces through the box's own input path, ``quantize.calibrate.generator_inputs``:
-the aligned crop; the restoration student's checkpoint, ``task = "restore"``, as well as the older generators) and a ``.json`` beside each with the model's ``ModelInputSpec``
-(TFLite files carry no such metadata here), which the edge daemon's TFLite backend reads.
+the aligned crop) and a ``.json`` beside each with the model's ``ModelInputSpec`` (TFLite files carry no
+such metadata here), which the edge daemon's TFLite backend reads.  A checkpoint whose spec asks for
+more than the crop (the retired 7-channel refiner) is refused with one line.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import numpy as np
 
 
 def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) -> dict:
-    """``calibration``: the model's input tensors (1, channels, S, S), as ``generator_inputs`` makes them;
+    """``calibration``: the model's input tensors (1, 3, S, S), as ``generator_inputs`` makes them;
     the first one is also the conversion's example and the check against PyTorch."""
     import litert_torch
     import torch
@@ -32,7 +33,7 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
 
     task = torch.load(checkpoint, map_location="cpu", weights_only=False).get("task")
     model, state = (load_restorer if task == "restore" else load_generator)(checkpoint)
-    spec = spec_of(state)
+    spec = spec_of(state, checkpoint)
     sample = torch.from_numpy(calibration[0])
     edge_model = litert_torch.convert(model.eval(), (sample,))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +54,11 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
             "max_abs_diff_int8": float(np.abs(_run(int8_out, sample.numpy()) - expected).max())}
 
 
-def spec_of(state: dict):
+def spec_of(state: dict, checkpoint: Path):
+    """The checkpoint's ``ModelInputSpec``, checked as the box checks a model's metadata (ValueError, one line)."""
     from edge.vision.align import ModelInputSpec
 
-    return ModelInputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in state["spec"].items()})
+    return ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: json.dumps(state["spec"])}, str(checkpoint))
 
 
 def convolutions_int8():
@@ -107,16 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     from .run import held_in_faces
 
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    spec = spec_of(state)
-    inputs = generator_inputs(held_in_faces(args.limit, spec), spec)
+    try:
+        spec = spec_of(state, Path(args.checkpoint))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    inputs = generator_inputs(held_in_faces(args.limit), spec)
     if not len(inputs):
         print(f"{args.checkpoint}: no faces found in the calibration pictures", file=sys.stderr)
         return 2
-    # the first tensor is the conversion's example and check: one with its frontal channels filled, if any
-    first = next((i for i, m in enumerate(inputs.meshed) if m), 0)
-    tensors = [inputs.tensors[first]] + inputs.tensors[:first] + inputs.tensors[first + 1:]
-    result = export_tflite(Path(args.checkpoint), Path(args.out), tensors)
-    print(json.dumps(result | {"inputs": list(spec.inputs)} | inputs.describe(), indent=2))
+    result = export_tflite(Path(args.checkpoint), Path(args.out), inputs.tensors)  # the first: example and check
+    print(json.dumps(result | inputs.describe(), indent=2))
     return 0
 
 
