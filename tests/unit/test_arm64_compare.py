@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from tools.arm64 import compare
-from tools.arm64.e2e import FRONTALIZE, PHOTO_CONFIG, PHOTOS
+from tools.arm64.e2e import PHOTO_CONFIG, PHOTOS, PINNED
 
 
 def _failed(rows):
@@ -57,14 +57,14 @@ def _starting(rows, prefix):
 
 def test_mugshot_stills_compare_pose_source_mesh_pose_and_runtime(tmp_path, shared_data):
     photos = [shared_data / name for name in PHOTOS[:2]]  # frontal, and turned 45 degrees: both get a mesh
-    (tmp_path / "frontalize.toml").write_text(FRONTALIZE)
+    (tmp_path / "pinned.toml").write_text(PINNED)  # the default generator, FP32
     x86, arm = tmp_path / "x86", tmp_path / "arm"
-    _run_edge(tmp_path, "mugshot", *photos, "--out", x86, "--config", tmp_path / "frontalize.toml")
+    _run_edge(tmp_path, "mugshot", *photos, "--out", x86, "--config", tmp_path / "pinned.toml")
     shutil.copytree(x86, arm)
     rows = compare.compare_stills("mugshot", x86, arm, "litert")
     assert _failed(rows) == []
     turned = json.loads((arm / "Img_43.json").read_text())
-    assert turned["pose"]["source"] == "mesh" and turned["generator"] == "frontalize"
+    assert turned["pose"]["source"] == "mesh" and turned["generator"] == "restore-student"
     assert [r.ok for r in _starting(rows, "mesh yaw/pitch/roll")] == [True, True]
     assert set(_failed(compare.compare_stills("mugshot", x86, arm, "onnxruntime"))) == {
         "models, generator decision, mesh runtime onnxruntime"}  # both ran the mesh on LiteRT
@@ -83,7 +83,7 @@ def test_mugshot_stills_compare_pose_source_mesh_pose_and_runtime(tmp_path, shar
     assert _failed(compare.compare_stills("mugshot", x86, arm, "litert"))[0] == "photos with a mugshot"
 
 
-def test_probe_compare_mesh_runtimes_and_renderer(tmp_path, shared_data):
+def test_probe_compare_mesh_runtimes_and_generators(tmp_path, shared_data):
     probe = Path(compare.__file__).with_name("probe.py")
     photos = [str(shared_data / PHOTOS[0]), str(shared_data / PHOTOS[4])]
     common = ["--clip", str(shared_data / "video" / "single_face.mp4"), "--photos", *photos]
@@ -103,12 +103,12 @@ def test_probe_compare_mesh_runtimes_and_renderer(tmp_path, shared_data):
         arrays = dict(f)
     name = Path(photos[1]).name
     arrays[f"{name}/mesh_raw_onnxruntime"][17] += 0.2
-    visibility = arrays[f"{name}/frontal_visibility"]
-    visibility.ravel()[: visibility.size // 50] += 0.05  # 2% of the map
+    mugshot = arrays[f"{name}/onnx_fp32"]
+    mugshot[:8] = np.clip(mugshot[:8].astype(np.int16) + 2, 0, 255).astype(np.uint8)  # 2 levels, beyond FP32's 1
     np.savez(arm / "probe.npz", **arrays)
     failed = _failed(compare.compare_probes(x86, arm))
     assert "onnxruntime: 468 mesh points, max |diff| px of the input" in failed
-    assert [f for f in failed if f.startswith("visibility map")] and len(failed) == 2
+    assert [f for f in failed if f.startswith("onnx_fp32 pixels")] and len(failed) == 2
 
 
 def test_event_times_written_to_the_millisecond_still_count_as_the_same_frame(tmp_path, shared_data):

@@ -27,11 +27,6 @@ Face geometry (``edge/face3d``; stated before any arm64 output of it was seen):
   face, presence within 0.01; the mesh pose within 0.5 degree where both sides see the same pixels
   (photos, the clip's frames as x86 decoded them) and within 1 degree per clip frame through each
   side's own video decoder (colours up to 3 levels apart);
-- the frontalizing renderer (``FrontalRenderer``) on the same photo pixels and the same mesh (the
-  probe): at most 0.5% of the frontalized image's pixels more than 1 level apart, at most 0.5% of the
-  visibility map's pixels more than 0.01 apart, and the same for the composited ``frontalize`` mugshot
-  (a tie in the triangles' depth order or a rounding at a pixel edge may flip a few pixels, nothing
-  more);
 - ``mugshot-edge mugshot`` events: the same photos with files; per photo the same generator decision
   (name, and the reason where the crop was published instead), the mesh runtime named as configured
   on both sides, box within 1 pixel, JPEG mugshot and crop within a mean of 3 levels as above;
@@ -42,7 +37,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -64,9 +59,6 @@ MESH_PRESENCE = 0.01
 MESH_POSE_DEG_SAME_INPUT = 0.1
 MESH_POSE_DEG_PHOTO = 0.5
 MESH_POSE_DEG_CLIP = 1.0
-FRONTAL_LEVELS = 1
-FRONTAL_VISIBILITY = 0.01
-FRONTAL_SHARE = 0.005  # of the pixels allowed beyond FRONTAL_LEVELS / FRONTAL_VISIBILITY
 
 
 @dataclass(frozen=True)
@@ -174,14 +166,8 @@ def compare_probes(x86: Path, arm: Path) -> list[Row]:
     return rows
 
 
-def _share_beyond(a: np.ndarray, b: np.ndarray, limit: float) -> tuple[float, float]:
-    """(share of the values more than ``limit`` apart, max |diff|)."""
-    diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-    return float((diff > limit + 1e-9).mean()), float(diff.max())
-
-
 def _mesh_probe_rows(ours: dict, theirs: dict, fa, fb) -> list[Row]:
-    """The mesh runtimes and the renderer, on the same input on both sides."""
+    """The mesh runtimes on the same input on both sides."""
     case = "photos, x86's mesh input"
     names = [n for n in sorted(theirs) if "mesh" in theirs[n] and "mesh" in ours[n]]
     if not names:
@@ -209,14 +195,6 @@ def _mesh_probe_rows(ours: dict, theirs: dict, fa, fb) -> list[Row]:
                                         theirs[n]["mesh"]["onnxruntime"]["pose"])).max()) for n in names)
     rows.append(Row("x86 alone", "LiteRT vs onnxruntime: mesh points max |diff| px; pose deg",
                     f"{between:.4f}; {pose:.4f}", "-", True, info=True))
-    case = "photos, x86's mesh"
-    for what, key, limit in (("frontalized image", "frontal_image", FRONTAL_LEVELS),
-                             ("visibility map", "frontal_visibility", FRONTAL_VISIBILITY),
-                             ("frontalize mugshot", "frontal_mugshot", FRONTAL_LEVELS)):
-        measured = [_share_beyond(fa[f"{n}/{key}"], fb[f"{n}/{key}"], limit) for n in names]
-        share, worst = max(m[0] for m in measured), max(m[1] for m in measured)
-        rows.append(Row(case, f"{what} ({len(names)}): share of pixels > {limit:g} apart (max |diff| {worst:.3g})",
-                        f"{share * 100:.3f}%", f"<= {FRONTAL_SHARE * 100:g}%", share <= FRONTAL_SHARE))
     return rows
 
 

@@ -13,10 +13,9 @@
 4. The same ``mugshot-edge`` commands with the arm64 interpreter (under qemu) and with this one (x86):
    ``replay`` of ``single_face.mp4``, of its frames as PNG files (the same pixels on both sides), and of
    a few still photos (``replay`` of an image folder); ``mugshot`` of the same photos with the default
-   generator, with ``generator.model = "frontalize"``, and that again with
-   ``mesh.runtime = "onnxruntime"`` in the virtualenv without ``tflite`` (add a case to ``cases()`` for
-   new commands). Then ``probe.py`` on both: per-frame detections and mesh poses, the generators on the
-   same landmarks, both mesh runtimes on the same network input, the frontalizing renderer on the same mesh.
+   generator, and that again with ``mesh.runtime = "onnxruntime"`` in the virtualenv without ``tflite``
+   (add a case to ``cases()`` for new commands). Then ``probe.py`` on both: per-frame detections and mesh
+   poses, the generators on the same landmarks, both mesh runtimes on the same network input.
 5. The comparison (``compare.py``, tolerances there) as a table. Exit code 0 when every row holds.
 
 Emulated run times say nothing about a Pi's speed and are not reported.
@@ -52,8 +51,7 @@ PHOTO_CONFIG = PINNED.replace('[detector]\n', '[detector]\nregion = "full"\n') +
     "[motion]\nenabled = false\n[tracker]\nmin_hits = 1\niou_threshold = 1.0\nmax_missed_seconds = 0.05\n")
 
 
-FRONTALIZE = PINNED.replace("[generator]\n", '[generator]\nmodel = "frontalize"\n')
-ONNX_MESH = FRONTALIZE + '[mesh]\nruntime = "onnxruntime"\n'
+ONNX_MESH = PINNED + '[mesh]\nruntime = "onnxruntime"\n'
 
 # every module the box loads (picamera2 itself is Raspberry Pi OS's, not Debian's: not in the sysroot)
 IMPORTS = ("import numpy, cv2, onnxruntime, onnx, paho.mqtt.client, ai_edge_litert.interpreter, simplejpeg, edge.cli, "
@@ -108,9 +106,7 @@ def cases(run: Path, clip: Path, photos: list[Path]) -> list[Case]:
             Case("clip as PNG frames", ["replay", str(frames), "--out", "{out}", "--config", frames_cfg]),
             Case("photos", ["replay", str(folder), "--out", "{out}", "--config", photo_cfg]),
             mugshot("mugshot", PINNED, mesh_runtime="litert"),
-            mugshot("mugshot frontalize", FRONTALIZE, mesh_runtime="litert"),
-            mugshot("mugshot frontalize, no tflite extra", ONNX_MESH, venv="venv-no-tflite",
-                    mesh_runtime="onnxruntime")]
+            mugshot("mugshot, no tflite extra", ONNX_MESH, venv="venv-no-tflite", mesh_runtime="onnxruntime")]
 
 
 def _clean_env() -> dict[str, str]:

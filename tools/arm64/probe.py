@@ -11,14 +11,12 @@ Run by each interpreter under test as a plain script (``python tools/arm64/probe
   aligned 256-pixel crop and the mugshot of each shipped generator variant (ONNX FP32/INT8 with
   onnxruntime, TFLite FP32/INT8 with LiteRT), the head pose (yaw, pitch, roll) the tracker estimates
   from its landmarks; the face-mesh network's 192x192 input, its 468 points and presence from each mesh
-  runtime (LiteRT and onnxruntime) on that input, the mesh pose from each; and ``edge.vision.face3d``'s
-  frontalizing renderer on the LiteRT mesh: frontalized image, visibility map and the composited
-  mugshot of ``generator.model = "frontalize"``.
+  runtime (LiteRT and onnxruntime) on that input, and the mesh pose from each.
 
 With ``--reference DIR`` (another probe's output) it also detects faces on *that* probe's decoded frames,
-and takes *its* decoded photos, landmarks, mesh input and LiteRT mesh for the crops, mugshots, head poses,
-mesh runs and the renderer: the models then see the very same input, so what differs is the arithmetic,
-not the decoders or the stages upstream.
+and takes *its* decoded photos, landmarks and mesh input for the crops, mugshots, head poses and mesh
+runs: the models then see the very same input, so what differs is the arithmetic, not the decoders or the
+stages upstream.
 """
 from __future__ import annotations
 
@@ -76,17 +74,6 @@ def _mesh_runs(image: np.ndarray, box, landmarks: np.ndarray, meshers: dict, mes
     return entry
 
 
-def _frontalize(generator, image: np.ndarray, landmarks: np.ndarray, points: np.ndarray, arrays: dict,
-                key: str) -> None:
-    """The renderer and the frontalize generator on one mesh (``points``, image pixels)."""
-    from edge.vision.face3d import FaceMesh, procrustes_pose
-
-    frontal = generator.renderer.render(image, points, procrustes_pose(points, generator.canonical))
-    arrays[f"{key}/frontal_image"] = frontal.image
-    arrays[f"{key}/frontal_visibility"] = frontal.visibility
-    arrays[f"{key}/frontal_mugshot"] = generator.generate(image, landmarks, FaceMesh(points, 1.0, 0.0))
-
-
 def _versions() -> dict[str, str]:
     import importlib.metadata
 
@@ -115,14 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     from edge.config import DetectorConfig
     from edge.vision.detect import make_detector
     from edge.vision.face3d import make_mesher
-    from edge.vision.generate import FrontalizeGenerator
     from edge.vision.quality import head_pose
     from models import MODELS_DIR
 
     detector = make_detector(DetectorConfig(precision="fp32"))
     generators = _generators(Path(MODELS_DIR))
     meshers = {runtime: make_mesher(runtime) for runtime in ("litert", "onnxruntime")}
-    frontalizer = FrontalizeGenerator()
     reference = json.loads((args.reference / "probe.json").read_text()) if args.reference else None
     arrays: dict[str, np.ndarray] = {}
     result: dict = {"machine": platform.machine(), "python": sys.version.split()[0], "versions": _versions(),
@@ -164,8 +149,6 @@ def main(argv: list[str] | None = None) -> int:
             if theirs is not None:
                 mesh_input = theirs[f"{key}/mesh_input"][None]
             entry["mesh"] = _mesh_runs(image, best["box"], landmarks, meshers, mesh_input, arrays, key)
-            points = (theirs if theirs is not None else arrays)[f"{key}/mesh_points_litert"]
-            _frontalize(frontalizer, image, landmarks, points, arrays, key)
             if theirs is None:
                 arrays[f"{key}/photo"] = image
         result["photos"][key] = entry

@@ -3,7 +3,7 @@
 ``python -m tools.generator.gate_thresholds [--data ../shared/data] [--model models/student.onnx] [--quick]``
 
 Faces of people held out of training (trainer/split.toml) go through the box's path: YuNet on the picture,
-the face mesh, the aligned 256 px crop, the generator (with the mesh where it is accepted, as the box runs it),
+the face mesh, the aligned 256 px crop, the generator (on the aligned crop, as the box runs it),
 the output published at 256 px.  The same faces go through deliberately broken copies of the model
 (``tools.generator.broken_models``).  Prints, per model, each gate measure's spread and the share of faces the
 gate passes with its current limits; the limits in ``GateLimits`` were set between the shipped model's worst
@@ -91,7 +91,7 @@ def mugshots(generator, faces: list[Face], size: int = 256) -> list[tuple[np.nda
     pairs = []
     for face in faces:
         crop, _ = align_face(face.image, face.landmarks, size, face_scale)
-        mugshot, _ = publish_at(generator.generate(face.image, face.landmarks, face.mesh), size)
+        mugshot, _ = publish_at(generator.generate(face.image, face.landmarks), size)
         pairs.append((mugshot, crop))
     return pairs
 
