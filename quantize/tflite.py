@@ -27,11 +27,9 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
     import torch
     from ai_edge_quantizer import quantizer
 
-    from trainer.fit import load_generator
-    from trainer.restore_fit import load_restorer
+    from trainer.restore_fit import load_restorer  # the pair trainer (trainer.fit) is retired
 
-    task = torch.load(checkpoint, map_location="cpu", weights_only=False).get("task")
-    model, state = (load_restorer if task == "restore" else load_generator)(checkpoint)
+    model, state = load_restorer(checkpoint)
     spec = spec_of(state)
     sample = torch.from_numpy(calibration[0])
     edge_model = litert_torch.convert(model.eval(), (sample,))
