@@ -150,3 +150,26 @@ def test_restore_prepare_refuses_too_few_people_naming_the_folder(shared_data, t
     assert not out.exists()
     assert train_main(["restore-prepare", "--folder", str(tmp_path / "absent"), "--out", str(out)]) == 2
     assert f"--folder {tmp_path / 'absent'}: not a folder" in capsys.readouterr().err
+
+
+def test_restore_prepare_folder_with_shared_adds_the_shared_people(shared_data, tmp_path):
+    """``--with-shared``: your folder plus the shared datasets found under --data (here three AT&T people, real
+    faces copied into tmp); the shared people keep split.toml's hold-out (none of these), yours the folder's."""
+    import shutil
+
+    from tests.trainer.own_folder import make_own_folder
+    from trainer.cli import main as train_main
+
+    folder = make_own_folder(shared_data, tmp_path / "mine", people=6, frames=False)
+    data = tmp_path / "data"
+    for person in ("s1", "s2", "s3"):
+        shutil.copytree(shared_data / "att_orl" / person, data / "att_orl" / person)
+    out = tmp_path / "crops.npz"
+    assert train_main(["restore-prepare", "--folder", str(folder), "--with-shared", "--data", str(data),
+                       "--test-every", "3", "--out", str(out)]) == 0
+    cache = CropCache(out)
+    people = set(cache.identities.tolist())
+    assert {"att:s1", "att:s2", "att:s3"} <= people and {"mine:001", "mine:003"} <= people
+    assert cache.validation_ids == ["mine:002", "mine:005"]
+    assert train_main(["restore-prepare", "--with-shared", "--folder", str(folder), "--data", str(tmp_path / "none"),
+                       "--out", str(tmp_path / "other.npz")]) == 2
