@@ -1,5 +1,7 @@
-"""``mugshot-train``: restore-prepare | restore-fit | restore-export | restore-check | facenet | eval --tracks |
-bench | pose | rate | manifest."""
+"""``mugshot-train``: train the restoration generator, rate and evaluate what the box publishes.
+
+restore-prepare | restore-fit | restore-export | restore-check | facenet | eval --tracks | bench | pose | rate |
+manifest."""
 from __future__ import annotations
 
 import argparse
