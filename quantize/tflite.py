@@ -28,11 +28,9 @@ def export_tflite(checkpoint: Path, out: Path, calibration: list[np.ndarray]) ->
     import torch
     from ai_edge_quantizer import quantizer
 
-    from trainer.fit import load_generator
-    from trainer.restore_fit import load_restorer
+    from trainer.restore_fit import load_restorer  # the pair trainer (trainer.fit) is retired
 
-    task = torch.load(checkpoint, map_location="cpu", weights_only=False).get("task")
-    model, state = (load_restorer if task == "restore" else load_generator)(checkpoint)
+    model, state = load_restorer(checkpoint)
     spec = spec_of(state, checkpoint)
     sample = torch.from_numpy(calibration[0])
     edge_model = litert_torch.convert(model.eval(), (sample,))
@@ -109,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     from .run import held_in_faces
 
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or state.get("task") != "restore":
+        print(f"{args.checkpoint}: not a restoration checkpoint (mugshot-train restore-fit writes one); "
+              "the pair trainer's checkpoints are retired", file=sys.stderr)
+        return 2
     try:
         spec = spec_of(state, Path(args.checkpoint))
     except ValueError as exc:

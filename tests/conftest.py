@@ -33,37 +33,35 @@ def yunet():
     return YuNetDetector(input_width=320, input_height=320)
 
 
-# Two held-out identities (see trainer/split.toml) and two training ones.
-TINY_SUBJECTS = {"001", "006", "002", "003"}
+# One held-out identity (see trainer/split.toml) and two training ones.
+TINY_PEOPLE = {"frmdb:001", "frmdb:002", "frmdb:003"}
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory, shared_data):
-    """A small real pair cache (32x32) from four FRMDB people."""
-    from edge.vision.align import ModelInputSpec
-    from trainer.prepare import frmdb_source, prepare
+def tiny_crops(tmp_path_factory, shared_data):
+    """A small real restoration crop cache (256 px) of three FRMDB people."""
+    from trainer.restore_data import collect, prepare_crops
 
-    out = tmp_path_factory.mktemp("cache") / "pairs.npz"
-    result = prepare([frmdb_source(shared_data / "frmdb", TINY_SUBJECTS)], ModelInputSpec(size=32), out)
-    assert result["pairs"] > 40
-    return out, result
+    out = tmp_path_factory.mktemp("crops") / "crops.npz"
+    result = prepare_crops([i for i in collect(shared_data) if i[0] in TINY_PEOPLE], out)
+    assert result["crops"] >= 6, result
+    return out
 
 
 @pytest.fixture(scope="session")
-def tiny_student_onnx(tiny_cache, tmp_path_factory):
-    """A briefly trained student exported by the trainer, as the quantizer's input."""
-    from trainer.config import load_train_config
-    from trainer.export import export
-    from trainer.fit import fit
+def tiny_student_onnx(tiny_crops, tmp_path_factory):
+    """A briefly trained restoration student exported by the trainer, as the quantizer's input."""
+    from trainer.restore_export import export_restorer
+    from trainer.restore_fit import fit_restore, load_restore_config
 
-    cache, _ = tiny_cache
     folder = tmp_path_factory.mktemp("student")
-    common = [f"cache={cache}", "steps=4", "batch_size=4", "threads=1", "width=4"]
-    teacher = fit(load_train_config(None, common + [f"out={folder / 't'}"]), progress=False)
-    student = fit(load_train_config(None, common + [f"out={folder / 's'}", "model=student", "width=8",
-                                                    f"teacher={teacher}"]), progress=False)
+    common = [f"cache={tiny_crops}", "steps=2", "batch_size=2", "patch=64", "threads=1", "sample_every=100"]
+    teacher = fit_restore(load_restore_config(None, common + ["width=2", f"out={folder / 't'}"]), progress=False)
+    student = fit_restore(load_restore_config(None, common + ["model=student", "width=4", "alpha=0",
+                                                              f"teacher={teacher}", f"out={folder / 's'}"]),
+                          progress=False)
     path = folder / "student.onnx"
-    export(student, path, name="student")
+    export_restorer(student, path, name="student")
     return path
 
 

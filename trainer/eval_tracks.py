@@ -41,7 +41,7 @@ from edge.vision.align import MUGSHOT_FACE_SCALE, ModelInputSpec, align_face
 from edge.vision.metrics import DlibIdentity, identity_margin
 
 from .config import TrainConfigError
-from .prepare import load_split
+from .split_notice import load_split
 
 log = logging.getLogger(__name__)
 

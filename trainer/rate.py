@@ -70,7 +70,7 @@ def pointing04_inputs(data: Path, people: list[str]) -> list[Input]:
 
 
 def validation_people(data: Path) -> list[str]:
-    from .prepare import load_split
+    from .split_notice import load_split
 
     if not (data / "frmdb" / "manifest.csv").is_file():
         raise RateError(f"{data / 'frmdb' / 'manifest.csv'}: not found (the FRMDB data; give --data)")

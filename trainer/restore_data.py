@@ -4,7 +4,8 @@
 frontals, Pointing'04 within +-15 degrees of pan and tilt, AT&T); ``prepare_crops`` finds each face with the
 box's own YuNet detector and aligns it with ``edge.vision.align`` under the model's ``ModelInputSpec``, so
 training sees what the box feeds the model, and caches the crops as uint8 (``.npz``, outside the repository).
-``degrade`` turns a batch of clean crops into the camera's version of them: the face shrunk to 30-120 px and
+``folder_items`` lists a folder of your own people (``DIR/001.jpg`` + ``DIR/001/*.jpg``); there the box's own
+head pose (face mesh, else 5-point) keeps the photos the box would call frontal.  ``degrade`` turns a batch of clean crops into the camera's version of them: the face shrunk to 30-120 px and
 brought back, motion and defocus blur, sensor noise, low light, gamma, colour casts and JPEG.  The target of
 each degraded crop is the clean crop itself.
 """
@@ -18,12 +19,15 @@ import cv2
 import numpy as np
 
 from edge.vision.align import ModelInputSpec, align_face
+from edge.vision.quality import head_pose, view_of
 
 log = logging.getLogger(__name__)
 
 RESTORE_SPEC = ModelInputSpec(size=256, face_scale=0.6)  # head and shoulders, eyes at a fixed height
 NEAR_FRONTAL_DEG = 15  # Pointing'04 pan and tilt kept
 FACE_PX = (30, 120)  # surveillance face sizes (the detector's box, source pixels)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm"}
+FOLDER = "folder:"  # the source name of a folder of your own people: frontality is measured, not known
 
 
 def collect(data: Path) -> list[tuple[str, str, Path]]:
@@ -48,20 +52,74 @@ def collect(data: Path) -> list[tuple[str, str, Path]]:
     return items
 
 
+def folder_people(root: Path) -> dict[str, list[Path]]:
+    """``DIR/001.jpg`` (the frontal photo) and ``DIR/001/*.jpg`` (other views) are person 001's pictures."""
+    people: dict[str, list[Path]] = {}
+    for path in sorted(root.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            people.setdefault(path.stem, []).insert(0, path)
+        elif path.is_dir():
+            people.setdefault(path.name, []).extend(
+                sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES))
+    return {person: paths for person, paths in people.items() if paths}
+
+
+def folder_items(root: Path) -> list[tuple[str, str, Path]]:
+    """(identity ``DIR:001``, source ``folder:DIR``, path) of every picture of a folder of your own people."""
+    return [(f"{root.name}:{person}", f"{FOLDER}{root.name}", path)
+            for person, paths in folder_people(root).items() for path in paths]
+
+
+def held_out_of_folder(people: list[str], every: int) -> set[str]:
+    """Every ``every``-th person in name order (the 3rd, 8th, ... of ten at 5), at least one where two or more."""
+    people = sorted(people)
+    return set(people[min(every, len(people)) // 2::every]) if len(people) >= 2 else set()
+
+
+def is_frontal(face, image: np.ndarray, mesher=None, max_pitch: float = 2 * NEAR_FRONTAL_DEG) -> bool:
+    """What the box would call a frontal view (``edge.vision.quality.view_of``) of the box's pose: the face mesh's
+    where it accepts one, else the 5-point fit (which reads a turned face short), and not tipped far."""
+    mesh = mesher.mesh(image, face.box, face.landmarks) if mesher is not None else None
+    if mesh is not None:
+        from edge.vision.face3d import procrustes_pose
+
+        pose = procrustes_pose(mesh.points, mesher.canonical)
+        yaw, pitch = pose.yaw, pose.pitch
+    else:
+        yaw, pitch, _ = head_pose(face.landmarks, (image.shape[1], image.shape[0]))
+    return view_of(yaw) == "frontal" and abs(pitch) <= max_pitch
+
+
+def find_face(detector, image: np.ndarray):
+    """The largest face YuNet finds in ``image``, or None."""
+    faces = detector.detect(image) if image is not None else []
+    return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+
+
 def prepare_crops(items: list[tuple[str, str, Path]], out: Path, spec: ModelInputSpec = RESTORE_SPEC,
-                  detector=None) -> dict:
-    """Detect (YuNet, largest face), align and store every photo's clean crop; returns counts."""
+                  detector=None, validation: set[str] | None = None) -> dict:
+    """Detect (YuNet, largest face), align and store every photo's clean crop; returns counts.
+
+    Pictures of a folder of your own people (source ``folder:...``) are kept only where the box would call the
+    face frontal (``is_frontal``); the others are listed under ``turned``.  ``validation``: the people held out
+    (stored in the cache; restore-fit and restore-check validate on them, never train on them)."""
     from edge.vision.detect.yunet import YuNetDetector
 
     detector = detector or YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
-    crops, masks, identities, sources, face_px, paths, missing = [], [], [], [], [], [], []
+    mesher = None
+    if any(source.startswith(FOLDER) for _, source, _ in items):
+        from edge.vision.face3d import make_mesher
+        mesher = make_mesher()
+    crops, masks, identities, sources, face_px, paths, missing, turned = [], [], [], [], [], [], [], []
     for identity, source, path in items:
         image = cv2.imread(str(path))
-        faces = detector.detect(image) if image is not None else []
-        if not faces:
+        face = find_face(detector, image)
+        if face is None:
             missing.append(str(path))
             continue
-        face = max(faces, key=lambda f: f.box[2] * f.box[3])
+        if source.startswith(FOLDER) and not is_frontal(face, image, mesher):
+            turned.append(str(path))
+            continue
         crop, matrix = align_face(image, face.landmarks, spec.size, spec.face_scale)
         crops.append(crop)  # where the crop reaches past the photo, the warp repeats its edge pixels:
         masks.append(cv2.warpAffine(np.full(image.shape[:2], 255, np.uint8), matrix, (spec.size, spec.size),
@@ -72,8 +130,10 @@ def prepare_crops(items: list[tuple[str, str, Path]], out: Path, spec: ModelInpu
         paths.append(str(path))
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, crops=np.asarray(crops, np.uint8), masks=np.asarray(masks, np.uint8), identities=np.asarray(identities), sources=np.asarray(sources),
-             face_px=np.asarray(face_px, np.float32), paths=np.asarray(paths), spec=np.asarray(spec.to_json()))
-    return {"crops": len(crops), "identities": len(set(identities)), "missing": missing}
+             face_px=np.asarray(face_px, np.float32), paths=np.asarray(paths), spec=np.asarray(spec.to_json()),
+             **({"validation": np.asarray(sorted(validation), dtype=str)} if validation is not None else {}))
+    return {"crops": len(crops), "identities": len(set(identities)), "missing": missing, "turned": turned,
+            "people": sorted(set(identities))}
 
 
 def _motion_kernel(rng: np.random.Generator, length: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import logging
-import sys
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,17 +24,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from edge.vision.align import ModelInputSpec, from_tensor, to_tensor
 
 from .config import TrainConfigError, coerce_fields
-from .fit import pick_device, save_atomic
 from .losses import adversarial
 from .nets import PatchDiscriminator, parameters
 from .nets.restore import ALIGN, build_restorer
-from .prepare import load_split
+from .progress import ProgressLine
 from .restore_data import degrade_one, split
+from .split_notice import load_split
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +93,8 @@ def load_restore_config(path: str | Path | None, overrides: list[str] = ()) -> R
             raw = tomllib.loads(Path(path).read_text())
         except FileNotFoundError:
             raise TrainConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise TrainConfigError(f"{path}: not valid TOML: {exc}") from None
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
@@ -111,7 +112,8 @@ class CropCache:
         self.masks = data["masks"] if "masks" in data else np.full(self.crops.shape[:3], 255, np.uint8)
         self.face_px, self.paths = data["face_px"], data["paths"]
         self.spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
-        self.validation_ids = sorted(set(self.identities) & load_split())
+        held_out = set(data["validation"].tolist()) if "validation" in data else load_split()  # older caches: split.toml
+        self.validation_ids = sorted(set(self.identities.tolist()) & held_out)
         self.train, self.val = split(self.identities, set(self.validation_ids))
 
     def pairs(self, rows: np.ndarray, rng: np.random.Generator, clean: float, patch: int, flip: bool = True
@@ -136,6 +138,31 @@ class CropCache:
                 weight)
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """Write a checkpoint so that an interruption leaves the previous one intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def facenet_loss(cfg: RestoreConfig, spec, device: torch.device) -> torch.nn.Module:
+    """The FaceNet identity term's frozen network, or a one-line error naming the missing cache."""
+    from .identity_prior import FaceNetLoss
+    from .identity_prior.facenet import DEFAULT_CACHE, FaceNetError
+
+    try:
+        return FaceNetLoss(spec, cache=Path(cfg.facenet_cache).expanduser() if cfg.facenet_cache else DEFAULT_CACHE
+                           ).to(device)
+    except (FaceNetError, OSError) as exc:
+        raise TrainConfigError(f"facenet: {exc}") from None
+
+
 def load_restorer(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Module, dict]:
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     model = build_restorer(state["config"]["model"], state["config"]["width"]).to(device)
@@ -152,6 +179,9 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
     cache = CropCache(cfg.cache)
     log.info("%d training crops of %d people; validation: %d crops of %s", len(cache.train),
              len(set(cache.identities[cache.train])), len(cache.val), ", ".join(cache.validation_ids))
+    if not len(cache.train) or not len(cache.val):
+        raise TrainConfigError(f"cache: {cfg.cache} has {len(cache.train)} training and {len(cache.val)} validation "
+                               "crops; it needs both (restore-prepare holds people out for validation)")
     torch.manual_seed(cfg.seed)
     generator = build_restorer(cfg.model, cfg.width).to(device)
     discriminator = PatchDiscriminator().to(device)
@@ -165,7 +195,6 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
     if cfg.facenet > 0:
         if cfg.patch != cache.spec.size:
             raise TrainConfigError(f"facenet: the identity term needs whole crops: patch = {cache.spec.size}")
-        from .fit import facenet_loss
         facenet = facenet_loss(cfg, cache.spec, device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
@@ -200,6 +229,7 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
     if not step:
         writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "d_loss", "seconds"])
     started, first = time.monotonic(), step
+    bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     while step < cfg.steps:
         rows = rng.choice(cache.train, cfg.batch_size)
         views, targets, weight = (t.to(device) for t in cache.pairs(rows, rng, cfg.clean, cfg.patch))
@@ -235,16 +265,16 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
             writer.writerow([step, f"{loss.item():.5f}", value("l1"), value("l2"), value("gan"), value("distill"),
                              value("facenet"), f"{d_loss.item():.5f}", f"{elapsed:.1f}"])
             log_file.flush()
-            if progress:
-                rate = (step - first) / max(elapsed, 1e-6)
-                print(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
-                      f"d {d_loss.item():.3f} | {rate:.2f} it/s ETA {(cfg.steps - step) / max(rate, 1e-6) / 60:.1f} min",
-                      file=sys.stderr, flush=True)
+            rate = (step - first) / max(elapsed, 1e-6)
+            bar.update(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
+                       f"d {d_loss.item():.3f} | {rate:.2f} it/s ETA {(cfg.steps - step) / max(rate, 1e-6) / 60:.1f} min",
+                       final=step == cfg.steps)
         if step % cfg.sample_every == 0 or step == cfg.steps:
             write_sample(generator, cache, out / f"samples_{step:06d}.png", device)
             generator.train()
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             checkpoint()
+    bar.close()
     log_file.close()
     return ckpt
 

@@ -107,8 +107,8 @@ def test_export_and_quantize_refuse_to_overwrite_a_shipped_model(tmp_path, capsy
 
     shipped = [ROOT / "models" / name for name in ("student.onnx", "student_int8.onnx", "student.md")]
     before = {p: _sha(p) for p in shipped}
-    assert train_main(["export", str(tmp_path / "any.pt"), "--out", "models/student.onnx"]) == 73
-    assert train_main(["export", str(tmp_path / "any.pt"), "--out", str(tmp_path / "mine.onnx"),
+    assert train_main(["restore-export", str(tmp_path / "any.pt"), "--out", "models/student.onnx"]) == 73
+    assert train_main(["restore-export", str(tmp_path / "any.pt"), "--out", str(tmp_path / "mine.onnx"),
                        "--card", str(ROOT / "models" / "student.md")]) == 73
     assert quantize_main(["generator", "--model", "models/student.onnx", "--out", "models/student_int8.onnx"]) == 73
     err = capsys.readouterr().err

@@ -1,8 +1,9 @@
 """A folder of your own people in the seed's layout, generated from FRMDB into a temporary folder.
 
 ``dataset/001.jpg`` is person 001's frontal photo (FRMDB camera yaw 0, pitch 0) and ``dataset/001/*.jpg`` other
-views of the same person (yaw ±45, and pitch ±30 at yaw 0).  The
-pictures are copied into the test's tmp_path, never into the repository."""
+views of the same person: turned (yaw ±45), tilted (pitch ±30 at yaw 0) and the camera's surveillance frames.
+``restore-prepare --folder`` keeps the ones the box calls frontal.  The pictures are copied into the test's
+tmp_path, never into the repository."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +13,7 @@ from pathlib import Path
 VIEWS = {(-45, 0), (45, 0), (0, 30), (0, -30)}
 
 
-def make_own_folder(shared_data: Path, dest: Path, people: int = 10) -> Path:
+def make_own_folder(shared_data: Path, dest: Path, people: int = 10, frames: bool = True) -> Path:
     rows = list(csv.DictReader(open(shared_data / "frmdb" / "manifest.csv")))
     subjects = sorted({r["subject"] for r in rows if r["kind"] == "mugshot"})[:people]
     dest.mkdir(parents=True, exist_ok=True)
@@ -25,6 +26,6 @@ def make_own_folder(shared_data: Path, dest: Path, people: int = 10) -> Path:
         views.mkdir(exist_ok=True)
         for r in mine:
             angle = (int(r["camera_yaw_deg"]), int(r["camera_pitch_deg"])) if r["camera_yaw_deg"] else None
-            if r["kind"] == "mugshot" and angle in VIEWS:
-                shutil.copy(shared_data / "frmdb" / r["path"], views / f"{Path(r['path']).stem}.jpg")
+            if (r["kind"] == "mugshot" and angle in VIEWS) or (frames and r["kind"] == "surveillance_frame"):
+                shutil.copy(shared_data / "frmdb" / r["path"], views / f"{r['kind']}_{Path(r['path']).stem}.jpg")
     return dest

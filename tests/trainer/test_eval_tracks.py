@@ -1,12 +1,13 @@
 """`mugshot-train eval --tracks`: a held-out person's head turn replayed as one track through the box."""
 import numpy as np
+import pytest
 
 from edge.vision.align import MUGSHOT_FACE_SCALE, ModelInputSpec
 from edge.vision.metrics import DlibIdentity
 from trainer.cli import build_parser
 from trainer.eval_tracks import (CROP, box_config, gallery_embeddings, replays, run_replay, score, summarise,
                                  table)
-from trainer.prepare import load_split
+from trainer.split_notice import load_split
 
 
 def test_replays_are_the_held_out_people_only(shared_data):
@@ -51,3 +52,15 @@ def test_a_head_turn_is_one_event_with_the_most_frontal_shot(shared_data, tmp_pa
 def test_eval_tracks_command_line():
     args = build_parser().parse_args(["eval", "--tracks", "--generator", "none", "--out", "x"])
     assert args.tracks and args.generator == "none" and args.precision == "fp32"
+
+
+def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
+    from edge.vision.metrics import identified, identity_margin
+    gallery = np.array([[0.0, 0.0], [1.0, 0.0], [5.0, 0.0]])
+    ids = np.array(["a", "b", "a"])
+    probes = np.array([[0.2, 0.0], [4.0, 0.0], [0.9, 0.0]])
+    margin = identity_margin(probes, np.array(["a", "a", "a"]), gallery, ids)
+    assert margin == pytest.approx([0.6, 2.0, -0.8])  # own: the nearest of the person's two entries
+    assert ((margin > 0) == identified(probes, np.array(["a", "a", "a"]), gallery, ids)).all()
+    with pytest.raises(ValueError, match="own identity and another"):
+        identity_margin(probes, np.array(["a", "c", "a"]), gallery, ids)

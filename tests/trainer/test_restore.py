@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from edge.vision.align import ModelInputSpec
-from trainer.config import TrainConfigError, load_train_config
+from trainer.config import TrainConfigError
 from trainer.nets import parameters
 from trainer.nets.restore import RestoreStudent, RestoreTeacher
 from trainer.restore_data import RESTORE_SPEC, collect, degrade_one, prepare_crops
@@ -75,9 +75,7 @@ def test_config_errors_name_the_key(tmp_path):
         load_restore_config(None, ["model=student"])
     with pytest.raises(TrainConfigError, match="^lerning_rate: unknown key"):
         load_restore_config(None, ["lerning_rate=1"])
-    with pytest.raises(TrainConfigError, match="^inputs: only \\[\"crop\"\\]; the 7-channel refiner"):
-        load_train_config(None, ["inputs=crop,frontal,visibility"])
-    for name in ("restore_teacher", "restore_student"):  # the shipped recipes parse
+    for name in ("restore_teacher", "restore_student", "first_run"):  # the shipped recipes parse
         load_restore_config(f"trainer/configs/{name}.toml")
 
 
@@ -118,3 +116,60 @@ def test_fit_resumes_exactly_distils_exports_and_runs_on_the_box(crops, tmp_path
                        "--json", str(tmp_path / "check.json")]) == 0
     check = json.loads((tmp_path / "check.json").read_text())
     assert check["student"]["clean_ssim"] > 0.9 and (tmp_path / "grid.png").stat().st_size > 1000
+
+
+def test_restore_prepare_folder_keeps_frontal_faces_and_holds_people_out(shared_data, tmp_path, caplog):
+    """Your own folder (DIR/NAME.jpg + DIR/NAME/*.jpg, real FRMDB faces copied into tmp): the faces the box calls
+    frontal are kept, turned ones listed, every N-th person held out for validation and stored in the cache."""
+    from tests.trainer.own_folder import make_own_folder
+    from trainer.cli import main as train_main
+
+    folder = make_own_folder(shared_data, tmp_path / "mine", people=6, frames=False)
+    out = tmp_path / "crops.npz"
+    assert train_main(["restore-prepare", "--folder", str(folder), "--test-every", "3", "--out", str(out)]) == 0
+    assert "2 of 6 people held out for validation" in caplog.text
+    cache = CropCache(out)
+    assert cache.validation_ids == ["mine:002", "mine:005"], "every 3rd person in name order"
+    assert set(cache.identities[cache.train].tolist()) == {"mine:001", "mine:003", "mine:004", "mine:006"}
+    paths = [str(p) for p in cache.paths]
+    turned = sum("Img_23" in p or "Img_43" in p for p in paths)  # FRMDB camera yaw -45 and +45
+    assert turned <= 1, f"the box's pose calls (almost) none of the 12 turned views frontal: {paths}"
+    assert sum(p.endswith(f"{n}.jpg") for p in paths for n in ("001", "002", "003", "004", "005", "006")) >= 5, \
+        "(almost) every studio frontal photo kept"
+
+
+def test_restore_prepare_refuses_too_few_people_naming_the_folder(shared_data, tmp_path, capsys):
+    from tests.trainer.own_folder import make_own_folder
+    from trainer.cli import main as train_main
+
+    folder = make_own_folder(shared_data, tmp_path / "few", people=3, frames=False)
+    out = tmp_path / "crops.npz"
+    assert train_main(["restore-prepare", "--folder", str(folder), "--out", str(out)]) == 65
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith(f"--folder {folder}: 3 people") and "fewer than 3" in err
+    assert not out.exists()
+    assert train_main(["restore-prepare", "--folder", str(tmp_path / "absent"), "--out", str(out)]) == 2
+    assert f"--folder {tmp_path / 'absent'}: not a folder" in capsys.readouterr().err
+
+
+def test_restore_prepare_folder_with_shared_adds_the_shared_people(shared_data, tmp_path):
+    """``--with-shared``: your folder plus the shared datasets found under --data (here three AT&T people, real
+    faces copied into tmp); the shared people keep split.toml's hold-out (none of these), yours the folder's."""
+    import shutil
+
+    from tests.trainer.own_folder import make_own_folder
+    from trainer.cli import main as train_main
+
+    folder = make_own_folder(shared_data, tmp_path / "mine", people=6, frames=False)
+    data = tmp_path / "data"
+    for person in ("s1", "s2", "s3"):
+        shutil.copytree(shared_data / "att_orl" / person, data / "att_orl" / person)
+    out = tmp_path / "crops.npz"
+    assert train_main(["restore-prepare", "--folder", str(folder), "--with-shared", "--data", str(data),
+                       "--test-every", "3", "--out", str(out)]) == 0
+    cache = CropCache(out)
+    people = set(cache.identities.tolist())
+    assert {"att:s1", "att:s2", "att:s3"} <= people and {"mine:001", "mine:003"} <= people
+    assert cache.validation_ids == ["mine:002", "mine:005"]
+    assert train_main(["restore-prepare", "--with-shared", "--folder", str(folder), "--data", str(tmp_path / "none"),
+                       "--out", str(tmp_path / "other.npz")]) == 2

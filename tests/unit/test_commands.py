@@ -39,7 +39,7 @@ def run_without(absent: set[str], module: str, argv: list[str]) -> subprocess.Co
 
 
 def test_train_without_torch_names_the_extra_in_one_line():
-    result = run_without({"torch"}, "trainer.cli", ["fit", "--config", str(ROOT / "trainer/configs/student.toml")])
+    result = run_without({"torch"}, "trainer.cli", ["restore-fit", "--config", str(ROOT / "trainer/configs/restore_student.toml")])
     assert result.returncode == 69, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr

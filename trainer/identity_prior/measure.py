@@ -3,7 +3,7 @@
     python -m trainer.identity_prior.measure [--data ../shared/data] [--size 128] [--threads 2]
 
 1. Rank-1 of FRMDB pitch-0 views at camera yaw -45/+45/-90/+90 against each person's frontal
-   ``Img_33``, faces found by YuNet as ``mugshot-train prepare`` finds them: first a sweep of
+   ``Img_33``, faces found by YuNet as ``mugshot-train restore-prepare`` finds them (the largest): first a sweep of
    FaceNet framings (face scale and vertical shift, crops straight to 160x160, onnxruntime) on
    the *training* people, which chose ``FACENET_FACE_SCALE`` and ``FACENET_SHIFT``; then, at the
    chosen framing, on all people through ``FaceNetLoss`` on ``--size`` trainer crops aligned by
@@ -32,7 +32,7 @@ YAWS = ("-45", "45", "-90", "90")  # FRMDB camera yaw; the face's yaw is minus i
 def frmdb_faces(root: Path):
     """Per pitch-0 image: identity, camera yaw ("0": the gallery's Img_33), picture, YuNet's five points."""
     from edge.vision.detect.yunet import YuNetDetector
-    from trainer.prepare import find_face
+    from trainer.restore_data import find_face
 
     detector = YuNetDetector(input_width=320, input_height=320, score_threshold=0.5)
     rows, missing = [], []
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from trainer.identity_prior.facenet import prewhiten, read_record
     from trainer.identity_prior.loss import FACENET_FACE_SCALE, FACENET_SHIFT, FaceNetLoss, facenet_crop, load_facenet
-    from trainer.prepare import load_split
+    from trainer.split_notice import load_split
 
     torch.set_num_threads(args.threads)
     options = ort.SessionOptions()
