@@ -1,5 +1,6 @@
 """Processes the tests start, always stopped: ``running_receiver`` starts ``mugshot-receive`` and stops it on
-every way out of its block (SIGTERM, then SIGKILL after a timeout), pass or fail."""
+every way out of its block (SIGTERM, then SIGKILL after a timeout), pass or fail; ``killed_after`` gives any
+other process a deadline and the same stop."""
 from __future__ import annotations
 
 import signal
@@ -51,6 +52,14 @@ def start_receiver(port, out, *extra, client_id=None, wait_for=("subscribed to",
         stop(process, 5)
         raise AssertionError(f"the receiver did not get ready within {ready_timeout:.0f} s: {''.join(lines)}")
     process.log = lines
+    return follow_log(process)
+
+
+def follow_log(process: subprocess.Popen) -> subprocess.Popen:
+    """Read ``process``'s stderr (a text pipe) into ``process.log``, line by line on a thread, so that a test
+    can wait for a line while the process runs; ``stop`` reads it to the end."""
+    if not hasattr(process, "log"):
+        process.log = []
     process.log_reader = threading.Thread(target=lambda: process.log.extend(process.stderr), daemon=True)
     process.log_reader.start()
     return process
@@ -69,3 +78,17 @@ def running_receiver(port, out, *extra, stop_timeout: float = 10.0, **options):
         raise
     finally:
         stop(process, stop_timeout)
+
+
+@contextmanager
+def killed_after(process: subprocess.Popen, seconds: float):
+    """``with killed_after(process, 60):`` a watchdog kills ``process`` once ``seconds`` have passed (so a read
+    of its output that would block ends at EOF), and the process is stopped on every way out of the block."""
+    watchdog = threading.Timer(seconds, process.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield process
+    finally:
+        watchdog.cancel()
+        stop(process, 5)

@@ -15,7 +15,7 @@ from edge.config import MqttPublisherConfig
 from edge.publish.mqtt import MqttPublisher
 from tests.conftest import ROOT
 from tests.helpers import Recorder, make_event, wait
-from tests.processes import running_receiver
+from tests.processes import killed_after, running_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -108,21 +108,22 @@ def test_sigkill_mid_burst_loses_no_spooled_event(broker, tmp_path, broker_up, c
     if not broker_up:
         broker.stop()
     spool = tmp_path / "spool.sqlite"
-    burst = run_burst(broker.port, spool, 200, delay=0.01)
     spooled = []
-    while len(spooled) < 25:
-        line = burst.stdout.readline()
-        assert line, "burst ended early"
-        if line.startswith("spooled "):
-            spooled.append(line.split()[1])
-    burst.send_signal(signal.SIGKILL)
-    burst.wait()
+    with killed_after(run_burst(broker.port, spool, 200, delay=0.01), 60) as burst:  # 60 s: then EOF
+        while len(spooled) < 25:
+            line = burst.stdout.readline()
+            assert line, f"burst ended early (or ran past its 60 s) after {len(spooled)} spooled events"
+            if line.startswith("spooled "):
+                spooled.append(line.split()[1])
+        burst.send_signal(signal.SIGKILL)
+        burst.wait()
     if not broker_up:
         broker.start()
     else:
         assert recorder.wait_for(lambda r: b"offline" in r.payloads("mugshot/box1/status"))
-    drain = run_burst(broker.port, spool, 0)
-    out, _ = drain.communicate(timeout=60)
+    with killed_after(run_burst(broker.port, spool, 0), 90) as drain:  # it gives up on its spool after 30 s
+        drain.communicate(timeout=120)  # the watchdog ends it first; this only bounds the wait
+        assert drain.returncode == 0, f"the drain exited {drain.returncode} (negative: killed at its deadline)"
     assert recorder.wait_for(lambda r: set(spooled) <= set(unique_in_order(r.events())), timeout=30)
     got = unique_in_order(recorder.events())
     delivered = len(set(spooled) & set(got))

@@ -7,7 +7,7 @@ import pytest
 from edge.config import ConfigError, MqttPublisherConfig, config_from_dict
 from edge.publish.mqtt import MqttPublisher
 from edge.tools.local_broker import Broker
-from tests.helpers import Recorder, make_event
+from tests.helpers import Recorder, make_event, wait
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,9 @@ def test_tls_with_password_and_client_certificate_delivers(secure_broker, tmp_pa
 def test_wrong_ca_is_a_clear_error_and_events_stay_spooled(secure_broker, tmp_path, pki, caplog):
     publisher = secure_publisher(secure_broker, tmp_path, pki, "right-password", ca="otherca.crt")
     publisher.publish(make_event(2))
-    time.sleep(1.5)
+    # the broker logs each handshake the client refused: two lines, the first try and a retry
+    assert wait(lambda: secure_broker.log.read_text().count("alert unknown ca") >= 2, timeout=30), \
+        secure_broker.log.read_text()
     assert not publisher.connection.connected.is_set()
     assert "certificate verify failed" in publisher.connection.last_error
     assert "TLS to 127.0.0.1" in publisher.connection.last_error

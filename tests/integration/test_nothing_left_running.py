@@ -84,3 +84,21 @@ def test_the_demo_stops_its_broker_when_it_fails(tmp_path, monkeypatch):
         demo.run_demo(tmp_path / "demo")
     (broker,) = started
     assert broker.process is None, "the demo stopped its broker on the way out"
+
+
+def test_killed_after_ends_a_blocked_read_and_stops_the_process_on_a_failure():
+    """``tests.processes.killed_after``: a process that never writes is killed at the deadline (the read
+    blocked on it ends at EOF), and one still running when its block fails is stopped on the way out."""
+    import time
+
+    from tests.processes import killed_after
+
+    silent = [sys.executable, "-c", "import time; time.sleep(600)"]
+    started = time.monotonic()
+    with killed_after(subprocess.Popen(silent, stdout=subprocess.PIPE, text=True), 2) as process:
+        assert process.stdout.readline() == "", "EOF once the watchdog killed it"
+    assert time.monotonic() - started >= 2 and process.returncode == -9 and not alive(process.pid)
+    with pytest.raises(AssertionError, match="on purpose"):
+        with killed_after(subprocess.Popen(silent), 600) as process:
+            assert False, "failed on purpose"
+    assert process.returncode is not None and not alive(process.pid), "stopped at once, not at its deadline"

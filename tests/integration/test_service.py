@@ -1,4 +1,5 @@
 """The daemon as a systemd service: sd_notify, watchdog, signals, exit codes, the unit, the installer."""
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,8 @@ import pytest
 
 from edge.config import load_config
 from tests.conftest import ROOT
-from tests.helpers import Recorder
+from tests.helpers import Recorder, wait
+from tests.processes import follow_log, stop
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +138,13 @@ def test_sigterm_stops_cleanly_publishes_stopped_and_keeps_the_spool(tmp_path, f
     try:
         assert notify.wait("READY=1", timeout=60)
         assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/status")[-1:] == [b"online"])
-        time.sleep(2.0)  # a face is being tracked: an event is in flight at SIGTERM
+
+        def tracked(r):  # events of a face still tracked: a first revision out, its final one not yet
+            events = r.events()
+            ended = {e["event_id"] for e in events if e["final"]}
+            return [e["event_id"] for e in events if not e["final"] and e["event_id"] not in ended]
+        assert recorder.wait_for(tracked, timeout=60), "a face is tracked: an event is in flight at SIGTERM"
+        in_flight = tracked(recorder)[-1]
         started = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         assert daemon.wait(20) == 0
@@ -144,9 +152,12 @@ def test_sigterm_stops_cleanly_publishes_stopped_and_keeps_the_spool(tmp_path, f
         assert recorder.wait_for(lambda r: r.payloads("mugshot/box1/status")[-1:] == [b"stopped"])
         db = sqlite3.connect(tmp_path / "spool.sqlite")
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        left = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        delivered = len(recorder.events())
-        assert delivered + left >= 1, "the event in flight was delivered or is still spooled"
+        spooled = [json.loads(m) for (m,) in db.execute("SELECT metadata FROM events WHERE event_id = ?",
+                                                           (in_flight,))]
+        # the track in flight was closed at SIGTERM: its final revision was delivered or is still spooled
+        assert any(m["final"] for m in spooled) or recorder.wait_for(
+            lambda r: any(e["event_id"] == in_flight and e["final"] for e in r.events()), timeout=10), \
+            (in_flight, spooled, [(e["event_id"], e["revision"], e["final"]) for e in recorder.events()])
         assert len(list((tmp_path / "events").glob("*.json"))) >= 1
     finally:
         if daemon.poll() is None:
@@ -159,7 +170,7 @@ def test_sighup_reloads_a_good_config_and_rejects_a_broken_one(tmp_path, frames_
     notify = NotifySocket(tmp_path / "notify.sock")
     config = tmp_path / "config.toml"
     write_config(config, frames_dir)
-    daemon = start_daemon(config, notify.path, watchdog_usec=400_000)
+    daemon = follow_log(start_daemon(config, notify.path, watchdog_usec=400_000))
     try:
         assert notify.wait("READY=1", timeout=60)
         write_config(config, frames_dir, threshold=30)
@@ -168,13 +179,12 @@ def test_sighup_reloads_a_good_config_and_rejects_a_broken_one(tmp_path, frames_
         assert notify.wait("READY=1", count=2, timeout=60), "ready again with the new configuration"
         config.write_text(config.read_text().replace("threshold = 30", 'threshold = "loud"'))
         daemon.send_signal(signal.SIGHUP)
-        time.sleep(1.0)
-        since = time.monotonic()
+        assert wait(lambda: any("reload rejected" in line for line in daemon.log), timeout=30), daemon.log[-5:]
+        since = time.monotonic()  # the broken configuration was read and refused: from here on, still pinging
         assert notify.wait("WATCHDOG=1", since=since, count=3, timeout=10), "still running the old config"
         assert daemon.poll() is None and len(notify.lines("RELOADING=1")) == 1
-        daemon.send_signal(signal.SIGTERM)
-        assert daemon.wait(20) == 0
-        err = daemon.stderr.read()
+        assert stop(daemon, 20) == 0  # SIGTERM (SIGKILL after 20 s), and its log read to the end
+        err = "".join(daemon.log)
         assert "configuration" in err and "reloaded" in err
         assert "reload rejected, keeping the running configuration: motion.threshold: expected an integer" in err
     finally:

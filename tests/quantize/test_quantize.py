@@ -122,3 +122,48 @@ def test_shipped_models_match_the_manifest_and_run(astronaut):
         assert np.abs(out - reference).mean() < (2 if name == "student_tflite" else 25), name
     report = json.loads((MODELS_DIR / "student_int8.report.json").read_text())
     assert report["gate"]["passed"] and report["int8_sha256"] == manifest["student_int8"]["sha256"]
+
+
+TFLITE_COMMAND = ("pip install -e '.[tflite-export]' (litert-torch, ai-edge-quantizer; pulls jax), then "
+                  "pytest tests/quantize/test_quantize.py -k tflite_export")
+
+
+def test_tflite_export_of_a_restoration_student(shared_data, tmp_path, astronaut, yunet, gap):
+    """``python -m quantize.tflite`` on a briefly trained restoration student (``trainer.restore_fit``): the
+    float .tflite computes what PyTorch does on a real aligned face, the INT8 one stays near it.  Without the
+    heavy ``tflite-export`` extra the run names this path as not exercised."""
+    try:
+        import litert_torch  # noqa: F401
+        import ai_edge_quantizer  # noqa: F401
+    except ImportError as exc:
+        gap(f"quantize/tflite.py (the TFLite export, float and INT8) was not run ({exc}): {TFLITE_COMMAND}")
+        return
+    import torch
+
+    from edge.vision.align import align_face, to_tensor
+    from edge.vision.generate import run_tflite, tflite_interpreter
+    from quantize.tflite import main as tflite_main, spec_of
+    from trainer.restore_data import collect, prepare_crops
+    from trainer.restore_fit import fit_restore, load_restore_config, load_restorer
+
+    people = {"frmdb:001", "frmdb:002", "frmdb:003", "p04:12", "p04:1"}
+    crops = tmp_path / "crops.npz"
+    prepare_crops([i for i in collect(shared_data) if i[0] in people][:20], crops)
+    common = [f"cache={crops}", "patch=64", "batch_size=2", "threads=1", "steps=2", "sample_every=2",
+              "checkpoint_every=2"]
+    teacher = fit_restore(load_restore_config(None, common + [f"out={tmp_path / 't'}", "width=2"]), progress=False)
+    student = fit_restore(load_restore_config(None, common + [f"out={tmp_path / 's'}", "width=4", "model=student",
+                                                              f"teacher={teacher}"]), progress=False)
+    out = tmp_path / "student.tflite"
+    assert tflite_main([str(student), "--out", str(out), "--limit", "8"]) == 0
+    model, state = load_restorer(student)
+    spec = spec_of(state)
+    assert json.loads(out.with_suffix(".json").read_text()) == json.loads(spec.to_json()), "the box reads this spec"
+    face = yunet.detect(astronaut)[0]
+    crop, _ = align_face(astronaut, face.landmarks, spec.size, spec.face_scale)
+    x = to_tensor(crop[None], spec)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(x)).numpy()
+    for path, tolerance in ((out, 1e-3), (out.with_name("student_int8.tflite"), 0.1)):
+        got = run_tflite(tflite_interpreter(path, threads=1).get_signature_runner(), x)
+        assert got.shape == expected.shape and np.abs(got - expected).mean() < tolerance, (path.name, tolerance)

@@ -173,3 +173,31 @@ def test_restore_prepare_folder_with_shared_adds_the_shared_people(shared_data, 
     assert cache.validation_ids == ["mine:002", "mine:005"]
     assert train_main(["restore-prepare", "--with-shared", "--folder", str(folder), "--data", str(tmp_path / "none"),
                        "--out", str(tmp_path / "other.npz")]) == 2
+
+
+def test_the_facenet_identity_term_trains(tmp_path, request, gap):
+    """``facenet`` > 0 in a restore-fit, with the converted FaceNet where ``mugshot-train facenet`` put it
+    (``MUGSHOT_FACENET_CACHE``, default ~/.cache/mugshot-edge/facenet): two steps on whole 256 px crops log the
+    term.  Without the converted FaceNet (a ~1.6 GB download and TensorFlow venv) the run names the path."""
+    import csv
+    import os
+    from pathlib import Path
+
+    from trainer.identity_prior.facenet import DEFAULT_CACHE, FaceNetError, read_record
+
+    cache = Path(os.environ.get("MUGSHOT_FACENET_CACHE", DEFAULT_CACHE)).expanduser()
+    try:
+        read_record(cache)
+    except FaceNetError as exc:
+        gap(f"the restoration trainer's FaceNet identity term (trainer/restore_fit.py, facenet > 0) was not "
+            f"trained ({exc}): mugshot-train facenet --cache {cache}, then pytest tests/trainer/test_restore.py "
+            "-k facenet")
+        return
+    crops = request.getfixturevalue("crops")
+    common = [f"cache={crops}", "width=2", "patch=256", "batch_size=2", "threads=1", "steps=2", "sample_every=2",
+              "checkpoint_every=2", "facenet=0.1", f"facenet_cache={cache}"]
+    checkpoint = fit_restore(load_restore_config(None, common + [f"out={tmp_path / 't'}"]), progress=False)
+    assert torch.load(checkpoint, weights_only=False)["step"] == 2
+    rows = list(csv.DictReader(open(tmp_path / "t" / "log.csv")))
+    values = [float(r["facenet"]) for r in rows]  # "0" where the term is not computed
+    assert values and all(0 < v < 2 for v in values), rows  # 1 - cos of real embeddings

@@ -58,38 +58,54 @@ def test_quantize_identity_without_dlib_names_the_extra_in_one_line(tmp_path):
 
 
 def test_bench_prints_the_ratio_it_measured(capsys):
+    """The real detector against the motion gate on the same frames: the report says what was run, the gate is
+    cheaper than the detector it spares, and the median ratio lies within the per-round range it prints (each
+    round times both back to back).  The >= 10x target is the bench's to report, measured side by side
+    (docs/results.md), not a timed test's to assert on a shared machine."""
     import re
 
     from edge.cli import main
 
     assert main(["bench", "--frames", "12", "--rounds", "3"]) == 0
     out = capsys.readouterr().out
+    assert re.search(r"^12 frames of 640x480, 3 interleaved rounds, 1 thread$", out, re.M), out
     gate = float(re.search(r"motion gate per frame: +([\d.]+) ms", out).group(1))
     detect = float(re.search(r"always-detect per frame: +([\d.]+) ms", out).group(1))
     ratio, low, high = map(float, re.search(
         r"ratio always-detect / motion gate: ([\d.]+)x \(target >= 10x; per round ([\d.]+)x to ([\d.]+)x\)",
         out).groups())
-    assert abs(ratio - detect / gate) <= 0.05 * ratio + 0.2  # the printed ratio is the printed times' ratio
-    assert 0 < low <= high
-    assert "(target >= 10x;" in out  # the target is printed beside the ratio; a benchmark, not a timed test
+    assert 0 < gate < detect and ratio > 1, "the gate costs less than running the detector on every frame"
+    assert low - 0.05 <= ratio <= high + 0.05, "the median ratio lies within the rounds' range (printed to 0.1)"
 
 
 def test_the_bench_reports_a_known_cost():
-    """The bench's timing against a detector of known cost (busy for 3 ms a frame, wall clock): an
-    expectation independent of the numbers the bench prints."""
+    """The bench against a detector that waits 10 ms a frame (wall clock) and times its own calls: the bench's
+    per-frame figure is at least the known cost and matches what the detector itself measured in the same
+    run (the median over rounds of its mean per call), whatever the machine's speed or load."""
+    import statistics
     import time
 
     import numpy as np
 
     from edge.tools.bench import bench_motion_vs_detector
 
+    frames = [np.zeros((480, 640, 3), np.uint8)] * 5
+
     class KnownCost:
+        def __init__(self):
+            self.calls: list[float] = []
+
         def detect(self, image):
-            end = time.perf_counter() + 0.003
-            while time.perf_counter() < end:
-                pass
+            start = time.perf_counter()
+            time.sleep(0.010)
+            self.calls.append(1000 * (time.perf_counter() - start))
             return []
 
-    result = bench_motion_vs_detector([np.zeros((480, 640, 3), np.uint8)] * 5, rounds=3, detector=KnownCost())
-    assert 3.0 <= result["always_detect_ms"] < 6.0
+    detector = KnownCost()
+    result = bench_motion_vs_detector(frames, rounds=3, detector=detector)
+    assert len(detector.calls) == 3 * len(frames)
+    own = statistics.median(statistics.fmean(detector.calls[r * 5:(r + 1) * 5]) for r in range(3))
+    assert result["always_detect_ms"] >= 10.0, "per frame, in milliseconds: at least the known wait"
+    assert own <= result["always_detect_ms"] < 1.2 * own + 0.5, (result, own)
     assert 0 < result["motion_gate_ms"] < result["always_detect_ms"]
+    assert result["ratio_min"] <= result["ratio"] <= result["ratio_max"]
