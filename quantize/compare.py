@@ -166,7 +166,7 @@ def format_table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m quantize.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="FP32 generator ONNX (mugshot-train export)")
+    parser.add_argument("--model", required=True, help="FP32 generator ONNX (mugshot-train restore-export)")
     parser.add_argument("--calib", help="calibration pictures (default: held-in FRMDB views)")
     parser.add_argument("--eval", dest="eval_dir", help="evaluation pictures (default: held-out FRMDB views)")
     parser.add_argument("--limit", type=int, default=64)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..vision.align import MUGSHOT_FACE_SCALE, align_face
+from ..vision.align import align_face
 from ..config import Config
 from ..vision.detect import Detection, FaceDetector
 from ..vision.detect.region import MAX_REGION_UPSCALE, detect_in_region
@@ -234,7 +234,8 @@ class Pipeline:
         models = self._models
         with self.stats.timed("generate"):
             marks = framing_landmarks(shot.landmarks, shot.quality.yaw)  # a side view: by its visible landmarks
-            crop, _ = align_face(shot.patch, marks, self.cfg.tracker.crop_size, MUGSHOT_FACE_SCALE)
+            # the crop frames the face as the mugshot does (the box's MUGSHOT_FACE_SCALE without a generator)
+            crop, _ = align_face(shot.patch, marks, self.cfg.tracker.crop_size, self.generator.spec.face_scale)
             mugshot, made = self.picture(shot, marks)
             models = models | {"generator": made}
             profile, profile_made = (None, {}) if due.profile is None else self.picture(

@@ -5,7 +5,8 @@
 # PSNR, grid), the side-by-side speed benchmark, export with cards, the INT8 student, the TFLite files (when
 # LITERT names a Python with the quantizer's tflite-export extra), the manifest.  Each training stage resumes
 # when interrupted; a finished stage is skipped (delete its checkpoint to redo it).  The shipped pair trained
-# 3100 teacher and 1500 student steps on a shared 2-core CPU (docs/training.md).
+# 3100 teacher and 2000 student steps on a shared 2-core CPU (docs/training.md); the student was distilled from
+# the teacher read back from models/teacher.onnx (its training checkpoint was not kept).
 #   RUNS=/path/to/runs [LITERT=/path/to/venv/bin/python] bash trainer/configs/ship.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,7 +14,7 @@ RUNS=${RUNS:-runs/restore}
 BIN=${BIN:-.venv/bin}
 CACHE=$RUNS/crops256.npz
 TEACHER_STEPS=${TEACHER_STEPS:-3100}
-STUDENT_STEPS=${STUDENT_STEPS:-1500}
+STUDENT_STEPS=${STUDENT_STEPS:-2000}
 
 [ -f "$CACHE" ] || "$BIN/mugshot-train" restore-prepare --out "$CACHE"
 "$BIN/mugshot-train" restore-fit --config trainer/configs/restore_teacher.toml --set cache="$CACHE" \
