@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay each held-out person's surveillance frames, and a studio head turn, as one track "
                         "through the box's pipeline: chosen shot, rank-1 of mugshot/profile/crop, oracle best shot")
     e.add_argument("--out", default="runs/eval")
-    e.add_argument("--generator", default="auto", help="generator.model (none, auto, frontalize, a path)")
+    e.add_argument("--generator", default="auto", help="generator.model (none, auto or a model file)")
     e.add_argument("--precision", default="fp32", choices=["fp32", "int8", "auto"], help="generator.precision")
     e.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                    help="folder with frmdb/ and pointing04/ (default: ../shared/data)")
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("action", choices=("sheets", "score"))
     rt.add_argument("--out", required=True, help="folder for sheets/, ratings.csv, key.json (and scores.json)")
     rt.add_argument("--source", action="append", default=[], metavar="NAME=MODEL",
-                    help="a generator.model to rate (auto, none, frontalize or a model file); repeatable; "
+                    help="a generator.model to rate (auto, none or a model file); repeatable; "
                          "default mugshot=auto. The reference and the crop are always added")
     rt.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     rt.add_argument("--people", default="", help="FRMDB subjects, e.g. 001,006 (default: trainer/split.toml's)")
@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_rate(args: argparse.Namespace) -> int:
     from .rate import (RateError, collect_inputs, format_scores, parse_sources, read_ratings, render, score,
-                       validation_people, write_sheets)
+                       validation_people, write_grid, write_sheets)
 
     out = Path(args.out)
     try:
@@ -263,8 +263,9 @@ def cmd_rate(args: argparse.Namespace) -> int:
                 raise RateError(f"--people: no FRMDB inputs found for {','.join(people)} in {data}")
             pictures = render(inputs, sources, log=lambda m: print(m, file=sys.stderr))
             sheets = write_sheets(pictures, out, args.seed)
+            write_grid(pictures, list(sources), out / "grid.png")
             print(f"{len(pictures)} pictures of {len(people)} validation people on {sheets} sheets: {out / 'sheets'}")
-            print(f"raters fill in {out / 'ratings.csv'}; keep {out / 'key.json'} from them")
+            print(f"raters fill in {out / 'ratings.csv'}; keep {out / 'key.json'} and {out / 'grid.png'} from them")
             return 0
         key_path = out / "key.json"
         if not key_path.is_file():

@@ -5,7 +5,8 @@
 
 - ``DIR/sheets/sheet_NN.png``: 8 pictures each, labelled only with random ids, shuffled across sources;
 - ``DIR/ratings.csv``: one row per id to fill in (natural 1-5, frontal yes/no, id_fitness 1-5);
-- ``DIR/key.json``: which person, input and source each id is (keep it from the raters).
+- ``DIR/key.json``: which person, input and source each id is (keep it from the raters);
+- ``DIR/grid.png``: for whoever runs the study, not the raters: input | crop | each source | true frontal.
 
 Inputs per person (FRMDB; the rig's yaw steps are 45 degrees): the studio frontal (``Img_33``), pitch +30
 and -30 at yaw 0 (``Img_32``, ``Img_34``), yaw -45 and +45 at pitch 0 (``Img_23``, ``Img_43``), and the
@@ -13,7 +14,7 @@ person's real surveillance frames replayed as one track (the box's own best-shot
 With ``--pose-study``, Pointing'04 validation people at pan -30, -15, +15 and +30 (tilt 0) are added.
 Sources: ``reference`` (the true frontal through the box with ``generator.model = "none"``), ``crop`` (the
 box's aligned crop of the input, made beside the first ``--source``), and each ``--source NAME=MODEL``
-(a ``generator.model`` value: ``auto``, ``none``, ``frontalize`` or a model file).
+(a ``generator.model`` value: ``auto``, ``none`` or a model file).
 
 ``mugshot-train rate score --out DIR [--ratings FILE]`` reads the filled-in ratings and prints, per source
 and input, the mean natural score, the share rated frontal and the mean ID fitness.
@@ -99,6 +100,7 @@ class _Capture:
 
     def __init__(self):
         self.events = []
+        self.start = 0.0  # a replayed track's first timestamp (frames 0.2 s apart)
 
     def publish(self, event) -> None:
         self.events.append(event)
@@ -138,7 +140,7 @@ def publish(pipeline, capture: _Capture, item: Input):
     else:  # one track: every face continues it (the frames are seconds apart), the box's score picks the shot
         pipeline.tracker = Tracker(dataclasses.replace(pipeline.cfg.tracker, iou_threshold=0.0,
                                                        max_missed_seconds=1e9, publish_after_seconds=1e9))
-        start = time.time()
+        start = capture.start = time.time()
         for i, path in enumerate(item.frames):
             pipeline.process(ArrayFrame(cv2.imread(str(path)), index=i, timestamp=start + 0.2 * i))
         for due in pipeline.tracker.flush():
@@ -164,8 +166,54 @@ def render(inputs: list[Input], sources: dict[str, str], log=print) -> list[dict
                 continue
             pictures.append({"person": item.person, "input": item.kind, "source": name, "image": event.mugshot})
             if n == 0:
-                pictures.append({"person": item.person, "input": item.kind, "source": "crop", "image": event.crop})
+                pictures.append({"person": item.person, "input": item.kind, "source": "crop", "image": event.crop,
+                                 "frame": input_view(item, event, capture.start)})
     return pictures
+
+
+def input_view(item: Input, event, start: float) -> np.ndarray:
+    """What the camera gave: the chosen frame (a track's, by the event's best_seen) around the face, 3x its box."""
+    index = 0 if item.kind != "track" else min(len(item.frames) - 1, max(0, round((event.best_seen - start) / 0.2)))
+    frame = cv2.imread(str(item.frames[index]))
+    x, y, w, h = event.box
+    half = 1.5 * max(w, h)
+    cx, cy = x + w / 2, y + h / 2
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(frame.shape[1], cx + half)), int(min(frame.shape[0], cy + half))
+    return frame[y0:y1, x0:x1]
+
+
+def _tile(image: np.ndarray | None) -> np.ndarray:
+    if image is None:
+        return np.full((TILE, TILE, 3), 40, np.uint8)
+    scale = TILE / max(image.shape[:2])
+    small = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                       interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    tile = np.full((TILE, TILE, 3), 40, np.uint8)
+    tile[:small.shape[0], :small.shape[1]] = small
+    return tile
+
+
+def write_grid(pictures: list[dict], sources: list[str], path: Path) -> None:
+    """For the person running the study, never the raters: one row per (person, input), columns input (the
+    camera's view of the chosen shot) | crop | each source's mugshot | the true frontal through the box."""
+    by = {(p["person"], p["input"], p["source"]): p for p in pictures}
+    rows = []
+    for person, kind in sorted({(p["person"], p["input"]) for p in pictures if p["source"] == "crop"}):
+        crop = by[(person, kind, "crop")]
+        reference = by.get((person, "true frontal", "reference"))
+        cells = [crop["frame"], crop["image"]] + [by[(person, kind, s)]["image"] if (person, kind, s) in by else None
+                                                 for s in sources]
+        cells.append(reference["image"] if reference else None)
+        row = np.hstack([_tile(c) for c in cells])
+        label = f"{person} {kind}"
+        cv2.putText(row, label, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
+        cv2.putText(row, label, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+        rows.append(row)
+    header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
+    for i, name in enumerate(["input", "crop", *sources, "true frontal"]):
+        cv2.putText(header, name, (i * TILE + 8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 2)
+    cv2.imwrite(str(path), np.vstack([header, *rows]))
 
 
 def write_sheets(pictures: list[dict], out: Path, seed: int) -> int:
@@ -247,7 +295,7 @@ def parse_sources(values: list[str]) -> dict[str, str]:
         name, sep, model = value.partition("=")
         if not sep or not name or not model or name in ("crop", "reference") or name in sources:
             raise RateError(f"--source: expected NAME=MODEL with a new name other than crop/reference, got {value!r}")
-        if model not in ("auto", "none", "frontalize") and not Path(model).is_file():
+        if model not in ("auto", "none") and not Path(model).is_file():
             raise RateError(f"--source {name}: model file {model} not found")
         sources[name] = model
     return sources or {"mugshot": "auto"}
