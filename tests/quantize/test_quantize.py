@@ -157,7 +157,7 @@ def test_tflite_export_of_a_restoration_student(shared_data, tmp_path, astronaut
     out = tmp_path / "student.tflite"
     assert tflite_main([str(student), "--out", str(out), "--limit", "8"]) == 0
     model, state = load_restorer(student)
-    spec = spec_of(state)
+    spec = spec_of(state, student)
     assert json.loads(out.with_suffix(".json").read_text()) == json.loads(spec.to_json()), "the box reads this spec"
     face = yunet.detect(astronaut)[0]
     crop, _ = align_face(astronaut, face.landmarks, spec.size, spec.face_scale)
