@@ -50,12 +50,46 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, translation[:, None]]).astype(np.float32)
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, face_scale: float = 1.0
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """The aligned size x size crop and the 2x3 matrix used (image -> crop)."""
+def align_face(image: np.ndarray, landmarks: np.ndarray, size: int, face_scale: float = 1.0,
+               soft_edges: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The aligned size x size crop and the 2x3 matrix used (image -> crop).  Where the framing reaches past
+    the picture (a face near its edge, a tightly cropped photo) the crop invents no detail: the edge's colours
+    fade within a few pixels into an out-of-focus wash of themselves (``fill_outside``) instead of the long
+    streaks of repeated edge pixels.  ``soft_edges=False``: the repeated pixels (measuring, not publishing)."""
     matrix = similarity_transform(landmarks, canonical_points(size, face_scale))
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if soft_edges:
+        inside = inside_picture(matrix, size, image.shape[:2])
+        if not inside.all():
+            crop = fill_outside(crop, inside)
     return crop, matrix
+
+
+def inside_picture(matrix: np.ndarray, size: int, shape: tuple[int, int]) -> np.ndarray:
+    """(size, size) bool: which crop pixels map inside a picture of ``shape`` (h, w) under ``matrix``."""
+    inverse = cv2.invertAffineTransform(matrix)
+    grid = np.arange(size, dtype=np.float32)
+    x = inverse[0, 0] * grid[None, :] + inverse[0, 1] * grid[:, None] + inverse[0, 2]
+    y = inverse[1, 0] * grid[None, :] + inverse[1, 1] * grid[:, None] + inverse[1, 2]
+    return (x >= -0.5) & (x <= shape[1] - 0.5) & (y >= -0.5) & (y <= shape[0] - 0.5)
+
+
+def fill_outside(crop: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """``crop`` with its pixels outside the picture (``inside`` false) replaced: the repeated edge pixel right at
+    the edge, fading (over about 1/32 of the crop) into those repeated pixels blurred to 1/16 of the crop's size,
+    so an edge colour continues as a soft wash instead of a streak.  Pixels inside the picture are untouched."""
+    size = crop.shape[0]
+    coarse = max(2, size // 16)
+    wash = cv2.resize(cv2.resize(crop, (coarse, coarse), interpolation=cv2.INTER_AREA), (size, size),
+                      interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    outside = ~inside
+    near = np.exp(-cv2.distanceTransform(outside.astype(np.uint8), cv2.DIST_L2, 3) / max(1.0, size / 32))
+    if crop.ndim == 3:
+        near = near[..., None]
+    filled = near * crop.astype(np.float32) + (1 - near) * wash
+    out = crop.copy()
+    out[outside] = np.clip(filled[outside] + 0.5, 0, 255).astype(crop.dtype)
+    return out
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -62,7 +62,7 @@ def measure(image: np.ndarray, box: tuple[float, float, float, float], landmarks
     5-point estimate where the mesh is present."""
     h, w = image.shape[:2]
     x, y, bw, bh = box
-    crop, _ = align_face(image, landmarks, SHARPNESS_SIZE)
+    crop, _ = align_face(image, landmarks, SHARPNESS_SIZE, soft_edges=False)  # measuring
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
     sharpness = float(cv2.Laplacian(gray, cv2.CV_32F).var())
     yaw, pitch, roll = mesh_pose if mesh_pose is not None else head_pose(landmarks, (w, h))

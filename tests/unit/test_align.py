@@ -76,3 +76,31 @@ def test_to_tensor_is_the_normalisation_formula_bit_for_bit(color):
     assert got.dtype == np.float32 and got.flags.c_contiguous
     assert np.array_equal(got, expected.transpose(0, 3, 1, 2))
     assert np.array_equal(to_tensor(crops[0], spec), got[:1])
+
+
+def test_framing_past_the_picture_edge_fades_instead_of_streaking(yunet, astronaut):
+    """A real face cut off just below the chin (as in a tightly cropped photo): the head-and-shoulders crop reaches
+    past the picture.  Pixels inside the picture are exactly the plain warp's; below the edge there are no streaks
+    (the repeated edge row's column-to-column detail is washed out) and the colours continue the edge's."""
+    face = yunet.detect(astronaut)[0]
+    cut = astronaut[:int(face.landmarks[3:, 1].max() + 0.15 * face.box[3])]  # the photo ends below the mouth
+    soft, matrix = align_face(cut, face.landmarks, 256, 0.6)
+    streak, same = align_face(cut, face.landmarks, 256, 0.6, soft_edges=False)
+    assert np.array_equal(matrix, same)
+    inside = cv2.warpAffine(np.ones(cut.shape[:2], np.uint8), matrix, (256, 256), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT) > 0
+    far = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3) > 24  # well beyond the edge
+    assert inside.mean() > 0.5 and far.sum() > 2000, "the framing really reaches past the picture"
+    core = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    assert np.array_equal(soft[core], streak[core]), "what the camera saw is untouched"
+
+    def detail(image):  # horizontal second differences (a smooth wash has ~none; vertical streaks are all of it)
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float(np.abs(np.diff(gray, n=2, axis=1))[far[:, 2:]].mean())
+
+    assert detail(streak) > 4 * detail(soft), (detail(streak), detail(soft))
+    assert abs(float(soft[far].mean()) - float(streak[far].mean())) < 25, "the edge's colours continue"
+    canvas = cv2.copyMakeBorder(astronaut, 512, 512, 512, 512, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    whole, _ = align_face(canvas, face.landmarks + 512, 256, 0.6)
+    assert np.array_equal(whole, align_face(canvas, face.landmarks + 512, 256, 0.6, soft_edges=False)[0]), \
+        "a framing inside the picture is the plain warp"
