@@ -58,7 +58,7 @@ def main() -> None:
         big = np.full((args.side, args.side, 3), 128, np.uint8)
         cv2.imwrite(str(folders["jpeg"] / "0.jpg"), big)
         del big
-        print(f"| picture | camera.max_pixels | peak RSS (MB) | exit | what the log says |")
+        print("| picture | camera.max_pixels | peak RSS (MB) | exit | what the log says |")
         print("|---|---|---|---|---|")
         for kind, limit in (("vga", None), ("png", None), ("png", 400_000_000), ("jpeg", None),
                             ("jpeg", 400_000_000)):

@@ -7,7 +7,6 @@ size (256), or larger where the source has the pixels.  ``mugshot.input_spec`` c
 """
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from datetime import datetime, timezone
@@ -148,7 +147,7 @@ def restore_card(onnx_path: Path, checkpoint: Path, checks: dict | None, speed: 
     if cfg["model"] == "student" and Path(cfg["teacher"]).is_file():
         teacher_params = parameters(load_restorer(cfg["teacher"])[0])
     lines = [f"# {onnx_path.name}", "",
-             f"- Task: restoration. The aligned face in, the same face cleaned up out (deblurred, denoised, "
+             "- Task: restoration. The aligned face in, the same face cleaned up out (deblurred, denoised, "
              "exposure, white balance and lighting evened), natively at the input's size; an input that is "
              "already clean comes out almost unchanged (global residual). It never paints a new pose or face.",
              f"- Architecture: {architecture(cfg)}; {parameters(model):,} parameters"

@@ -10,7 +10,6 @@ import logging
 import queue
 import random
 import threading
-import time
 from collections.abc import Iterator
 
 from .base import Frame, FrameSource, SourceError

@@ -1,6 +1,5 @@
 """A frame's size is bounded before it is decoded (camera.max_pixels): the daemon on a folder holding a
 20000x20000 PNG stays under 600 MB, says so in its log, counts it, and goes on with the next picture."""
-import subprocess
 import sys
 
 import cv2
@@ -10,7 +9,6 @@ import pytest
 from edge.sources.image_size import image_size
 from edge.sources.images import ImageFolderSource
 from tests.bench_big_frame import peak_memory, write_png
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@ a real mosquitto: the box stays offline for Home Assistant until a first frame, 
 and a stop during the wait is prompt."""
 import signal
 import socket
-import subprocess
 import time
 
 import pytest
