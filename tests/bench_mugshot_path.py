@@ -7,8 +7,8 @@ best shot (``Pipeline.best_shot``), then ``Pipeline.picture`` runs as an event d
 crop, publishing at ``generator.output_size`` and the quality gate.  Printed: the median ms of that path
 (``generator.threads = 1``), the same with ``generator.model = "none"`` side by side, and the SSIM of the
 mugshot against the crop it came from (the same framing).  ``--backdrop``: also the path with
-``generator.backdrop = "plain"`` (the same models; the person segmentation on LiteRT and the composite), side by
-side in the same rounds.  A benchmark, not a test.
+``generator.backdrop = "plain"`` (the same models; the person segmentation, on LiteRT and on onnxruntime, and the
+composite), side by side in the same rounds.  A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -42,8 +42,12 @@ def main() -> None:
 
         base = pipelines["auto"]
         cfg = dataclasses.replace(base.cfg, generator=dataclasses.replace(base.cfg.generator, backdrop="plain"))
-        pipelines["auto, backdrop plain"] = Pipeline(cfg, None, base.detector, base.generator, base.publishers,
-                                                     threading.Event(), base.mesher)
+        from edge.vision.backdrop import make_backdrop
+
+        for runtime in ("litert", "onnxruntime"):
+            pipelines[f"auto, backdrop {runtime}"] = Pipeline(
+                cfg, None, base.detector, base.generator, base.publishers, threading.Event(), base.mesher,
+                backdrop=make_backdrop(cfg.generator.backdrop_colour, 1, runtime=runtime))
     shots = [pipelines["auto"].best_shot(cv2.imread(str(i.frames[0])), time.time()) for i in inputs]
     shots = [s.shot for s in shots if s is not None]
     times = {name: [] for name in pipelines}
@@ -64,12 +68,12 @@ def main() -> None:
     print(f"{len(shots)} validation frontal photos x {args.rounds} rounds, generator {generator.name} "
           f"({generator.describe().get('precision')}), one thread")
     for name, t in times.items():
-        print(f"  mugshot path, generator {name:20}: median {1000 * statistics.median(t):6.2f} ms, "
+        print(f"  mugshot path, generator {name:26}: median {1000 * statistics.median(t):6.2f} ms, "
               f"p90 {1000 * sorted(t)[int(0.9 * len(t))]:6.2f} ms")
-    if args.backdrop:
-        extra = statistics.median(times["auto, backdrop plain"]) - statistics.median(times["auto"])
-        print(f"  backdrop plain adds {1000 * extra:.2f} ms per picture (median of each), "
-              f"x{statistics.median(times['auto, backdrop plain']) / statistics.median(times['auto']):.2f}")
+    for runtime in ("litert", "onnxruntime") if args.backdrop else ():
+        with_it, without = statistics.median(times[f"auto, backdrop {runtime}"]), statistics.median(times["auto"])
+        print(f"  backdrop plain on {runtime} adds {1000 * (with_it - without):.2f} ms per picture "
+              f"(median of each), x{with_it / without:.2f}")
     print(f"  SSIM mugshot vs its crop: mean {statistics.mean(scores):.3f}, min {min(scores):.3f}; "
           f"gate passed {gated}/{len(shots)}")
 

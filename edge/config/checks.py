@@ -67,16 +67,12 @@ def _existing_file(key: str, value: str, missing: type[ConfigError] = ConfigErro
 
 
 def _check_backdrop(g: GeneratorConfig) -> None:
-    from ..vision.backdrop import litert_available, parse_colour
+    from ..vision.backdrop import parse_colour
 
     try:
         parse_colour(g.backdrop_colour)
     except ValueError as exc:
         raise ConfigError("generator.backdrop_colour", str(exc)) from None
-    if g.backdrop == "plain" and not litert_available():
-        raise ConfigError("generator.backdrop", "'plain' needs ai-edge-litert (the person segmentation runs on "
-                                                "LiteRT only): install the tflite extra, pip install "
-                                                "'mugshot-edge[tflite]'")
 
 
 def check_config(c: Config) -> None:

@@ -1,6 +1,7 @@
 """The optional plain backdrop of the published picture: a person mask from MediaPipe's selfie
-segmentation (``models/selfie_segmentation.tflite``, LiteRT only: it uses MediaPipe's custom
-``Convolution2DTransposeBias`` op), feathered, and the picture composited onto one flat colour.
+segmentation (``models/selfie_segmentation.tflite`` on LiteRT when ai-edge-litert is installed, else its
+conversion ``selfie_segmentation.onnx`` on onnxruntime: the same mask within 2e-5), feathered, and the
+picture composited onto one flat colour.
 
 It is applied to the published mugshot and profile picture only, never to the event's crop (the
 camera's evidence).  The mask's edge is tightened and softened before compositing: the network's raw
@@ -20,7 +21,7 @@ from .model_files import ModelError, manifest_model, sha256_file
 log = logging.getLogger(__name__)
 
 INPUT_SIZE = 256
-MANIFEST_NAME = "selfie_segmentation_tflite"
+MANIFEST_ONNX, MANIFEST_TFLITE = "selfie_segmentation", "selfie_segmentation_tflite"
 # the mask's edge: the network's probability steepened about THRESHOLD (0.3 keeps more of dark hair over a dark
 # background than 0.5 without keeping more of the background; 0.15 keeps curtain, looked at on FRMDB validation
 # people), pulled in by ERODE and blurred over FEATHER (shares of the picture's side; a wider feather smudges)
@@ -39,7 +40,21 @@ def parse_colour(text: str) -> tuple[int, int, int]:
     return value & 0xFF, (value >> 8) & 0xFF, value >> 16
 
 
+class _OnnxSegmenter:
+    runtime = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int):
+        from .model_files import onnx_session
+
+        self.session = onnx_session(path, threads)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input": x})[0].reshape(INPUT_SIZE, INPUT_SIZE)
+
+
 class _LiteRtSegmenter:
+    runtime = "litert"
+
     def __init__(self, path: Path, threads: int):
         from ai_edge_litert.interpreter import Interpreter  # optional extra: ai-edge-litert
 
@@ -62,7 +77,7 @@ class Backdrop:
 
     def describe(self) -> dict:
         return {"name": "mediapipe-selfie-segmentation", "version": "0.10.21", "sha256": self.sha256,
-                "runtime": "litert"}
+                "runtime": self.segmenter.runtime}
 
     def raw_mask(self, image: np.ndarray) -> np.ndarray:
         """The network's person probability (H, W) float32 0..1 for a BGR picture, at its size."""
@@ -93,20 +108,29 @@ def litert_available() -> bool:
     return importlib.util.find_spec("ai_edge_litert") is not None
 
 
-def make_backdrop(colour: str = "#e0e0e0", threads: int = 1, models_dir: Path | None = None) -> Backdrop:
-    """The shipped segmentation model on LiteRT, hash-checked, compositing onto ``colour``."""
+def make_backdrop(colour: str = "#e0e0e0", threads: int = 1, models_dir: Path | None = None,
+                  runtime: str = "auto") -> Backdrop:
+    """The shipped segmentation model, hash-checked, compositing onto ``colour``: on LiteRT (``auto`` when
+    ai-edge-litert is installed) or onnxruntime (always installed)."""
     if models_dir is None:
         from models import MODELS_DIR
         models_dir = MODELS_DIR
     models_dir = Path(models_dir)
-    if not litert_available():
-        raise ModelError("generator.backdrop: 'plain' needs ai-edge-litert: install the tflite extra "
-                         "(pip install 'mugshot-edge[tflite]')")
-    path = manifest_model(models_dir, MANIFEST_NAME, "generator.backdrop")
-    if path is None:
-        raise ModelError(f"generator.backdrop: {models_dir}/manifest.toml lists no {MANIFEST_NAME} model")
     try:
         bgr = parse_colour(colour)
     except ValueError as exc:
         raise ModelError(f"generator.backdrop_colour: {exc}") from None
-    return Backdrop(_LiteRtSegmenter(path, threads), bgr, sha256_file(path))
+    if runtime == "auto":
+        runtime = "litert" if litert_available() else "onnxruntime"
+    if runtime == "litert":
+        if not litert_available():
+            raise ModelError("generator.backdrop: runtime 'litert' needs ai-edge-litert: install the tflite extra")
+        name, runner = MANIFEST_TFLITE, _LiteRtSegmenter
+    elif runtime == "onnxruntime":
+        name, runner = MANIFEST_ONNX, _OnnxSegmenter
+    else:
+        raise ModelError(f"generator.backdrop: unknown runtime {runtime!r}")
+    path = manifest_model(models_dir, name, "generator.backdrop")
+    if path is None:
+        raise ModelError(f"generator.backdrop: {models_dir}/manifest.toml lists no {name} model")
+    return Backdrop(runner(path, threads), bgr, sha256_file(path))

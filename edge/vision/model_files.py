@@ -170,6 +170,8 @@ FACE_MESH_FILES = {  # name -> file, precision, input; rebuilt by `python -m mod
     "face_mesh_canonical": ("face_mesh_canonical.json", "", "468 vertices, uv, 898 triangles, Procrustes weights"),
 }
 SEGMENTATION_FILES = {  # the optional backdrop's person mask; rebuilt by `python -m models.recipes.selfie_segmentation`
+    "selfie_segmentation": ("selfie_segmentation.onnx", "fp32",
+                            "256x256 rgb, 0..1 (NHWC) -> 256x256 person probability"),
     "selfie_segmentation_tflite": ("selfie_segmentation.tflite", "fp32",
                                    "256x256 rgb, 0..1 (NHWC) -> 256x256 person probability"),
 }

@@ -5,10 +5,10 @@
 Input (checked by sha256 before use; nothing is downloaded at run time on the box): PyPI
 ``mediapipe==0.10.21`` (read as a zip, never installed), member
 ``mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite`` (Apache-2.0, the same wheel and
-licence as the face mesh: ``LICENSE.mediapipe``). Output in ``--out``: ``selfie_segmentation.tflite``
-(the wheel's file, unchanged): 256x256 RGB 0..1 in (NHWC), a 256x256 person probability out. It uses
-MediaPipe's custom ``Convolution2DTransposeBias`` op, which ai-edge-litert's interpreter runs; there is
-no ONNX conversion yet, so the backdrop needs the ``tflite`` extra.
+licence as the face mesh: ``LICENSE.mediapipe``). Outputs in ``--out``: ``selfie_segmentation.tflite``
+(the wheel's file, unchanged): 256x256 RGB 0..1 in (NHWC), a 256x256 person probability out; and
+``selfie_segmentation.onnx``, converted by ``models.recipes.tflite_to_onnx`` (which handles MediaPipe's
+custom ``Convolution2DTransposeBias`` op), output ``mask`` (1x65536).
 ``--check`` rebuilds in memory and compares the bytes with ``--out`` instead of writing.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from models.recipes.face_mesh import RecipeError, _mediapipe_wheel
 
 SEGMENTATION_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
 SEGMENTATION_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
-OUTPUT_NAME = "selfie_segmentation.tflite"
+OUTPUT_NAME, ONNX_NAME = "selfie_segmentation.tflite", "selfie_segmentation.onnx"
 
 
 def fetch_segmentation_tflite(cache: Path) -> bytes:
@@ -37,8 +37,13 @@ def fetch_segmentation_tflite(cache: Path) -> bytes:
 
 
 def build(cache: Path) -> dict[str, bytes]:
+    from .tflite_to_onnx import convert
+
     cache.mkdir(parents=True, exist_ok=True)
-    return {OUTPUT_NAME: fetch_segmentation_tflite(cache)}
+    tflite_bytes = fetch_segmentation_tflite(cache)
+    onnx_model = convert(tflite_bytes, {"activation_10": "mask"}, producer="mugshot-edge models.recipes.tflite_to_onnx",
+                         graph_name="selfie_segmentation")
+    return {OUTPUT_NAME: tflite_bytes, ONNX_NAME: onnx_model.SerializeToString()}
 
 
 def main(argv: list[str] | None = None) -> int:

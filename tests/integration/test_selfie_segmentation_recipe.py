@@ -1,5 +1,5 @@
-"""The shipped person-segmentation model rebuilds byte for byte from the pinned mediapipe wheel
-(read as a zip, checked by sha256)."""
+"""The shipped person-segmentation model and its ONNX conversion rebuild byte for byte from the pinned
+mediapipe wheel (read as a zip, checked by sha256)."""
 import subprocess
 import sys
 import zipfile
@@ -16,6 +16,7 @@ def test_recipe_rebuilds_the_shipped_file_byte_for_byte():
                              "--out", str(ROOT / "models")], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "selfie_segmentation.tflite: identical" in result.stdout
+    assert "selfie_segmentation.onnx: identical" in result.stdout
 
 
 def test_recipe_refuses_a_member_whose_sha256_differs(tmp_path):

@@ -1,6 +1,6 @@
 """The optional plain backdrop: MediaPipe's person segmentation (LiteRT) on the published mugshot of a real
-FRMDB face through the real box pipeline; the crop is never touched; bad config and an altered model are
-refused with one line naming the key or file."""
+FRMDB face through the real box pipeline (LiteRT, or the converted ONNX model on onnxruntime: the same mask);
+the crop is never touched; a bad colour and an altered model are refused with one line naming the key or file."""
 import shutil
 import threading
 
@@ -93,20 +93,24 @@ def test_a_bad_colour_is_refused_naming_the_key():
         _cfg("plain", backdrop_colour="light grey")
 
 
-def test_plain_without_litert_is_refused_naming_the_key_and_the_extra(monkeypatch):
+def test_without_litert_the_onnx_conversion_gives_the_same_mask(events, monkeypatch):
     import edge.vision.backdrop as backdrop
 
+    mugshot = events["none"].mugshot
     monkeypatch.setattr(backdrop, "litert_available", lambda: False)
-    with pytest.raises(ConfigError, match=r"^generator\.backdrop: .*install the tflite extra") as info:
-        _cfg("plain")
-    assert "\n" not in str(info.value)
-    _cfg("none")  # the default needs no LiteRT
+    onnx = make_backdrop()
+    assert onnx.describe()["runtime"] == "onnxruntime"
+    assert _cfg("plain").generator.backdrop == "plain"  # no LiteRT is no reason to refuse it
+    monkeypatch.undo()
+    litert = make_backdrop(runtime="litert")
+    assert np.abs(onnx.raw_mask(mugshot) - litert.raw_mask(mugshot)).max() < 1e-3
 
 
 def test_an_altered_segmentation_model_is_refused(tmp_path):
     from models import MODELS_DIR
 
     shutil.copy(MODELS_DIR / "manifest.toml", tmp_path / "manifest.toml")
-    (tmp_path / "selfie_segmentation.tflite").write_bytes(b"not a model")
-    with pytest.raises(ModelError, match="selfie_segmentation.tflite has sha256"):
-        make_backdrop(models_dir=tmp_path)
+    for runtime, name in (("litert", "selfie_segmentation.tflite"), ("onnxruntime", "selfie_segmentation.onnx")):
+        (tmp_path / name).write_bytes(b"not a model")
+        with pytest.raises(ModelError, match=f"{name} has sha256"):
+            make_backdrop(models_dir=tmp_path, runtime=runtime)
