@@ -66,6 +66,15 @@ def _existing_file(key: str, value: str, missing: type[ConfigError] = ConfigErro
         raise missing(key, f"file not found: {value}")
 
 
+def _check_backdrop(g: GeneratorConfig) -> None:
+    from ..vision.backdrop import parse_colour
+
+    try:
+        parse_colour(g.backdrop_colour)
+    except ValueError as exc:
+        raise ConfigError("generator.backdrop_colour", str(exc)) from None
+
+
 def check_config(c: Config) -> None:
     """Range checks and cross-field rules that the types alone cannot express."""
     cam, mot, det, trk = c.camera, c.motion, c.detector, c.tracker
@@ -134,6 +143,7 @@ def check_config(c: Config) -> None:
     if not 0 <= c.mesh.max_landmark_yaw <= 90:
         raise ConfigError("mesh.max_landmark_yaw", f"must be between 0 and 90 degrees, got {c.mesh.max_landmark_yaw}")
     _positive("generator.threads", c.generator.threads)
+    _check_backdrop(c.generator)
     if not c.mesh.enabled and c.generator.crop_without_mesh and c.generator.model != "none":
         raise ConfigError("generator.crop_without_mesh", "with mesh.enabled = false no face has a mesh, so every "
                                                          "face would be published as the crop: set "

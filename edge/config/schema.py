@@ -118,6 +118,12 @@ class GeneratorConfig:
     # a face without an accepted face mesh (a profile beyond the mesh's range) is published as the crop,
     # with the reason in the event; false: the generator runs on every face
     crop_without_mesh: bool = True
+    # "plain": the published mugshot and profile picture get a flat backdrop behind the person (MediaPipe
+    # selfie segmentation, on LiteRT when installed, else onnxruntime; models/selfie_segmentation.md); the
+    # crop never does.
+    # Off by default: it waits on a blind rating of its naturalness
+    backdrop: Literal["none", "plain"] = "none"
+    backdrop_colour: str = "#e0e0e0"  # #rrggbb: a light grey, as ID photos use
 
 
 # Keys that existed once: a config that still sets one gets this line instead of "unknown key".

@@ -43,6 +43,7 @@ class Pipeline:
     stop: threading.Event
     mesher: object | None = None  # edge.vision.face3d.FaceMesher, or None with mesh.enabled = false
     sequence: SequenceCounter | None = None  # numbers every event (None: events carry sequence 0)
+    backdrop: object | None = None  # edge.vision.backdrop.Backdrop; None: made from generator.backdrop
 
     def __post_init__(self) -> None:
         self.motion = MotionDetector(self.cfg.motion)
@@ -56,6 +57,11 @@ class Pipeline:
                         "generator": self.generator.describe()}
         if self.mesher is not None:
             self._models["mesh"] = self.mesher.describe()
+        if self.backdrop is None and self.cfg.generator.backdrop == "plain":
+            from ..vision.backdrop import make_backdrop
+            self.backdrop = make_backdrop(self.cfg.generator.backdrop_colour, self.cfg.generator.threads)
+        if self.backdrop is not None:
+            self._models["backdrop"] = self.backdrop.describe()
         from ..vision.gate import MugshotGate
 
         self.gate = MugshotGate(spec=getattr(self.generator, "spec", None))  # one thread makes events at a time
@@ -206,7 +212,8 @@ class Pipeline:
         """One published picture of a shot (the mugshot, or the profile with ``face=False``) and the event's
         word on how it was made.  The generator's picture is published only when the quality gate passes it
         (``edge.vision.gate``: for a profile, its colour, contrast and structure checks); otherwise the aligned
-        crop is, and the reason goes into the event and one warning into the log."""
+        crop is, and the reason goes into the event and one warning into the log.  With generator.backdrop =
+        "plain" the published picture (whichever it is) then gets the flat backdrop; the event's crop never does."""
         skip = self.skip_reason(shot)
         if skip is not None:  # one rule: no accepted mesh, the crop is the picture, and the event says why
             image = NoGenerator().generate(shot.patch, marks)
@@ -227,6 +234,9 @@ class Pipeline:
                 made = {"name": "none", "rejected": self.generator.name, "reason": f"quality gate: {verdict.reason}",
                         "output_size": crop.shape[1], "published_size": crop.shape[1], "upsampling": "none"}
                 image = crop
+        if self.backdrop is not None:  # after the gate: the gate judges the generator, not the backdrop
+            image = self.backdrop.apply(image)
+            made["backdrop"] = "plain"
         return image, made
 
     def _emit(self, due: DueShot) -> None:

@@ -169,6 +169,12 @@ FACE_MESH_FILES = {  # name -> file, precision, input; rebuilt by `python -m mod
     "face_mesh_tflite": ("face_landmark.tflite", "fp16 weights", "192x192 rgb face crop, 0..1 (NHWC)"),
     "face_mesh_canonical": ("face_mesh_canonical.json", "", "468 vertices, uv, 898 triangles, Procrustes weights"),
 }
+SEGMENTATION_FILES = {  # the optional backdrop's person mask; rebuilt by `python -m models.recipes.selfie_segmentation`
+    "selfie_segmentation": ("selfie_segmentation.onnx", "fp32",
+                            "256x256 rgb, 0..1 (NHWC) -> 256x256 person probability"),
+    "selfie_segmentation_tflite": ("selfie_segmentation.tflite", "fp32",
+                                   "256x256 rgb, 0..1 (NHWC) -> 256x256 person probability"),
+}
 FACERES_FILES = {  # the receiver's face recognizer; rebuilt by `python -m models.recipes.faceres`
     "faceres": ("faceres.onnx", "fp16 weights", "224x224 rgb face crop, 0..255 (NHWC) -> 1024-d embedding"),
 }
@@ -203,6 +209,13 @@ def write_manifest(models_dir: Path) -> Path:
             lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
                       f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
                       f'input = "{described}"', 'version = "mediapipe 0.10.21"', 'report = "face_mesh.md"', ""]
+    for name, (filename, precision, described) in SEGMENTATION_FILES.items():
+        path = models_dir / filename
+        if path.is_file():
+            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
+                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
+                      f'input = "{described}"', 'version = "mediapipe 0.10.21"',
+                      'report = "selfie_segmentation.md"', ""]
     for name, (filename, precision, described) in FACERES_FILES.items():
         path = models_dir / filename
         if path.is_file():

@@ -1,8 +1,9 @@
-"""The project's own TFLite -> ONNX converter for MediaPipe's face-landmark network.
+"""The project's own TFLite -> ONNX converter for MediaPipe's face-landmark and selfie-segmentation networks.
 
-It handles exactly the operators that network uses (fp16 ``DEQUANTIZE`` of weights,
-``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``PRELU``, ``ADD``, ``MAX_POOL_2D``, ``PAD``) and
-refuses anything else by name.  The ONNX graph works in NCHW: one ``Transpose`` after the
+It handles exactly the operators those networks use (fp16 ``DEQUANTIZE`` of weights,
+``CONV_2D``, ``DEPTHWISE_CONV_2D``, ``PRELU``, ``ADD``, ``MAX_POOL_2D``, ``PAD``; for the segmentation
+``RELU``, ``HARD_SWISH``, ``LOGISTIC``, ``MUL``, ``AVERAGE_POOL_2D``, ``RESIZE_BILINEAR`` and MediaPipe's
+custom ``Convolution2DTransposeBias``) and refuses anything else by name.  The ONNX graph works in NCHW: one ``Transpose`` after the
 NHWC input, weights laid out once at conversion, so onnxruntime runs plain convolutions.
 The outputs keep the TFLite names' meaning: ``landmarks`` (1x1404) and
 ``presence_logit`` (1x1).  Reads the flatbuffer with the ``tflite`` package.
@@ -45,7 +46,8 @@ def _same_pads(in_hw, kernel_hw, strides) -> list[int]:
     return pads_begin + pads_end
 
 
-def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str) -> onnx.ModelProto:
+def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str,
+            graph_name: str = "face_landmark") -> onnx.ModelProto:
     """ONNX model of the network; ``output_names`` maps TFLite output tensor names to ONNX names."""
     import tflite
 
@@ -56,6 +58,7 @@ def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str) ->
     names = _operator_names()
     codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
              for i in range(model.OperatorCodesLength())]
+    customs = [(model.OperatorCodes(i).CustomCode() or b"").decode() for i in range(model.OperatorCodesLength())]
 
     def tensor(i):
         return graph.Tensors(int(i))
@@ -92,6 +95,8 @@ def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str) ->
     for k in range(graph.OperatorsLength()):
         op = graph.Operators(k)
         kind = names[codes[op.OpcodeIndex()]]
+        if kind == "CUSTOM":
+            kind = customs[op.OpcodeIndex()]
         ins, (out,) = [int(i) for i in op.InputsAsNumpy()], [int(i) for i in op.OutputsAsNumpy()]
         if kind == "DEQUANTIZE":
             source = constant(ins[0])
@@ -152,6 +157,45 @@ def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str) ->
             nchw = paddings[[0, 3, 1, 2]]
             pads = add_init(f"p{k}", np.concatenate([nchw[:, 0], nchw[:, 1]]).astype(np.int64))
             nodes.append(helper.make_node("Pad", [value_name(ins[0]), pads], [value_name(out)], mode="constant"))
+        elif kind in ("RELU", "LOGISTIC"):
+            nodes.append(helper.make_node("Relu" if kind == "RELU" else "Sigmoid", [value_name(ins[0])],
+                                          [value_name(out)]))
+        elif kind == "HARD_SWISH":  # x * relu6(x + 3) / 6, in opset 13 terms
+            gate = f"h{k}"
+            nodes.append(helper.make_node("HardSigmoid", [value_name(ins[0])], [gate], alpha=1.0 / 6.0, beta=0.5))
+            nodes.append(helper.make_node("Mul", [value_name(ins[0]), gate], [value_name(out)]))
+        elif kind == "MUL":
+            if any(i in const and const[i] is not None for i in ins):
+                raise ConversionError(f"operator {k}: MUL of a constant is not supported")
+            if _options(op, tflite.MulOptions).FusedActivationFunction() != ACTIVATION_NONE:
+                raise ConversionError(f"operator {k}: fused activation on MUL is not supported")
+            nodes.append(helper.make_node("Mul", [value_name(ins[0]), value_name(ins[1])], [value_name(out)]))
+        elif kind == "AVERAGE_POOL_2D":
+            o = _options(op, tflite.Pool2DOptions)
+            if (o.FilterHeight(), o.FilterWidth()) != tuple(shape(ins[0])[1:3]) or o.FusedActivationFunction():
+                raise ConversionError(f"operator {k}: only a global AVERAGE_POOL_2D is supported")
+            nodes.append(helper.make_node("GlobalAveragePool", [value_name(ins[0])], [value_name(out)]))
+        elif kind == "RESIZE_BILINEAR":
+            o = _options(op, tflite.ResizeBilinearOptions)
+            mode = ("align_corners" if o.AlignCorners() else "half_pixel" if o.HalfPixelCenters()
+                    else "asymmetric")
+            height, width = (int(v) for v in const[ins[1]])
+            sizes = add_init(f"s{k}", np.array([1, shape(ins[0])[3], height, width], dtype=np.int64))
+            nodes.append(helper.make_node("Resize", [value_name(ins[0]), "", "", sizes], [value_name(out)],
+                                          mode="linear", coordinate_transformation_mode=mode))
+        elif kind == "Convolution2DTransposeBias":  # MediaPipe's: O x H x W x I weights, bias, SAME padding
+            padding, stride_w, stride_h = np.frombuffer(op.CustomOptionsAsNumpy().tobytes()[:12], dtype="<i4")
+            weight = const[ins[1]].astype(np.float32)
+            strides = [int(stride_h), int(stride_w)]
+            in_hw, out_hw = shape(ins[0])[1:3], shape(out)[1:3]
+            total = [(i - 1) * s + kk - o for i, s, kk, o in zip(in_hw, strides, weight.shape[1:3], out_hw)]
+            if padding not in (1, 2) or min(total) < 0:
+                raise ConversionError(f"operator {k}: Convolution2DTransposeBias padding {padding} is not supported")
+            pads = [t // 2 for t in total] + [t - t // 2 for t in total]
+            nodes.append(helper.make_node(
+                "ConvTranspose", [value_name(ins[0]), add_init(f"w{k}", weight.transpose(3, 0, 1, 2)),
+                                  add_init(f"b{k}", const[ins[2]].astype(np.float32))],
+                [value_name(out)], kernel_shape=list(weight.shape[1:3]), strides=strides, pads=pads))
         else:
             raise ConversionError(f"operator {k}: {kind} is not supported by this converter")
 
@@ -167,7 +211,7 @@ def convert(tflite_bytes: bytes, output_names: dict[str, str], producer: str) ->
         outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, size]))
 
     onnx_graph = helper.make_graph(
-        nodes, "face_landmark",
+        nodes, graph_name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)], outputs, initializers)
     result = helper.make_model(onnx_graph, opset_imports=[helper.make_opsetid("", 13)],
                                producer_name=producer)

@@ -1,0 +1,65 @@
+"""Rebuild the shipped person-segmentation model from the pinned mediapipe wheel, byte for byte.
+
+    python -m models.recipes.selfie_segmentation [--out models] [--cache ~/.cache/mugshot-recipes] [--check]
+
+Input (checked by sha256 before use; nothing is downloaded at run time on the box): PyPI
+``mediapipe==0.10.21`` (read as a zip, never installed), member
+``mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite`` (Apache-2.0, the same wheel and
+licence as the face mesh: ``LICENSE.mediapipe``). Outputs in ``--out``: ``selfie_segmentation.tflite``
+(the wheel's file, unchanged): 256x256 RGB 0..1 in (NHWC), a 256x256 person probability out; and
+``selfie_segmentation.onnx``, converted by ``models.recipes.tflite_to_onnx`` (which handles MediaPipe's
+custom ``Convolution2DTransposeBias`` op), output ``mask`` (1x65536).
+``--check`` rebuilds in memory and compares the bytes with ``--out`` instead of writing.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from models.recipes import sha256, write_or_check
+from models.recipes.face_mesh import RecipeError, _mediapipe_wheel
+
+SEGMENTATION_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
+SEGMENTATION_SHA256 = "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c"
+OUTPUT_NAME, ONNX_NAME = "selfie_segmentation.tflite", "selfie_segmentation.onnx"
+
+
+def fetch_segmentation_tflite(cache: Path) -> bytes:
+    wheel = zipfile.ZipFile(_mediapipe_wheel(cache))
+    data = wheel.read(SEGMENTATION_MEMBER)  # the same file in every platform's wheel
+    if sha256(data) != SEGMENTATION_SHA256:
+        raise RecipeError(f"{wheel.filename}:{SEGMENTATION_MEMBER} has sha256 {sha256(data)}, "
+                          f"expected {SEGMENTATION_SHA256}")
+    return data
+
+
+def build(cache: Path) -> dict[str, bytes]:
+    from .tflite_to_onnx import convert
+
+    cache.mkdir(parents=True, exist_ok=True)
+    tflite_bytes = fetch_segmentation_tflite(cache)
+    onnx_model = convert(tflite_bytes, {"activation_10": "mask"}, producer="mugshot-edge models.recipes.tflite_to_onnx",
+                         graph_name="selfie_segmentation")
+    return {OUTPUT_NAME: tflite_bytes, ONNX_NAME: onnx_model.SerializeToString()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.recipes.selfie_segmentation",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mugshot-recipes")
+    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing")
+    args = parser.parse_args(argv)
+    try:
+        files = build(args.cache)
+    except (RecipeError, subprocess.CalledProcessError, KeyError) as exc:
+        print(f"selfie-segmentation recipe: {exc}", file=sys.stderr)
+        return 1
+    return write_or_check(files, args.out, args.check)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
