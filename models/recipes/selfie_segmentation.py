@@ -13,13 +13,12 @@ custom ``Convolution2DTransposeBias`` op), output ``mask`` (1x65536).
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from models.recipes import sha256, write_or_check
+from models.recipes import run_recipe, sha256
 from models.recipes.face_mesh import RecipeError, _mediapipe_wheel
 
 SEGMENTATION_MEMBER = "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite"
@@ -47,19 +46,7 @@ def build(cache: Path) -> dict[str, bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.recipes.selfie_segmentation",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1])
-    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "mugshot-recipes")
-    parser.add_argument("--check", action="store_true", help="compare with --out instead of writing")
-    args = parser.parse_args(argv)
-    try:
-        files = build(args.cache)
-    except (RecipeError, subprocess.CalledProcessError, KeyError) as exc:
-        print(f"selfie-segmentation recipe: {exc}", file=sys.stderr)
-        return 1
-    return write_or_check(files, args.out, args.check)
-
+    return run_recipe("models.recipes.selfie_segmentation", "selfie-segmentation recipe", __doc__, build, argv, (RecipeError, subprocess.CalledProcessError, KeyError))
 
 if __name__ == "__main__":
     sys.exit(main())
