@@ -32,6 +32,7 @@ def box_events(tmp_path, shared_data):
 
 
 def test_person_page_naming_and_merging_in_a_real_browser(broker, tmp_path, shared_data):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -48,7 +49,9 @@ def test_person_page_naming_and_merging_in_a_real_browser(broker, tmp_path, shar
                     sender.connection.publish(f"mugshot/box1/{meta['camera']}/images/{meta['event_id']}/{name}", data)
                 sender.connection.publish(f"mugshot/box1/{meta['camera']}/event", json.dumps(meta).encode())
             driver = chromium()
-            wait = WebDriverWait(driver, 60, poll_frequency=0.2)
+            # the page is redrawn after each action: an element read between its removal and its replacement
+            # is stale, which a wait retries like an absent one
+            wait = WebDriverWait(driver, 60, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,))
 
             def grouped():
                 driver.get(base + "/people")
