@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .model_files import ModelError, manifest_model, sha256_file
+from .model_files import ModelError, litert_available, litert_interpreter, manifest_model, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +56,7 @@ class _LiteRtSegmenter:
     runtime = "litert"
 
     def __init__(self, path: Path, threads: int):
-        from ai_edge_litert.interpreter import Interpreter  # optional extra: ai-edge-litert
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = litert_interpreter(path, threads, "generator.backdrop")
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
 
@@ -101,11 +98,6 @@ class Backdrop:
         alpha = self.mask(image)[..., None]
         out = image.astype(np.float32) * alpha + self.colour * (1.0 - alpha)
         return np.clip(out + 0.5, 0, 255).astype(np.uint8)
-
-
-def litert_available() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("ai_edge_litert") is not None
 
 
 def make_backdrop(colour: str = "#e0e0e0", threads: int = 1, models_dir: Path | None = None,

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from .align import ModelInputSpec, align_face, from_tensor, to_tensor
-from .model_files import ModelError, manifest_model, onnx_session, sha256_file
+from .model_files import ModelError, litert_interpreter, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +89,8 @@ class OnnxGenerator:
 
 
 def tflite_interpreter(path: str | Path, threads: int = 1):
-    """A LiteRT interpreter: ``ai-edge-litert`` (works with numpy 2), else ``tflite-runtime``
-    (2.14 needs numpy < 2)."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        try:
-            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
-        except ImportError:
-            raise ModelError(f"generator.model: {path} is a TFLite model; install ai-edge-litert "
-                             "(pip install -e '.[tflite]') or tflite-runtime") from None
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
-    return interpreter
+    """A LiteRT interpreter for a generator (``model_files.litert_interpreter``)."""
+    return litert_interpreter(path, threads, "generator.model")
 
 
 def run_tflite(runner, x: np.ndarray) -> np.ndarray:

@@ -112,6 +112,28 @@ def manifest_model(models_dir: Path, name: str, key: str) -> Path | None:
     return path
 
 
+def litert_available() -> bool:
+    """Whether the optional LiteRT runtime (``ai-edge-litert``, the ``tflite`` extra) is installed."""
+    import importlib.util
+    return importlib.util.find_spec("ai_edge_litert") is not None
+
+
+def litert_interpreter(path: str | Path, threads: int = 1, key: str = "generator.model"):
+    """An allocated LiteRT interpreter for a .tflite file: ``ai-edge-litert`` (works with numpy 2), else
+    ``tflite-runtime`` (2.14 needs numpy < 2); neither installed: ModelError naming ``key``."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter  # type: ignore[import-not-found]
+        except ImportError:
+            raise ModelError(f"{key}: {path} is a TFLite model; install ai-edge-litert "
+                             "(pip install -e '.[tflite]') or tflite-runtime") from None
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
 def onnx_session(model: str | Path | bytes, threads: int = 1):
     """An onnxruntime CPU session with a fixed thread count and no spinning.
 

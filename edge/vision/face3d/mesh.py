@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model_files import ModelError, manifest_model, onnx_session, sha256_file
+from ..model_files import ModelError, litert_available, litert_interpreter, manifest_model, onnx_session, sha256_file
 from ..quality import head_pose
 from .canonical import CanonicalFace, load_canonical
 
@@ -73,10 +73,7 @@ class _LiteRtRunner:
     runtime = "litert"
 
     def __init__(self, path: Path, threads: int):
-        from ai_edge_litert.interpreter import Interpreter  # optional extra: ai-edge-litert
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
+        self.interpreter = litert_interpreter(path, threads, "mesh")
         self.input = self.interpreter.get_input_details()[0]["index"]
         outputs = {d["name"]: d["index"] for d in self.interpreter.get_output_details()}
         self.landmarks, self.presence = outputs["conv2d_21"], outputs["conv2d_31"]
@@ -86,11 +83,6 @@ class _LiteRtRunner:
         self.interpreter.invoke()
         return (self.interpreter.get_tensor(self.landmarks).reshape(-1),
                 float(self.interpreter.get_tensor(self.presence).reshape(-1)[0]))
-
-
-def litert_available() -> bool:
-    import importlib.util
-    return importlib.util.find_spec("ai_edge_litert") is not None
 
 
 class FaceMesher:
