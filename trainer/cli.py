@@ -71,6 +71,11 @@ def cmd_restore_prepare(args: argparse.Namespace) -> int:
     from .restore_data import collect, folder_items, folder_people, held_out_of_folder, prepare_crops
     from .split_notice import announce_folder_split, check_found, load_split
 
+    if args.real:
+        return prepare_real(args)
+    if not args.out:
+        print("restore-prepare: give --out CACHE (or --real OUT for the real pairs)", file=sys.stderr)
+        return 2
     if args.test_every < 2:
         print(f"--test-every: must be 2 or more (every N-th person held out), got {args.test_every}", file=sys.stderr)
         return 2
@@ -114,6 +119,19 @@ def cmd_restore_prepare(args: argparse.Namespace) -> int:
     print(f"{result['crops']} clean crops of {result['identities']} people -> {args.out} "
           f"({time.monotonic() - started:.0f} s); faces not found: {len(result['missing'])}"
           + (f"; not frontal, left out: {len(result['turned'])}" if folders else ""))
+    return 0
+
+
+def prepare_real(args: argparse.Namespace) -> int:
+    from .real_pairs import prepare_real_pairs
+    from .split_notice import load_split
+
+    started = time.monotonic()
+    result = prepare_real_pairs(Path(args.data), Path(args.real), load_split())
+    print(f"{result['pairs']} real pairs of {result['people']} people -> {args.real} "
+          f"({time.monotonic() - started:.0f} s; held out for validation: {', '.join(result['validation'])}); "
+          f"median pose gap to the studio view yaw/pitch {result['pose_gap_median']} deg; "
+          f"frames without the person's face: {len(result['missing'])}")
     return 0
 
 
@@ -168,7 +186,9 @@ def add_restore_commands(sub) -> None:
     p.add_argument("--test-every", type=int, default=5, metavar="N",
                    help="hold out every N-th person of your own folders for validation (default 5); the shared "
                         "datasets keep trainer/split.toml")
-    p.add_argument("--out", required=True, help="the crop cache (.npz), outside the repository")
+    p.add_argument("--out", help="the crop cache (.npz), outside the repository")
+    p.add_argument("--real", metavar="OUT", help="instead: the real pairs cache (.npz): FRMDB's surveillance frames "
+                                                 "with the same person's studio view at the nearest pose")
     p.set_defaults(func=cmd_restore_prepare)
     f = sub.add_parser("restore-fit", help="restoration: train the teacher or distil the student")
     f.add_argument("--config", help="TOML file (trainer/configs/restore_*.toml)")

@@ -58,7 +58,11 @@ class RestoreConfig:
     facenet: float = 0.0  # FaceNet identity term (1 - cos); needs `mugshot-train facenet` and patch = 256
     facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: the default
     clean: float = 0.15  # share of inputs left clean (target = input)
+    real_pairs: str = ""  # `restore-prepare --real` cache: real surveillance frames paired with studio views
+    real_batch: int = 2  # real pairs per step (with real_pairs), scored by facenet and colour only
+    colour: float = 0.0  # face-region colour term on real pairs (mean and spread of each channel)
     teacher: str = ""  # student: the teacher checkpoint to distil from
+    init: str = ""  # start from this checkpoint's generator (fine-tuning; same model and width), not at random
     distill: float = 1.0  # student: L1 to the teacher's output
     sample_every: int = 200
     checkpoint_every: int = 50
@@ -75,10 +79,13 @@ class RestoreConfig:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if not 0 <= self.clean <= 1:
             raise TrainConfigError(f"clean: within 0..1, got {self.clean}")
-        for key in ("width", "steps", "batch_size", "sample_every", "checkpoint_every", "log_every", "threads"):
+        if self.real_pairs and self.facenet + self.colour <= 0:
+            raise TrainConfigError("real_pairs: real pairs are scored by the facenet and colour terms; set one > 0")
+        for key in ("width", "steps", "batch_size", "real_batch", "sample_every", "checkpoint_every", "log_every",
+                    "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
-        for key in ("lr", "alpha", "beta", "gamma", "facenet", "distill"):
+        for key in ("lr", "alpha", "beta", "gamma", "facenet", "colour", "distill"):
             if getattr(self, key) < 0:
                 raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
         return self
@@ -196,6 +203,15 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
         if cfg.patch != cache.spec.size:
             raise TrainConfigError(f"facenet: the identity term needs whole crops: patch = {cache.spec.size}")
         facenet = facenet_loss(cfg, cache.spec, device)
+    real = region = None
+    if cfg.real_pairs:
+        from .real_pairs import RealPairs, face_region
+
+        if cfg.patch != cache.spec.size:
+            raise TrainConfigError(f"real_pairs: real pairs are whole crops: patch = {cache.spec.size}")
+        real = RealPairs(cfg.real_pairs, cache.spec)
+        region = torch.from_numpy(face_region(cache.spec)).to(device)
+        log.info("%d real pairs of %d training people", len(real.train), len(set(real.identities[real.train])))
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     rng = np.random.default_rng(cfg.seed)
@@ -214,6 +230,15 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
         torch.set_rng_state(state["torch_rng"])
         step = state["step"]
         log.info("resumed from %s at step %d", ckpt, step)
+    elif cfg.init:
+        if not Path(cfg.init).is_file():
+            raise TrainConfigError(f"init: checkpoint {cfg.init} not found")
+        state = torch.load(cfg.init, map_location=device, weights_only=False)
+        if (state["config"]["model"], state["config"]["width"]) != (cfg.model, cfg.width):
+            raise TrainConfigError(f"init: {cfg.init} is a {state['config']['model']} of width "
+                                   f"{state['config']['width']}, this run a {cfg.model} of width {cfg.width}")
+        generator.load_state_dict(state["generator"])
+        log.info("generator initialised from %s", cfg.init)
 
     def checkpoint() -> None:
         save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
@@ -227,7 +252,8 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
     log_file = open(log_path, "a" if step else "w", newline="")
     writer = csv.writer(log_file)
     if not step:
-        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "d_loss", "seconds"])
+        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "real_facenet", "real_colour",
+                         "d_loss", "seconds"])
     started, first = time.monotonic(), step
     bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     while step < cfg.steps:
@@ -250,6 +276,16 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
         if facenet is not None:
             terms["facenet"] = facenet(fake, targets)
             loss = loss + cfg.facenet * terms["facenet"]
+        if real is not None:  # different photographs: identity and colour only, never pixels
+            real_views, real_targets = (t.to(device) for t in real.batch(rng.choice(real.train, cfg.real_batch), rng))
+            real_fake = generator(real_views)
+            if facenet is not None:
+                terms["real_facenet"] = facenet(real_fake, real_targets)
+                loss = loss + cfg.facenet * terms["real_facenet"]
+            if cfg.colour > 0:
+                from .real_pairs import colour_term
+                terms["real_colour"] = colour_term(real_fake, real_targets, region)
+                loss = loss + cfg.colour * terms["real_colour"]
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher(views)
@@ -263,7 +299,8 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
             elapsed = time.monotonic() - started
             value = lambda k: f"{terms[k].item():.5f}" if k in terms else "0"  # noqa: E731
             writer.writerow([step, f"{loss.item():.5f}", value("l1"), value("l2"), value("gan"), value("distill"),
-                             value("facenet"), f"{d_loss.item():.5f}", f"{elapsed:.1f}"])
+                             value("facenet"), value("real_facenet"), value("real_colour"), f"{d_loss.item():.5f}",
+                             f"{elapsed:.1f}"])
             log_file.flush()
             rate = (step - first) / max(elapsed, 1e-6)
             bar.update(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "

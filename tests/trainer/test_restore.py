@@ -201,3 +201,12 @@ def test_the_facenet_identity_term_trains(tmp_path, request, gap):
     rows = list(csv.DictReader(open(tmp_path / "t" / "log.csv")))
     values = [float(r["facenet"]) for r in rows]  # "0" where the term is not computed
     assert values and all(0 < v < 2 for v in values), rows  # 1 - cos of real embeddings
+    # and on real pairs (a surveillance frame against the same person's studio view), fine-tuning from the run
+    from trainer.real_pairs import prepare_real_pairs
+    from trainer.split_notice import load_split
+
+    prepare_real_pairs(request.getfixturevalue("shared_data"), tmp_path / "pairs.npz", load_split())
+    fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'r'}", f"init={checkpoint}",
+                                                    f"real_pairs={tmp_path / 'pairs.npz'}"]), progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "r" / "log.csv")))
+    assert rows and all(0 < float(r["real_facenet"]) < 2 for r in rows), rows

@@ -1,0 +1,81 @@
+"""Real training pairs (issue 22): each FRMDB person's real surveillance frames, aligned like the box aligns
+them, paired with the same person's studio view at the nearest pose; scored only by identity and colour."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from trainer.cli import main as train_main
+from trainer.config import TrainConfigError
+from trainer.real_pairs import STUDIO_MAX_YAW, RealPairs, colour_term, face_region
+from trainer.restore_data import RESTORE_SPEC, collect, prepare_crops
+from trainer.restore_fit import fit_restore, load_restore_config
+from trainer.split_notice import load_split
+
+
+@pytest.fixture(scope="module")
+def pairs(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("real") / "pairs.npz"
+    assert train_main(["--log-level", "warning", "restore-prepare", "--data", str(shared_data), "--real", str(out)]) == 0
+    return out
+
+
+def test_every_pair_is_one_person_at_a_near_pose_and_held_out_people_are_marked(pairs, shared_data):
+    data = np.load(pairs)
+    rows = {r["path"]: r for r in csv.DictReader(open(shared_data / "frmdb" / "manifest.csv", newline=""))}
+    assert len(data["inputs"]) >= 80 and data["inputs"].shape[1:] == (256, 256, 3) == data["targets"].shape[1:]
+    for identity, (frame, studio) in zip(data["identities"].tolist(), data["paths"].tolist()):
+        assert rows[frame]["kind"] == "surveillance_frame" and rows[studio]["kind"] == "mugshot"
+        assert identity == f"frmdb:{rows[frame]['subject']}" == f"frmdb:{rows[studio]['subject']}"
+        assert abs(int(rows[studio]["camera_yaw_deg"])) <= STUDIO_MAX_YAW
+    gap = np.abs(data["frame_pose"] - data["studio_pose"])
+    assert np.median(gap[:, 0]) < 20 and np.median(gap[:, 1]) < 20, np.median(gap, axis=0)
+    held = set(data["validation"].tolist())
+    assert held == {i for i in data["identities"].tolist() if i in load_split()} and len(held) == 6
+    real = RealPairs(pairs, RESTORE_SPEC)
+    assert not held & set(real.identities[real.train].tolist())  # never trained on
+    views, targets = real.batch(real.train[:3], np.random.default_rng(0))
+    assert views.shape == targets.shape == (3, 3, 256, 256) and views.abs().max() <= 1
+
+
+def test_colour_term_reads_the_face_region_only():
+    region = torch.from_numpy(face_region(RESTORE_SPEC))
+    assert 0.1 < float(region.mean()) < 0.5  # the inner face, not the backdrop
+    rng = torch.Generator().manual_seed(0)
+    face = torch.rand((2, 3, 256, 256), generator=rng) * 2 - 1
+    assert float(colour_term(face, face, region)) < 1e-3
+    elsewhere = face.clone()
+    elsewhere[..., region == 0] = -1.0  # a different backdrop, the same face
+    assert float(colour_term(elsewhere, face, region)) < 1e-3
+    cast = face.clone()
+    cast[:, 2] = cast[:, 2] * 0.5 + 0.3  # a colour cast on one channel
+    assert float(colour_term(cast, face, region)) > 0.1
+
+
+def test_fine_tuning_with_real_pairs_logs_the_colour_term(shared_data, pairs, tmp_path):
+    items = [i for i in collect(shared_data) if i[0] in {"frmdb:001", "frmdb:002", "frmdb:003"}][:12]
+    crops = tmp_path / "crops.npz"
+    prepare_crops(items, crops)
+    common = [f"cache={crops}", "width=2", "patch=256", "batch_size=2", "threads=1", "sample_every=2",
+              "checkpoint_every=2", "alpha=0"]
+    first = fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'a'}", "steps=2"]), progress=False)
+    tuned = fit_restore(load_restore_config(None, common + [
+        f"out={tmp_path / 'b'}", "steps=2", f"init={first}", f"real_pairs={pairs}", "colour=0.1", "real_batch=2"]),
+        progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert rows and all(float(r["real_colour"]) > 0 for r in rows) and all(r["real_facenet"] == "0" for r in rows)
+    assert torch.load(tuned, weights_only=False)["config"]["init"] == str(first)
+    with pytest.raises(TrainConfigError, match="^real_pairs: .*facenet and colour"):
+        load_restore_config(None, [f"real_pairs={pairs}"])
+    with pytest.raises(TrainConfigError, match="^real_pairs: real pairs are whole crops: patch = 256"):
+        fit_restore(load_restore_config(None, [f"cache={crops}", f"out={tmp_path / 'c'}", f"real_pairs={pairs}",
+                                               "colour=0.1", "patch=96", "width=2", "steps=1"]), progress=False)
+    with pytest.raises(TrainConfigError, match="^init: .* is a teacher of width 2, this run a teacher of width 3"):
+        fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'd'}", f"init={first}", "width=3"]),
+                    progress=False)
+    with pytest.raises(TrainConfigError, match="^real_pairs: .*nothing.npz not found"):
+        fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'e'}", f"real_pairs={tmp_path}/nothing.npz",
+                                                        "colour=0.1", "steps=1"]), progress=False)

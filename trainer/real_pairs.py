@@ -1,0 +1,171 @@
+"""Real training pairs for the restoration generator (issue 22): `mugshot-train restore-prepare --real OUT`.
+
+Each FRMDB person's real surveillance frames (352x288, five lab cameras), found and aligned the way the box
+does it (YuNet, the person's detection inside the manifest's head box, ``align_face`` at the spec's framing),
+paired with the same person's studio photo at the nearest head pose.  "Nearest" is measured with the box's own
+pose (``quality.measure``: the face mesh's pose where the mesh is accepted, else the 5-point fit) on both the
+frame and every studio view of yaw -90..+90, so no camera sign convention is assumed.
+
+The two pictures of a pair are different photographs (another camera, light, expression and moment), so they
+teach identity and colour, never pixel alignment: restore-fit scores a real pair only with the FaceNet identity
+term and ``colour_term`` (the face region's colour statistics), never with L1, L2 or the GAN.  The people
+held out for validation (``trainer/split.toml``) are stored with the cache and never trained on.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.vision.align import canonical_points
+
+from .config import TrainConfigError
+from .restore_data import RESTORE_SPEC
+
+log = logging.getLogger(__name__)
+
+STUDIO_MAX_YAW = 45  # studio views considered as a partner (|camera yaw|): beyond, the face region is mostly hair
+
+
+def _box_models():
+    from edge.config import DetectorConfig
+    from edge.vision.detect import make_detector
+    from edge.vision.face3d import make_mesher
+
+    return make_detector(DetectorConfig(precision="fp32")), make_mesher()
+
+
+def _pose(image: np.ndarray, det, mesher) -> tuple[float, float]:
+    from edge.vision.face3d import procrustes_pose
+    from edge.vision.quality import measure
+
+    mesh = mesher.run(image, det.box, det.landmarks)
+    pose = procrustes_pose(mesh.points, mesher.canonical) if mesh.accepted else None
+    q = measure(image, det.box, det.landmarks, det.score, (pose.yaw, pose.pitch, pose.roll) if pose else None,
+                mesh.presence)
+    return q.yaw, q.pitch
+
+
+def _inside(det, box) -> bool:
+    bx, by, bw, bh = box
+    cx, cy = det.box[0] + det.box[2] / 2, det.box[1] + det.box[3] / 2
+    return bx <= cx <= bx + bw and by <= cy <= by + bh
+
+
+def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE_SPEC) -> dict:
+    """Write the pairs cache ``out`` (npz: inputs, targets, identities, frame and studio poses, paths, spec,
+    validation); returns counts."""
+    from edge.vision.align import align_face
+
+    manifest = data / "frmdb" / "manifest.csv"
+    if not manifest.is_file():
+        raise TrainConfigError(f"data: {manifest} not found (FRMDB's manifest; give --data)")
+    rows = list(csv.DictReader(open(manifest, newline="")))
+    detector, mesher = _box_models()
+    inputs, targets, identities, frame_pose, studio_pose, paths, missing = [], [], [], [], [], [], []
+    for subject in sorted({r["subject"] for r in rows if r["kind"] == "surveillance_frame"}):
+        mine = [r for r in rows if r["subject"] == subject]
+        studio = []
+        for r in mine:
+            if r["kind"] != "mugshot" or abs(int(r["camera_yaw_deg"])) > STUDIO_MAX_YAW:
+                continue
+            image = cv2.imread(str(data / "frmdb" / r["path"]))
+            faces = detector.detect(image) if image is not None else []
+            if faces:
+                face = max(faces, key=lambda d: d.box[2] * d.box[3])
+                studio.append((_pose(image, face, mesher), align_face(image, face.landmarks, spec.size,
+                                                                      spec.face_scale)[0], r["path"]))
+        for r in mine:
+            if r["kind"] != "surveillance_frame" or not r["w"]:
+                continue
+            image = cv2.imread(str(data / "frmdb" / r["path"]))
+            box = tuple(float(r[k]) for k in "xywh")
+            faces = [d for d in (detector.detect(image) if image is not None else []) if _inside(d, box)]
+            if not faces or not studio:
+                missing.append(r["path"])
+                continue
+            face = max(faces, key=lambda d: d.score)
+            yaw, pitch = _pose(image, face, mesher)
+            (s_yaw, s_pitch), target, s_path = min(
+                studio, key=lambda s: (s[0][0] - yaw) ** 2 + (s[0][1] - pitch) ** 2)
+            inputs.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
+            targets.append(target)
+            identities.append(f"frmdb:{subject}")
+            frame_pose.append((yaw, pitch))
+            studio_pose.append((s_yaw, s_pitch))
+            paths.append((r["path"], s_path))
+    if not inputs:
+        raise TrainConfigError(f"data: no surveillance frame with a face found under {data / 'frmdb'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.uint8),
+             identities=np.asarray(identities), frame_pose=np.float32(frame_pose), studio_pose=np.float32(studio_pose),
+             paths=np.asarray(paths), spec=np.asarray(spec.to_json()),
+             validation=np.asarray(sorted(validation & set(identities)), dtype=str))
+    gap = np.abs(np.float32(frame_pose) - np.float32(studio_pose))
+    return {"pairs": len(inputs), "people": len(set(identities)), "missing": missing,
+            "validation": sorted(validation & set(identities)),
+            "pose_gap_median": [round(float(v), 1) for v in np.median(gap, axis=0)]}
+
+
+def face_region(spec, size: int | None = None) -> np.ndarray:
+    """A (size, size) float32 mask of the inner face in a crop aligned at ``spec.face_scale``: the ellipse
+    through the template's eyes and mouth corners, widened to the cheeks, where skin colour is read."""
+    size = size or spec.size
+    points = canonical_points(size, spec.face_scale)
+    centre = points.mean(axis=0)
+    eye_span = float(np.linalg.norm(points[1] - points[0]))
+    height = float(points[3:, 1].mean() - points[:2, 1].mean())
+    mask = np.zeros((size, size), np.float32)
+    cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))),
+                (int(round(eye_span * 0.9)), int(round(height * 1.3))), 0, 0, 360, 1.0, -1)
+    return mask
+
+
+class RealPairs:
+    """The real pairs cache: training rows (people not held out) as tensors on demand."""
+
+    def __init__(self, path: str | Path, spec):
+        try:
+            data = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise TrainConfigError(f"real_pairs: {path} not found (make it: mugshot-train restore-prepare "
+                                   "--real PATH)") from None
+        from edge.vision.align import ModelInputSpec
+
+        own = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
+        if (own.size, own.face_scale) != (spec.size, spec.face_scale):
+            raise TrainConfigError(f"real_pairs: {path} is aligned at {own.size} px / face scale {own.face_scale}, "
+                                   f"the crops at {spec.size} px / {spec.face_scale}")
+        self.inputs, self.targets, self.identities = data["inputs"], data["targets"], data["identities"]
+        held_out = set(data["validation"].tolist())
+        self.train = np.flatnonzero([i not in held_out for i in self.identities.tolist()])
+        if not len(self.train):
+            raise TrainConfigError(f"real_pairs: {path} holds no pair of a training person")
+        self.spec = spec
+
+    def batch(self, rows: np.ndarray, rng: np.random.Generator):
+        import torch
+
+        from edge.vision.align import to_tensor
+
+        flip = rng.random(len(rows)) < 0.5
+        views = np.stack([self.inputs[r][:, ::-1] if f else self.inputs[r] for r, f in zip(rows, flip)])
+        targets = np.stack([self.targets[r][:, ::-1] if f else self.targets[r] for r, f in zip(rows, flip)])
+        return torch.from_numpy(to_tensor(views, self.spec)), torch.from_numpy(to_tensor(targets, self.spec))
+
+
+def colour_term(fake, target, region):
+    """Mean over the batch and the 3 channels of |mean difference| + |std difference| of the face region
+    (``region``: (S, S) tensor of weights): the face's exposure, white balance and contrast, not its pixels."""
+    w = region / region.sum()
+
+    def stats(x):
+        mean = (x * w).sum(dim=(2, 3))
+        std = (((x - mean[..., None, None]) ** 2 * w).sum(dim=(2, 3)) + 1e-6).sqrt()
+        return mean, std
+
+    (fm, fs), (tm, ts) = stats(fake), stats(target)
+    return (fm - tm).abs().mean() + (fs - ts).abs().mean()
