@@ -157,6 +157,32 @@ class RealPairs:
         return torch.from_numpy(to_tensor(views, self.spec)), torch.from_numpy(to_tensor(targets, self.spec))
 
 
+def blur(x, sigma: float):
+    """Gaussian blur per channel (sigma in pixels, edges replicated), differentiable."""
+    import torch
+    import torch.nn.functional as F
+
+    radius = int(3 * sigma)
+    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device) ** 2 / (2 * sigma ** 2))
+    taps = (taps / taps.sum()).repeat(x.shape[1], 1, 1)
+    out = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    out = F.conv2d(out, taps[:, :, None, :], groups=x.shape[1])  # along rows
+    return F.conv2d(out, taps[:, :, :, None], groups=x.shape[1])  # along columns
+
+
+DETAIL_SIGMA = 8.0  # pixels at 256: light and colour vary more slowly than this, features and edges faster
+
+
+def detail_term(fake, view, sigma: float = DETAIL_SIGMA):
+    """How far the output is from the real frame it came from under a smooth gain: mean |out - g * view| with
+    g = blur(out) / blur(view) per channel (on values 0.05..1.05 from the trainer's -1..1 tensors).  Exposure, white
+    balance and uneven light (any gain field smoother than ``sigma``) cost nothing; new edges, blobs or
+    features, anything the camera did not see, do."""
+    out, seen = (fake + 1) / 2 + 0.05, (view + 1) / 2 + 0.05  # + 0.05: black stays finite
+    gain = blur(out, sigma) / blur(seen, sigma)
+    return (out - seen * gain).abs().mean()
+
+
 def colour_term(fake, target, region):
     """Mean over the batch and the 3 channels of |mean difference| + |std difference| of the face region
     (``region``: (S, S) tensor of weights): the face's exposure, white balance and contrast, not its pixels."""

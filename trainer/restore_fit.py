@@ -59,8 +59,10 @@ class RestoreConfig:
     facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: the default
     clean: float = 0.15  # share of inputs left clean (target = input)
     real_pairs: str = ""  # `restore-prepare --real` cache: real surveillance frames paired with studio views
-    real_batch: int = 2  # real pairs per step (with real_pairs), scored by facenet and colour only
+    real_batch: int = 2  # real pairs per step: the teacher scores them by facenet and colour only, a student
+    #                      also (or only) by distillation on the real frames
     colour: float = 0.0  # face-region colour term on real pairs (mean and spread of each channel)
+    detail: float = 0.0  # real pairs: the output is the real frame under a smooth gain (detail_term): nothing painted
     teacher: str = ""  # student: the teacher checkpoint to distil from
     init: str = ""  # start from this checkpoint's generator (fine-tuning; same model and width), not at random
     distill: float = 1.0  # student: L1 to the teacher's output
@@ -79,13 +81,13 @@ class RestoreConfig:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if not 0 <= self.clean <= 1:
             raise TrainConfigError(f"clean: within 0..1, got {self.clean}")
-        if self.real_pairs and self.facenet + self.colour <= 0:
+        if self.real_pairs and self.facenet + self.colour <= 0 and self.model == "teacher":
             raise TrainConfigError("real_pairs: real pairs are scored by the facenet and colour terms; set one > 0")
         for key in ("width", "steps", "batch_size", "real_batch", "sample_every", "checkpoint_every", "log_every",
                     "threads"):
             if getattr(self, key) <= 0:
                 raise TrainConfigError(f"{key}: must be > 0, got {getattr(self, key)}")
-        for key in ("lr", "alpha", "beta", "gamma", "facenet", "colour", "distill"):
+        for key in ("lr", "alpha", "beta", "gamma", "facenet", "colour", "detail", "distill"):
             if getattr(self, key) < 0:
                 raise TrainConfigError(f"{key}: must be >= 0, got {getattr(self, key)}")
         return self
@@ -253,7 +255,7 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
     writer = csv.writer(log_file)
     if not step:
         writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "real_facenet", "real_colour",
-                         "d_loss", "seconds"])
+                         "real_detail", "real_distill", "d_loss", "seconds"])
     started, first = time.monotonic(), step
     bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     while step < cfg.steps:
@@ -286,6 +288,15 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
                 from .real_pairs import colour_term
                 terms["real_colour"] = colour_term(real_fake, real_targets, region)
                 loss = loss + cfg.colour * terms["real_colour"]
+            if cfg.detail > 0:
+                from .real_pairs import detail_term
+                terms["real_detail"] = detail_term(real_fake, real_views)
+                loss = loss + cfg.detail * terms["real_detail"]
+            if teacher is not None:  # the student learns what the teacher does to real frames too
+                with torch.no_grad():
+                    real_taught = teacher(real_views)
+                terms["real_distill"] = (real_fake - real_taught).abs().mean()
+                loss = loss + cfg.distill * terms["real_distill"]
         if teacher is not None:
             with torch.no_grad():
                 taught = teacher(views)
@@ -299,7 +310,9 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
             elapsed = time.monotonic() - started
             value = lambda k: f"{terms[k].item():.5f}" if k in terms else "0"  # noqa: E731
             writer.writerow([step, f"{loss.item():.5f}", value("l1"), value("l2"), value("gan"), value("distill"),
-                             value("facenet"), value("real_facenet"), value("real_colour"), f"{d_loss.item():.5f}",
+                             value("facenet"), value("real_facenet"), value("real_colour"), value("real_detail"),
+                             value("real_distill"),
+                             f"{d_loss.item():.5f}",
                              f"{elapsed:.1f}"])
             log_file.flush()
             rate = (step - first) / max(elapsed, 1e-6)

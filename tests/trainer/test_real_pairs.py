@@ -10,7 +10,7 @@ import torch
 
 from trainer.cli import main as train_main
 from trainer.config import TrainConfigError
-from trainer.real_pairs import STUDIO_MAX_YAW, RealPairs, colour_term, face_region
+from trainer.real_pairs import STUDIO_MAX_YAW, RealPairs, colour_term, detail_term, face_region
 from trainer.restore_data import RESTORE_SPEC, collect, prepare_crops
 from trainer.restore_fit import fit_restore, load_restore_config
 from trainer.split_notice import load_split
@@ -55,6 +55,19 @@ def test_colour_term_reads_the_face_region_only():
     assert float(colour_term(cast, face, region)) > 0.1
 
 
+def test_detail_term_allows_light_and_colour_but_not_a_painted_patch(astronaut):
+    from edge.vision.align import to_tensor
+
+    view = torch.from_numpy(to_tensor(astronaut[None, 100:356, 150:406].copy(), RESTORE_SPEC))
+    assert float(detail_term(view, view)) < 2e-3
+    ramp = torch.linspace(0.6, 1.0, 256)[None, None, None, :]  # uneven light across the face, and a cast
+    lighter = (view + 1) / 2 * ramp * torch.tensor([0.8, 0.9, 1.0])[None, :, None, None] * 2 - 1
+    painted = view.clone()
+    painted[..., 100:130, 90:170] = 1.0  # a white patch over the eyes
+    assert float(detail_term(lighter, view)) < 0.2 * float(detail_term(painted, view)), (
+        float(detail_term(lighter, view)), float(detail_term(painted, view)))
+
+
 def test_fine_tuning_with_real_pairs_logs_the_colour_term(shared_data, pairs, tmp_path):
     items = [i for i in collect(shared_data) if i[0] in {"frmdb:001", "frmdb:002", "frmdb:003"}][:12]
     crops = tmp_path / "crops.npz"
@@ -68,6 +81,12 @@ def test_fine_tuning_with_real_pairs_logs_the_colour_term(shared_data, pairs, tm
     rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert rows and all(float(r["real_colour"]) > 0 for r in rows) and all(r["real_facenet"] == "0" for r in rows)
     assert torch.load(tuned, weights_only=False)["config"]["init"] == str(first)
+    student = fit_restore(load_restore_config(None, common + [  # a student distils on the real frames as well
+        f"out={tmp_path / 's'}", "steps=2", "model=student", "width=4", f"teacher={tuned}", f"real_pairs={pairs}"]),
+        progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "s" / "log.csv")))
+    assert rows and all(float(r["real_distill"]) > 0 and float(r["distill"]) > 0 for r in rows), rows
+    assert torch.load(student, weights_only=False)["step"] == 2
     with pytest.raises(TrainConfigError, match="^real_pairs: .*facenet and colour"):
         load_restore_config(None, [f"real_pairs={pairs}"])
     with pytest.raises(TrainConfigError, match="^real_pairs: real pairs are whole crops: patch = 256"):
