@@ -232,7 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay each held-out person's surveillance frames, and a studio head turn, as one track "
                         "through the box's pipeline: chosen shot, rank-1 of mugshot/profile/crop, oracle best shot")
     e.add_argument("--out", default="runs/eval")
-    e.add_argument("--generator", default="auto", help="generator.model (none, auto or a model file)")
+    e.add_argument("--generator", default="auto", help="generator.model (none, auto or a model file), then any "
+                   "[generator] settings: MODEL[,KEY=VALUE...], e.g. auto,crop_without_mesh=false")
     e.add_argument("--precision", default="fp32", choices=["fp32", "int8", "auto"], help="generator.precision")
     e.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"),
                    help="folder with frmdb/ and pointing04/ (default: ../shared/data)")
@@ -248,9 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     rt = sub.add_parser("rate", help="blind rating: sheets of shuffled pictures for raters, then their scores")
     rt.add_argument("action", choices=("sheets", "score"))
     rt.add_argument("--out", required=True, help="folder for sheets/, ratings.csv, key.json (and scores.json)")
-    rt.add_argument("--source", action="append", default=[], metavar="NAME=MODEL",
-                    help="a generator.model to rate (auto, none or a model file); repeatable; "
-                         "default mugshot=auto. The reference and the crop are always added")
+    rt.add_argument("--source", action="append", default=[], metavar="NAME=MODEL[,KEY=VALUE...]",
+                    help="a generator.model to rate (auto, none or a model file), then any [generator] settings "
+                         "(e.g. every=auto,crop_without_mesh=false); repeatable; default mugshot=auto. The reference "
+                         "and the crop are always added")
     rt.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     rt.add_argument("--people", default="", help="FRMDB subjects, e.g. 001,006 (default: trainer/split.toml's)")
     rt.add_argument("--pose-study", action="store_true",

@@ -51,3 +51,22 @@ def coerce_fields(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
         kind = {"str": str, "int": int, "float": float, "bool": bool}[kinds[key]]
         values[key] = _coerce(key, value, kind)
     return values
+
+
+def generator_choice(value: str) -> tuple[str, dict[str, Any]]:
+    """``MODEL[,KEY=VALUE...]`` (eval --tracks --generator, rate --source NAME=...): a ``generator.model`` and
+    other ``[generator]`` settings to run it with, e.g. ``auto,crop_without_mesh=false``; values typed and checked
+    like the box's config, an unknown key or a bad value is an error naming ``generator.KEY``."""
+    from edge.config import GeneratorConfig
+
+    model, *options = [part.strip() for part in value.split(",")]
+    raw: dict[str, Any] = {}
+    for option in options:
+        key, sep, setting = option.partition("=")
+        if not sep or not key.strip() or key.strip() == "model":
+            raise TrainConfigError(f"generator option {option!r}: expected KEY=VALUE of a [generator] setting")
+        raw[key.strip()] = setting.strip()
+    try:
+        return model, coerce_fields(GeneratorConfig, raw)
+    except TrainConfigError as exc:
+        raise TrainConfigError(f"generator.{exc}") from None

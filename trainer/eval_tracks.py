@@ -40,7 +40,7 @@ from edge.config import (Config, DetectorConfig, DirectoryPublisherConfig, Gener
 from edge.vision.align import MUGSHOT_FACE_SCALE, ModelInputSpec, align_face
 from edge.vision.metrics import DlibIdentity, identity_margin
 
-from .config import TrainConfigError
+from .config import TrainConfigError, generator_choice
 from .split_notice import load_split
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,11 @@ def person_detection(detections, box):
 
 
 def box_config(generator: str, precision: str, out: Path) -> Config:
+    """``generator``: ``MODEL[,KEY=VALUE...]`` (``trainer.config.generator_choice``)."""
+    model, options = generator_choice(generator)
     return Config(motion=MotionConfig(enabled=False), detector=DetectorConfig(precision="fp32"),
                   tracker=TrackerConfig(iou_threshold=0.0, min_hits=1),
-                  generator=GeneratorConfig(model=generator, precision=precision),
+                  generator=GeneratorConfig(**{"precision": precision, **options, "model": model}),
                   publishers=(DirectoryPublisherConfig(path=str(out)),))
 
 

@@ -13,7 +13,7 @@ and -30 at yaw 0 (``Img_32``, ``Img_34``), yaw -45 and +45 at pitch 0 (``Img_23`
 person's real surveillance frames replayed as one track (the box's own best-shot selection).
 With ``--pose-study``, Pointing'04 validation people at pan -30, -15, +15 and +30 (tilt 0) are added.
 Sources: ``reference`` (the true frontal through the box with ``generator.model = "none"``), ``crop`` (the
-box's aligned crop of the input, made beside the first ``--source``), and each ``--source NAME=MODEL``
+box's aligned crop of the input, made beside the first ``--source``), and each ``--source NAME=MODEL[,KEY=VALUE...]``
 (a ``generator.model`` value: ``auto``, ``none`` or a model file).
 
 ``mugshot-train rate score --out DIR [--ratings FILE]`` reads the filled-in ratings and prints, per source
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .config import TrainConfigError, generator_choice
 
 STUDIO_INPUTS = {"frontal": "Img_33", "pitch+30": "Img_32", "pitch-30": "Img_34",
                  "yaw-45": "Img_23", "yaw+45": "Img_43"}
@@ -115,11 +117,13 @@ class _Capture:
         pass
 
 
-def _pipeline(model: str):
+def _pipeline(choice: str):
+    """The box's pipeline with ``choice``: ``MODEL[,KEY=VALUE...]`` (``trainer.config.generator_choice``)."""
     from edge.config import config_from_dict
     from edge.daemon.pipeline import Pipeline, build_models
 
-    cfg = config_from_dict({"camera": {"type": "images", "uri": "."}, "generator": {"model": model},
+    model, options = generator_choice(choice)
+    cfg = config_from_dict({"camera": {"type": "images", "uri": "."}, "generator": {**options, "model": model},
                             "motion": {"enabled": False},  # the frames of a track are stills, not a video
                             "publishers": [{"type": "directory", "path": "unused"}]})
     detector, generator, mesher = build_models(cfg)
@@ -292,10 +296,15 @@ def format_scores(rows: list[dict]) -> str:
 def parse_sources(values: list[str]) -> dict[str, str]:
     sources = {}
     for value in values:
-        name, sep, model = value.partition("=")
-        if not sep or not name or not model or name in ("crop", "reference") or name in sources:
-            raise RateError(f"--source: expected NAME=MODEL with a new name other than crop/reference, got {value!r}")
+        name, sep, choice = value.partition("=")
+        if not sep or not name or not choice or name in ("crop", "reference") or name in sources:
+            raise RateError(f"--source: expected NAME=MODEL[,KEY=VALUE...] with a new name other than crop/reference, "
+                            f"got {value!r}")
+        try:
+            model, _ = generator_choice(choice)
+        except TrainConfigError as exc:
+            raise RateError(f"--source {name}: {exc}") from None
         if model not in ("auto", "none") and not Path(model).is_file():
             raise RateError(f"--source {name}: model file {model} not found")
-        sources[name] = model
+        sources[name] = choice
     return sources or {"mugshot": "auto"}

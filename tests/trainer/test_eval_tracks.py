@@ -64,3 +64,26 @@ def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
     assert ((margin > 0) == identified(probes, np.array(["a", "a", "a"]), gallery, ids)).all()
     with pytest.raises(ValueError, match="own identity and another"):
         identity_margin(probes, np.array(["a", "c", "a"]), gallery, ids)
+
+
+def test_a_generator_choice_carries_generator_settings(tmp_path):
+    """``MODEL[,KEY=VALUE...]`` in eval --tracks --generator and rate --source: the settings reach the box's
+    config typed; an unknown key or a bad value names generator.KEY."""
+    import pytest
+
+    from trainer.config import TrainConfigError
+    from trainer.rate import RateError, _pipeline, parse_sources
+
+    cfg = box_config("auto,crop_without_mesh=false,output_size=320", "fp32", tmp_path)
+    assert (cfg.generator.model, cfg.generator.crop_without_mesh, cfg.generator.output_size) == ("auto", False, 320)
+    assert box_config("none", "int8", tmp_path).generator.crop_without_mesh is True
+    with pytest.raises(TrainConfigError, match=r"^generator\.nope: unknown key"):
+        box_config("auto,nope=1", "fp32", tmp_path)
+    with pytest.raises(TrainConfigError, match=r"^generator\.crop_without_mesh: expected bool, got 'maybe'"):
+        box_config("auto,crop_without_mesh=maybe", "fp32", tmp_path)
+    assert parse_sources(["every=auto,crop_without_mesh=false"]) == {"every": "auto,crop_without_mesh=false"}
+    with pytest.raises(RateError, match=r"^--source every: generator\.threads: expected int"):
+        parse_sources(["every=auto,threads=two"])
+    pipeline, _ = _pipeline("none,output_size=320,crop_without_mesh=false")
+    assert pipeline.cfg.generator.output_size == 320 and not pipeline.cfg.generator.crop_without_mesh
+    pipeline.close()
