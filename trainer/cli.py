@@ -169,6 +169,9 @@ def cmd_restore_check(args: argparse.Namespace) -> int:
     models = dict(item.split("=", 1) for item in args.model)
     result = check(Path(args.cache), {k: Path(v) for k, v in models.items()}, args.count,
                    grid=Path(args.grid) if args.grid else None)
+    if args.real:
+        from .real_pairs import check_real
+        result["real"] = check_real(Path(args.real), {k: Path(v) for k, v in models.items()})
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
@@ -211,6 +214,8 @@ def add_restore_commands(sub) -> None:
     c.add_argument("--count", type=int, default=10)
     c.add_argument("--grid", help="PNG: degraded | each model | clean truth")
     c.add_argument("--json", help="also write the result here")
+    c.add_argument("--real", metavar="PAIRS", help="also the held-out people's real frames (restore-prepare --real): "
+                                                   "colour distance to their studio view and dlib identity")
     c.set_defaults(func=cmd_restore_check)
 
 

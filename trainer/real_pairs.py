@@ -66,6 +66,7 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
     rows = list(csv.DictReader(open(manifest, newline="")))
     detector, mesher = _box_models()
     inputs, targets, identities, frame_pose, studio_pose, paths, missing = [], [], [], [], [], [], []
+    frontals, frontal_ids = [], []  # each person's frontal studio photo (yaw 0, pitch 0): check_real's gallery
     for subject in sorted({r["subject"] for r in rows if r["kind"] == "surveillance_frame"}):
         mine = [r for r in rows if r["subject"] == subject]
         studio = []
@@ -78,6 +79,9 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
                 face = max(faces, key=lambda d: d.box[2] * d.box[3])
                 studio.append((_pose(image, face, mesher), align_face(image, face.landmarks, spec.size,
                                                                       spec.face_scale)[0], r["path"]))
+                if (r["camera_yaw_deg"], r["camera_pitch_deg"]) == ("0", "0"):
+                    frontals.append(studio[-1][1])
+                    frontal_ids.append(f"frmdb:{subject}")
         for r in mine:
             if r["kind"] != "surveillance_frame" or not r["w"]:
                 continue
@@ -102,7 +106,8 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, inputs=np.asarray(inputs, np.uint8), targets=np.asarray(targets, np.uint8),
              identities=np.asarray(identities), frame_pose=np.float32(frame_pose), studio_pose=np.float32(studio_pose),
-             paths=np.asarray(paths), spec=np.asarray(spec.to_json()),
+             paths=np.asarray(paths), spec=np.asarray(spec.to_json()), frontals=np.asarray(frontals, np.uint8),
+             frontal_ids=np.asarray(frontal_ids),
              validation=np.asarray(sorted(validation & set(identities)), dtype=str))
     gap = np.abs(np.float32(frame_pose) - np.float32(studio_pose))
     return {"pairs": len(inputs), "people": len(set(identities)), "missing": missing,
@@ -195,3 +200,43 @@ def colour_term(fake, target, region):
 
     (fm, fs), (tm, ts) = stats(fake), stats(target)
     return (fm - tm).abs().mean() + (fs - ts).abs().mean()
+
+
+def check_real(path: str | Path, models: dict[str, Path]) -> dict:
+    """``restore-check --real PAIRS``: on the held-out people's real frames, for the frame itself and each model's
+    output, the colour distance to the studio view (``colour_distance``) and the identity margin (dlib, the
+    evaluator: nearest other person's frontal minus the own, over every person's frontal studio photo in the
+    cache; positive = identified)."""
+    from edge.vision.align import ModelInputSpec, from_tensor, to_tensor
+    from edge.vision.metrics import DlibIdentity, identity_margin
+
+    from .restore_export import onnx_run
+
+    data = np.load(path, allow_pickle=False)
+    spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
+    held = set(data["validation"].tolist())
+    rows = [i for i, person in enumerate(data["identities"].tolist()) if person in held]
+    if not rows:
+        raise TrainConfigError(f"real: {path} holds no pair of a held-out person")
+    frames, studio, people = data["inputs"][rows], data["targets"][rows], data["identities"][rows]
+    region = face_region(spec) > 0
+    dlib = DlibIdentity(spec)
+    gallery, gallery_ids = dlib.embed(data["frontals"]), data["frontal_ids"]
+
+    def scores(pictures: np.ndarray) -> dict:
+        margin = identity_margin(dlib.embed(pictures), people, gallery, gallery_ids)
+        return {"colour_to_studio": float(np.mean([colour_distance(p, s, region) for p, s in zip(pictures, studio)])),
+                "identity_margin": float(margin.mean()), "identified": f"{int((margin > 0).sum())}/{len(margin)}"}
+
+    result = {"people": sorted(held & set(people.tolist())), "frames": len(rows), "frame (no model)": scores(frames)}
+    for name, model in models.items():
+        run = onnx_run(model)
+        result[name] = scores(np.stack([from_tensor(run(to_tensor(f, spec)), spec)[0] for f in frames]))
+    return result
+
+
+def colour_distance(picture: np.ndarray, studio: np.ndarray, region: np.ndarray) -> float:
+    """``colour_term`` on uint8 pictures (values 0..1): |mean difference| + |spread difference| per channel over
+    the face region, averaged over the channels."""
+    a, b = picture[region].astype(np.float32) / 255, studio[region].astype(np.float32) / 255
+    return float(np.abs(a.mean(0) - b.mean(0)).mean() + np.abs(a.std(0) - b.std(0)).mean())

@@ -98,3 +98,25 @@ def test_fine_tuning_with_real_pairs_logs_the_colour_term(shared_data, pairs, tm
     with pytest.raises(TrainConfigError, match="^real_pairs: .*nothing.npz not found"):
         fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'e'}", f"real_pairs={tmp_path}/nothing.npz",
                                                         "colour=0.1", "steps=1"]), progress=False)
+
+
+def test_restore_check_real_scores_the_held_out_frames(shared_data, pairs, tmp_path):
+    import json
+
+    from models import MODELS_DIR
+
+    data = np.load(pairs)
+    assert len(data["frontal_ids"]) == 29 and data["frontals"].shape[1:] == (256, 256, 3)
+    crops = tmp_path / "crops.npz"  # restore-check's own validation crops
+    prepare_crops([i for i in collect(shared_data) if i[0] in {"frmdb:001", "frmdb:002"}][:8], crops)
+    out = tmp_path / "check.json"
+    assert train_main(["--log-level", "warning", "restore-check", "--cache", str(crops), "--count", "2",
+                       "--model", f"student={MODELS_DIR / 'student.onnx'}", "--real", str(pairs),
+                       "--json", str(out)]) == 0
+    real = json.loads(out.read_text())["real"]
+    assert real["people"] == sorted(data["validation"].tolist()) and real["frames"] >= 15
+    for name in ("frame (no model)", "student"):
+        assert 0 < real[name]["colour_to_studio"] < 1 and -1 < real[name]["identity_margin"] < 1
+        hits, total = map(int, real[name]["identified"].split("/"))
+        assert total == real["frames"] and 0 <= hits <= total
+    assert real["student"] != real["frame (no model)"]  # the model's output was scored, not the frame again
