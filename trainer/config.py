@@ -53,20 +53,28 @@ def coerce_fields(cls: type, raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def generator_choice(value: str) -> tuple[str, dict[str, Any]]:
+def generator_choice(value: str, **defaults: Any):
     """``MODEL[,KEY=VALUE...]`` (eval --tracks --generator, rate --source NAME=...): a ``generator.model`` and
-    other ``[generator]`` settings to run it with, e.g. ``auto,crop_without_mesh=false``; values typed and checked
-    like the box's config, an unknown key or a bad value is an error naming ``generator.KEY``."""
-    from edge.config import GeneratorConfig
+    other ``[generator]`` settings to run it with, e.g. ``auto,crop_without_mesh=false``, as the box's
+    ``GeneratorConfig``.  Values are read as TOML values where they are one (``false``, ``320``, ``"x"``), else as
+    text (``plain``, ``#e0e0e0``), and checked by the box's own config loader (``defaults``: settings the
+    command gives unless the choice does); a bad key or value is an error naming ``generator.KEY``."""
+    import tomllib
+
+    from edge.config import ConfigError, config_from_dict
 
     model, *options = [part.strip() for part in value.split(",")]
-    raw: dict[str, Any] = {}
+    raw: dict[str, Any] = dict(defaults)
     for option in options:
-        key, sep, setting = option.partition("=")
-        if not sep or not key.strip() or key.strip() == "model":
+        key, sep, setting = (part.strip() for part in option.partition("="))
+        if not sep or not key or key == "model":
             raise TrainConfigError(f"generator option {option!r}: expected KEY=VALUE of a [generator] setting")
-        raw[key.strip()] = setting.strip()
+        try:
+            raw[key] = tomllib.loads(f"v = {setting}")["v"]
+        except tomllib.TOMLDecodeError:
+            raw[key] = setting
     try:
-        return model, coerce_fields(GeneratorConfig, raw)
-    except TrainConfigError as exc:
-        raise TrainConfigError(f"generator.{exc}") from None
+        return config_from_dict({"camera": {"type": "images", "uri": "."}, "generator": {**raw, "model": model},
+                                 "publishers": [{"type": "directory", "path": "unused"}]}).generator
+    except ConfigError as exc:
+        raise TrainConfigError(str(exc)) from None

@@ -24,7 +24,6 @@ photos, and the oracle: the frame whose crop gives the best dlib margin.
 """
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import tempfile
@@ -35,12 +34,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.config import (Config, DetectorConfig, DirectoryPublisherConfig, GeneratorConfig, MotionConfig,
+from edge.config import (Config, DetectorConfig, DirectoryPublisherConfig, MotionConfig,
                          TrackerConfig)
 from edge.vision.align import MUGSHOT_FACE_SCALE, ModelInputSpec, align_face
 from edge.vision.metrics import DlibIdentity, identity_margin
 
 from .config import TrainConfigError, generator_choice
+from .restore_data import read_manifest
 from .split_notice import load_split
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def replays(data: Path, split: set[str]) -> tuple[list[Replay], dict[str, Path]]
     out: list[Replay] = []
     gallery: dict[str, Path] = {}
     frmdb = data / "frmdb"
-    rows = [r for r in csv.DictReader(open(frmdb / "manifest.csv", newline="")) if f"frmdb:{r['subject']}" in split]
+    rows = [r for r in read_manifest(frmdb / "manifest.csv") if f"frmdb:{r['subject']}" in split]
     for person in sorted({f"frmdb:{r['subject']}" for r in rows}):
         mine = [r for r in rows if f"frmdb:{r['subject']}" == person]
         studio = {(int(r["camera_yaw_deg"]), int(r["camera_pitch_deg"])): frmdb / r["path"]
@@ -80,7 +80,7 @@ def replays(data: Path, split: set[str]) -> tuple[list[Replay], dict[str, Path]]
             out.append(Replay(person, "turn", turn))
     p04 = data / "pointing04" / "manifest.csv"
     if p04.exists():
-        rows = list(csv.DictReader(open(p04, newline="")))
+        rows = read_manifest(p04)
         for person in sorted({r["person"] for r in rows if f"p04:{r['person']}" in split}, key=int):
             mine = [r for r in rows if r["person"] == person and r["tilt_deg"] == "0"]
             frontal = [r for r in mine if r["series"] == "2" and r["pan_deg"] == "0"]
@@ -113,10 +113,9 @@ def person_detection(detections, box):
 
 def box_config(generator: str, precision: str, out: Path) -> Config:
     """``generator``: ``MODEL[,KEY=VALUE...]`` (``trainer.config.generator_choice``)."""
-    model, options = generator_choice(generator)
     return Config(motion=MotionConfig(enabled=False), detector=DetectorConfig(precision="fp32"),
                   tracker=TrackerConfig(iou_threshold=0.0, min_hits=1),
-                  generator=GeneratorConfig(**{"precision": precision, **options, "model": model}),
+                  generator=generator_choice(generator, precision=precision),
                   publishers=(DirectoryPublisherConfig(path=str(out)),))
 
 
@@ -266,7 +265,7 @@ def evaluate_tracks(data: Path, out: Path, generator: str = "auto", precision: s
     identity = DlibIdentity(ModelInputSpec(size=CROP, face_scale=MUGSHOT_FACE_SCALE))
     gallery_vectors, ids = gallery_embeddings(identity, gallery, models[0])
     rows = score(results, identity, gallery_vectors, ids)
-    report = {"generator": models[1].describe(), "gallery": sorted(gallery), "rows": rows, "summary": summarise(rows)}
+    report = {"generator": models[1].describe(), "generator_choice": generator, "gallery": sorted(gallery), "rows": rows, "summary": summarise(rows)}
     (out / "tracks.json").write_text(json.dumps(report, indent=1, default=float))
     (out / "tracks.md").write_text(table(rows) + "\n")
     save_sheet(results, out / "tracks.png")

@@ -122,10 +122,10 @@ def _pipeline(choice: str):
     from edge.config import config_from_dict
     from edge.daemon.pipeline import Pipeline, build_models
 
-    model, options = generator_choice(choice)
-    cfg = config_from_dict({"camera": {"type": "images", "uri": "."}, "generator": {**options, "model": model},
+    cfg = config_from_dict({"camera": {"type": "images", "uri": "."},
                             "motion": {"enabled": False},  # the frames of a track are stills, not a video
                             "publishers": [{"type": "directory", "path": "unused"}]})
+    cfg = dataclasses.replace(cfg, generator=generator_choice(choice))
     detector, generator, mesher = build_models(cfg)
     capture = _Capture()
     return Pipeline(cfg, None, detector, generator, [capture], threading.Event(), mesher), capture
@@ -300,11 +300,12 @@ def parse_sources(values: list[str]) -> dict[str, str]:
         if not sep or not name or not choice or name in ("crop", "reference") or name in sources:
             raise RateError(f"--source: expected NAME=MODEL[,KEY=VALUE...] with a new name other than crop/reference, "
                             f"got {value!r}")
-        try:
-            model, _ = generator_choice(choice)
-        except TrainConfigError as exc:
-            raise RateError(f"--source {name}: {exc}") from None
+        model = choice.split(",")[0].strip()
         if model not in ("auto", "none") and not Path(model).is_file():
             raise RateError(f"--source {name}: model file {model} not found")
+        try:
+            generator_choice(choice)
+        except TrainConfigError as exc:
+            raise RateError(f"--source {name}: {exc}") from None
         sources[name] = choice
     return sources or {"mugshot": "auto"}

@@ -13,8 +13,6 @@ held out for validation (``trainer/split.toml``) are stored with the cache and n
 """
 from __future__ import annotations
 
-import csv
-import logging
 from pathlib import Path
 
 import cv2
@@ -23,14 +21,12 @@ import numpy as np
 from edge.vision.align import canonical_points
 
 from .config import TrainConfigError
-from .restore_data import RESTORE_SPEC
-
-log = logging.getLogger(__name__)
+from .restore_data import RESTORE_SPEC, read_manifest
 
 STUDIO_MAX_YAW = 45  # studio views considered as a partner (|camera yaw|): beyond, the face region is mostly hair
 
 
-def _box_models():
+def box_models():
     from edge.config import DetectorConfig
     from edge.vision.detect import make_detector
     from edge.vision.face3d import make_mesher
@@ -38,18 +34,25 @@ def _box_models():
     return make_detector(DetectorConfig(precision="fp32")), make_mesher()
 
 
-def _pose(image: np.ndarray, det, mesher) -> tuple[float, float]:
+def box_quality(image: np.ndarray, det, mesher):
+    """A detection's ``FaceQuality`` as the box measures it: the face mesh's pose where the mesh is accepted,
+    else the 5-point fit."""
     from edge.vision.face3d import procrustes_pose
     from edge.vision.quality import measure
 
     mesh = mesher.run(image, det.box, det.landmarks)
     pose = procrustes_pose(mesh.points, mesher.canonical) if mesh.accepted else None
-    q = measure(image, det.box, det.landmarks, det.score, (pose.yaw, pose.pitch, pose.roll) if pose else None,
-                mesh.presence)
+    return measure(image, det.box, det.landmarks, det.score, (pose.yaw, pose.pitch, pose.roll) if pose else None,
+                   mesh.presence)
+
+
+def box_pose(image: np.ndarray, det, mesher) -> tuple[float, float]:
+    q = box_quality(image, det, mesher)
     return q.yaw, q.pitch
 
 
-def _inside(det, box) -> bool:
+def inside(det, box) -> bool:
+    """The detection's centre lies in the manifest's head box (x, y, w, h)."""
     bx, by, bw, bh = box
     cx, cy = det.box[0] + det.box[2] / 2, det.box[1] + det.box[3] / 2
     return bx <= cx <= bx + bw and by <= cy <= by + bh
@@ -60,11 +63,13 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
     validation); returns counts."""
     from edge.vision.align import align_face
 
+    if out.suffix != ".npz":
+        raise TrainConfigError(f"--real: {out} must end in .npz")
     manifest = data / "frmdb" / "manifest.csv"
     if not manifest.is_file():
         raise TrainConfigError(f"data: {manifest} not found (FRMDB's manifest; give --data)")
-    rows = list(csv.DictReader(open(manifest, newline="")))
-    detector, mesher = _box_models()
+    rows = read_manifest(manifest)
+    detector, mesher = box_models()
     inputs, targets, identities, frame_pose, studio_pose, paths, missing = [], [], [], [], [], [], []
     frontals, frontal_ids = [], []  # each person's frontal studio photo (yaw 0, pitch 0): check_real's gallery
     for subject in sorted({r["subject"] for r in rows if r["kind"] == "surveillance_frame"}):
@@ -77,7 +82,7 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
             faces = detector.detect(image) if image is not None else []
             if faces:
                 face = max(faces, key=lambda d: d.box[2] * d.box[3])
-                studio.append((_pose(image, face, mesher), align_face(image, face.landmarks, spec.size,
+                studio.append((box_pose(image, face, mesher), align_face(image, face.landmarks, spec.size,
                                                                       spec.face_scale)[0], r["path"]))
                 if (r["camera_yaw_deg"], r["camera_pitch_deg"]) == ("0", "0"):
                     frontals.append(studio[-1][1])
@@ -87,12 +92,12 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
                 continue
             image = cv2.imread(str(data / "frmdb" / r["path"]))
             box = tuple(float(r[k]) for k in "xywh")
-            faces = [d for d in (detector.detect(image) if image is not None else []) if _inside(d, box)]
+            faces = [d for d in (detector.detect(image) if image is not None else []) if inside(d, box)]
             if not faces or not studio:
                 missing.append(r["path"])
                 continue
             face = max(faces, key=lambda d: d.score)
-            yaw, pitch = _pose(image, face, mesher)
+            yaw, pitch = box_pose(image, face, mesher)
             (s_yaw, s_pitch), target, s_path = min(
                 studio, key=lambda s: (s[0][0] - yaw) ** 2 + (s[0][1] - pitch) ** 2)
             inputs.append(align_face(image, face.landmarks, spec.size, spec.face_scale)[0])
@@ -115,10 +120,10 @@ def prepare_real_pairs(data: Path, out: Path, validation: set[str], spec=RESTORE
             "pose_gap_median": [round(float(v), 1) for v in np.median(gap, axis=0)]}
 
 
-def face_region(spec, size: int | None = None) -> np.ndarray:
-    """A (size, size) float32 mask of the inner face in a crop aligned at ``spec.face_scale``: the ellipse
-    through the template's eyes and mouth corners, widened to the cheeks, where skin colour is read."""
-    size = size or spec.size
+def face_region(spec) -> np.ndarray:
+    """A (size, size) float32 mask of the inner face in a crop aligned like ``spec``: the ellipse through the
+    template's eyes and mouth corners, widened to the cheeks, where skin colour is read."""
+    size = spec.size
     points = canonical_points(size, spec.face_scale)
     centre = points.mean(axis=0)
     eye_span = float(np.linalg.norm(points[1] - points[0]))
@@ -129,23 +134,35 @@ def face_region(spec, size: int | None = None) -> np.ndarray:
     return mask
 
 
-class RealPairs:
-    """The real pairs cache: training rows (people not held out) as tensors on demand."""
+def load_pairs(path: str | Path, key: str = "real_pairs"):
+    """The npz of ``restore-prepare --real``, or a one-line error naming ``key`` and the file."""
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise TrainConfigError(f"{key}: {path} not found (make it: mugshot-train restore-prepare --real PATH)") from None
+    except (OSError, ValueError):
+        raise TrainConfigError(f"{key}: {path} is not a real pairs cache (restore-prepare --real)") from None
+    missing = {"inputs", "targets", "identities", "validation", "spec", "frontals", "frontal_ids"} - set(data.files)
+    if missing:
+        raise TrainConfigError(f"{key}: {path} is not a real pairs cache of this trainer (no {', '.join(sorted(missing))}"
+                               "): make it again with mugshot-train restore-prepare --real")
+    return data
 
-    def __init__(self, path: str | Path, spec):
-        try:
-            data = np.load(path, allow_pickle=False)
-        except FileNotFoundError:
-            raise TrainConfigError(f"real_pairs: {path} not found (make it: mugshot-train restore-prepare "
-                                   "--real PATH)") from None
+
+class RealPairs:
+    """The real pairs cache: training rows as tensors on demand.  People held out when the cache was made, or in
+    ``held_out`` (the crop cache's validation people and ``trainer/split.toml``'s), are never trained on."""
+
+    def __init__(self, path: str | Path, spec, held_out: set[str] = frozenset()):
         from edge.vision.align import ModelInputSpec
 
+        data = load_pairs(path)
         own = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
         if (own.size, own.face_scale) != (spec.size, spec.face_scale):
             raise TrainConfigError(f"real_pairs: {path} is aligned at {own.size} px / face scale {own.face_scale}, "
                                    f"the crops at {spec.size} px / {spec.face_scale}")
         self.inputs, self.targets, self.identities = data["inputs"], data["targets"], data["identities"]
-        held_out = set(data["validation"].tolist())
+        held_out = set(data["validation"].tolist()) | set(held_out)
         self.train = np.flatnonzero([i not in held_out for i in self.identities.tolist()])
         if not len(self.train):
             raise TrainConfigError(f"real_pairs: {path} holds no pair of a training person")
@@ -212,12 +229,15 @@ def check_real(path: str | Path, models: dict[str, Path]) -> dict:
 
     from .restore_export import onnx_run
 
-    data = np.load(path, allow_pickle=False)
+    data = load_pairs(path, "--real")
     spec = ModelInputSpec.from_metadata({ModelInputSpec.METADATA_KEY: str(data["spec"])}, str(path))
     held = set(data["validation"].tolist())
     rows = [i for i, person in enumerate(data["identities"].tolist()) if person in held]
     if not rows:
-        raise TrainConfigError(f"real: {path} holds no pair of a held-out person")
+        raise TrainConfigError(f"--real: {path} holds no pair of a held-out person")
+    lacking = set(data["identities"][rows].tolist()) - set(data["frontal_ids"].tolist())
+    if lacking:
+        raise TrainConfigError(f"--real: {path} has no frontal studio photo of {', '.join(sorted(lacking))}")
     frames, studio, people = data["inputs"][rows], data["targets"][rows], data["identities"][rows]
     region = face_region(spec) > 0
     dlib = DlibIdentity(spec)

@@ -30,19 +30,25 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".pgm"}
 FOLDER = "folder:"  # the source name of a folder of your own people: frontality is measured, not known
 
 
+def read_manifest(path: Path) -> list[dict[str, str]]:
+    """A dataset's manifest.csv as rows (the file closed again)."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def collect(data: Path) -> list[tuple[str, str, Path]]:
     """(identity, source, path) of every near-frontal photo found under ``data``."""
     items: list[tuple[str, str, Path]] = []
     frmdb = data / "frmdb" / "manifest.csv"
     if frmdb.exists():
-        for r in csv.DictReader(open(frmdb, newline="")):
+        for r in read_manifest(frmdb):
             frontal = r["kind"] in ("mugshot", "mugshot_smiling") and r["camera_yaw_deg"] == "0" \
                 and r["camera_pitch_deg"] == "0"
             if frontal or r["kind"] == "frontal_hd":
                 items.append((f"frmdb:{r['subject']}", "frmdb", frmdb.parent / r["path"]))
     p04 = data / "pointing04" / "manifest.csv"
     if p04.exists():
-        for r in csv.DictReader(open(p04, newline="")):
+        for r in read_manifest(p04):
             if abs(int(r["pan_deg"])) <= NEAR_FRONTAL_DEG and abs(int(r["tilt_deg"])) <= NEAR_FRONTAL_DEG:
                 items.append((f"p04:{r['person']}", "pointing04", p04.parent / r["path"]))
     att = data / "att_orl"

@@ -157,7 +157,10 @@ def restore_card(onnx_path: Path, checkpoint: Path, checks: dict | None, speed: 
              f"{spec.color}, normalised (x - {spec.mean[0]}) / {spec.std[0]}, framing face_scale {spec.face_scale} "
              "(head and shoulders), in the ONNX metadata `mugshot.input_spec` and the `.json` sidecar. Height and "
              "width are free (multiples of 32): the box may run it at 512.",
-             f"- Training: {state['step']} steps, batch {cfg['batch_size']}, random {cfg['patch']}x{cfg['patch']} "
+             f"- Training: {state['step']} steps"
+             + ((f" fine-tuning a checkpoint of {state['init_steps']} steps" if state.get("init_steps") else
+                 " fine-tuning an earlier checkpoint") if cfg.get("init") else "")
+             + f", batch {cfg['batch_size']}, random {cfg['patch']}x{cfg['patch']} "
              f"windows of the 256 px crops, loss alpha*L_GAN + beta*L1 + gamma*L2 with alpha={cfg['alpha']}, "
              f"beta={cfg['beta']}, gamma={cfg['gamma']}"
              + (f", distilled from the teacher (distill={cfg['distill']}: L1 to its output, plus L1/L2 to the "
@@ -169,7 +172,13 @@ def restore_card(onnx_path: Path, checkpoint: Path, checks: dict | None, speed: 
              "- Pairs: near-frontal photos (FRMDB HD portraits and yaw-0 studio frontals, Pointing'04 within "
              "+-15 degrees, AT&T) aligned by the box's YuNet + `edge.vision.align`; input = the crop degraded on "
              "the fly (face shrunk to 30-120 px and back, defocus and motion blur, sensor noise, low light, gamma, "
-             "colour cast, uneven light, JPEG; `trainer/restore_data.py`), target = the clean crop.",
+             "colour cast, uneven light, JPEG; `trainer/restore_data.py`), target = the clean crop."
+             + (f" Real pairs ({cfg.get('real_batch')} a step, `trainer/real_pairs.py`): FRMDB's real surveillance "
+                "frames of the training people, each with the same person's studio view at the nearest pose, scored "
+                f"by FaceNet identity ({cfg.get('facenet', 0)}) and face-region colour ({cfg.get('colour', 0)}) "
+                f"against the studio view and by the detail term ({cfg.get('detail', 0)}: the frame under a smooth "
+                "gain)" + (", and distilled from the teacher's output on them" if cfg["model"] == "student" else "")
+                + "." if cfg.get("real_pairs") else ""),
              f"- File: `{onnx_path.name}`, {onnx_path.stat().st_size:,} bytes, sha256 "
              f"`{hashlib.sha256(onnx_path.read_bytes()).hexdigest()}`.", "",
              "## Data and terms", "",
@@ -197,6 +206,9 @@ def restore_card(onnx_path: Path, checkpoint: Path, checks: dict | None, speed: 
               "- Trained on about 90 people's near-frontal photos with synthetic degradations, on a shared CPU for a "
               "few thousand steps: it cleans noise, colour and exposure better than it restores detail; a 30 px "
               "face stays soft (it does not invent detail, by design).",
-              "- Real surveillance pairs (frames paired with the studio view) are not in this training yet.",
+              ("- About 94 real surveillance frames of 23 people are all the real pairs there are; they teach colour "
+               "and identity, not detail." if cfg.get("real_pairs") else
+               "- Real surveillance pairs (frames paired with the studio view) are not in this training "
+               "(`restore-prepare --real`, docs/training.md)."),
               "- AT&T and Pointing'04 photos are small, so their 256 px targets are soft themselves.", ""]
     return "\n".join(lines)

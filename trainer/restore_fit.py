@@ -17,6 +17,7 @@ import csv
 import dataclasses
 import logging
 import os
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +82,12 @@ class RestoreConfig:
             raise TrainConfigError("teacher: a student is distilled from a teacher checkpoint; set teacher = PATH")
         if not 0 <= self.clean <= 1:
             raise TrainConfigError(f"clean: within 0..1, got {self.clean}")
-        if self.real_pairs and self.facenet + self.colour <= 0 and self.model == "teacher":
-            raise TrainConfigError("real_pairs: real pairs are scored by the facenet and colour terms; set one > 0")
+        if self.real_pairs and self.facenet + self.colour + self.detail <= 0 and self.model == "teacher":
+            raise TrainConfigError("real_pairs: a teacher scores real pairs by the facenet, colour and detail terms; "
+                                   "set one > 0")
+        for key in ("colour", "detail"):
+            if getattr(self, key) > 0 and not self.real_pairs:
+                raise TrainConfigError(f"{key}: a term of real pairs; set real_pairs = PATH (restore-prepare --real)")
         for key in ("width", "steps", "batch_size", "real_batch", "sample_every", "checkpoint_every", "log_every",
                     "threads"):
             if getattr(self, key) <= 0:
@@ -172,6 +177,52 @@ def facenet_loss(cfg: RestoreConfig, spec, device: torch.device) -> torch.nn.Mod
         raise TrainConfigError(f"facenet: {exc}") from None
 
 
+LOG_COLUMNS = ["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "real_facenet", "real_colour",
+               "real_detail", "real_distill", "d_loss", "seconds"]
+
+
+def open_log(path: Path, resume: bool):
+    """The training log for appending; a resumed run's log from an older trainer (other columns) is rewritten
+    with today's columns first, its missing values as 0."""
+    if resume and path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows and list(rows[0]) != LOG_COLUMNS:
+            with open(path, "w", newline="") as f:
+                writer = csv.DictWriter(f, LOG_COLUMNS, restval="0", extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+        return open(path, "a", newline="")
+    log_file = open(path, "w", newline="")
+    csv.writer(log_file).writerow(LOG_COLUMNS)
+    return log_file
+
+
+def initialise(cfg: RestoreConfig, spec, generator, discriminator, device) -> int:
+    """``init``: the generator (and, where it has one and the GAN is on, the discriminator) from a checkpoint of
+    the same model, width and framing; returns the steps that checkpoint had trained."""
+    if not Path(cfg.init).is_file():
+        raise TrainConfigError(f"init: checkpoint {cfg.init} not found")
+    try:
+        state = torch.load(cfg.init, map_location=device, weights_only=False)
+    except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        state = None
+    if not isinstance(state, dict) or "generator" not in state or "config" not in state:
+        raise TrainConfigError(f"init: {cfg.init} is not a restore-fit checkpoint")
+    if (state["config"]["model"], state["config"]["width"]) != (cfg.model, cfg.width):
+        raise TrainConfigError(f"init: {cfg.init} is a {state['config']['model']} of width "
+                               f"{state['config']['width']}, this run a {cfg.model} of width {cfg.width}")
+    own = state.get("spec")
+    if own is not None and (own["size"], own["face_scale"]) != (spec.size, spec.face_scale):
+        raise TrainConfigError(f"init: {cfg.init} was trained on {own['size']} px crops at face scale "
+                               f"{own['face_scale']}, the cache holds {spec.size} px at {spec.face_scale}")
+    generator.load_state_dict(state["generator"])
+    if cfg.alpha > 0 and "discriminator" in state:
+        discriminator.load_state_dict(state["discriminator"])
+    log.info("initialised from %s (%d steps)", cfg.init, state.get("step", 0))
+    return int(state.get("step", 0)) + int(state.get("init_steps", 0))
+
+
 def load_restorer(checkpoint: str | Path, device="cpu") -> tuple[torch.nn.Module, dict]:
     state = torch.load(checkpoint, map_location=device, weights_only=False)
     model = build_restorer(state["config"]["model"], state["config"]["width"]).to(device)
@@ -211,13 +262,13 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
 
         if cfg.patch != cache.spec.size:
             raise TrainConfigError(f"real_pairs: real pairs are whole crops: patch = {cache.spec.size}")
-        real = RealPairs(cfg.real_pairs, cache.spec)
+        real = RealPairs(cfg.real_pairs, cache.spec, set(cache.validation_ids) | load_split())
         region = torch.from_numpy(face_region(cache.spec)).to(device)
         log.info("%d real pairs of %d training people", len(real.train), len(set(real.identities[real.train])))
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
     rng = np.random.default_rng(cfg.seed)
-    step = 0
+    step = init_steps = 0
     ckpt = out / CHECKPOINT
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
@@ -230,32 +281,22 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
                 group["lr"] = cfg.lr
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        step = state["step"]
+        step, init_steps = state["step"], state.get("init_steps", 0)
         log.info("resumed from %s at step %d", ckpt, step)
     elif cfg.init:
-        if not Path(cfg.init).is_file():
-            raise TrainConfigError(f"init: checkpoint {cfg.init} not found")
-        state = torch.load(cfg.init, map_location=device, weights_only=False)
-        if (state["config"]["model"], state["config"]["width"]) != (cfg.model, cfg.width):
-            raise TrainConfigError(f"init: {cfg.init} is a {state['config']['model']} of width "
-                                   f"{state['config']['width']}, this run a {cfg.model} of width {cfg.width}")
-        generator.load_state_dict(state["generator"])
-        log.info("generator initialised from %s", cfg.init)
+        init_steps = initialise(cfg, cache.spec, generator, discriminator, device)
 
     def checkpoint() -> None:
         save_atomic({"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
                      "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+                     "init_steps": init_steps,  # steps of the checkpoint this run started from (init), if any
                      "config": dataclasses.asdict(cfg), "spec": dataclasses.asdict(cache.spec),
                      "task": "restore", "split": cache.validation_ids, "validation": cache.validation_ids,
                      "parameters": parameters(generator), "rng": rng.bit_generator.state,
                      "torch_rng": torch.get_rng_state()}, ckpt)
 
-    log_path = out / "log.csv"
-    log_file = open(log_path, "a" if step else "w", newline="")
+    log_file = open_log(out / "log.csv", resume=bool(step))
     writer = csv.writer(log_file)
-    if not step:
-        writer.writerow(["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "real_facenet", "real_colour",
-                         "real_detail", "real_distill", "d_loss", "seconds"])
     started, first = time.monotonic(), step
     bar = ProgressLine(progress)  # one line; log records are written above it, never into it
     while step < cfg.steps:

@@ -68,22 +68,28 @@ def test_identity_margin_is_the_nearest_other_minus_the_own_distance():
 
 def test_a_generator_choice_carries_generator_settings(tmp_path):
     """``MODEL[,KEY=VALUE...]`` in eval --tracks --generator and rate --source: the settings reach the box's
-    config typed; an unknown key or a bad value names generator.KEY."""
-    import pytest
-
+    config, typed and checked by the box's own loader; a bad key or value names generator.KEY."""
     from trainer.config import TrainConfigError
     from trainer.rate import RateError, _pipeline, parse_sources
 
-    cfg = box_config("auto,crop_without_mesh=false,output_size=320", "fp32", tmp_path)
-    assert (cfg.generator.model, cfg.generator.crop_without_mesh, cfg.generator.output_size) == ("auto", False, 320)
+    cfg = box_config("auto,crop_without_mesh=false,output_size=320,backdrop=plain,backdrop_colour=#102030",
+                     "int8", tmp_path).generator
+    assert (cfg.model, cfg.crop_without_mesh, cfg.output_size, cfg.backdrop, cfg.backdrop_colour, cfg.precision) == (
+        "auto", False, 320, "plain", "#102030", "int8")
+    assert box_config("none,precision=fp32", "int8", tmp_path).generator.precision == "fp32"  # the choice wins
     assert box_config("none", "int8", tmp_path).generator.crop_without_mesh is True
-    with pytest.raises(TrainConfigError, match=r"^generator\.nope: unknown key"):
-        box_config("auto,nope=1", "fp32", tmp_path)
-    with pytest.raises(TrainConfigError, match=r"^generator\.crop_without_mesh: expected bool, got 'maybe'"):
-        box_config("auto,crop_without_mesh=maybe", "fp32", tmp_path)
+    for bad, message in [("auto,nope=1", r"^generator\.nope: unknown key"),
+                         ("auto,crop_without_mesh=maybe", r"^generator\.crop_without_mesh: expected true or false"),
+                         ("auto,output_size=5", r"^generator\.output_size: must be between 64 and 1024, got 5"),
+                         ("auto,backdrop=fog", r"^generator\.backdrop: must be one of"),
+                         ("auto,threads", r"^generator option 'threads': expected KEY=VALUE")]:
+        with pytest.raises(TrainConfigError, match=message):
+            box_config(bad, "fp32", tmp_path)
     assert parse_sources(["every=auto,crop_without_mesh=false"]) == {"every": "auto,crop_without_mesh=false"}
-    with pytest.raises(RateError, match=r"^--source every: generator\.threads: expected int"):
+    with pytest.raises(RateError, match=r"^--source every: generator\.threads: expected an integer"):
         parse_sources(["every=auto,threads=two"])
+    with pytest.raises(RateError, match=r"^--source x: model file nowhere\.onnx not found"):
+        parse_sources(["x=nowhere.onnx,threads=1"])
     pipeline, _ = _pipeline("none,output_size=320,crop_without_mesh=false")
     assert pipeline.cfg.generator.output_size == 320 and not pipeline.cfg.generator.crop_without_mesh
     pipeline.close()

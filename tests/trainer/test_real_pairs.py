@@ -39,6 +39,15 @@ def test_every_pair_is_one_person_at_a_near_pose_and_held_out_people_are_marked(
     assert not held & set(real.identities[real.train].tolist())  # never trained on
     views, targets = real.batch(real.train[:3], np.random.default_rng(0))
     assert views.shape == targets.shape == (3, 3, 256, 256) and views.abs().max() <= 1
+    from edge.vision.align import to_tensor
+    flips = np.random.default_rng(0).random(3) < 0.5  # the draws batch() makes: a frame and its view flip together
+    assert flips.any() and not flips.all()
+    for i, (row, flip) in enumerate(zip(real.train[:3], flips)):
+        frame, view = (a[row][:, ::-1] if flip else a[row] for a in (real.inputs, real.targets))
+        assert torch.equal(views[i], torch.from_numpy(to_tensor(frame.copy(), RESTORE_SPEC))[0])
+        assert torch.equal(targets[i], torch.from_numpy(to_tensor(view.copy(), RESTORE_SPEC))[0])
+    everyone = RealPairs(pairs, RESTORE_SPEC, held_out={"frmdb:002"})  # the crop cache's held-out people too
+    assert "frmdb:002" not in set(everyone.identities[everyone.train].tolist()) and len(everyone.train) < len(real.train)
 
 
 def test_colour_term_reads_the_face_region_only():
@@ -81,14 +90,33 @@ def test_fine_tuning_with_real_pairs_logs_the_colour_term(shared_data, pairs, tm
     rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
     assert rows and all(float(r["real_colour"]) > 0 for r in rows) and all(r["real_facenet"] == "0" for r in rows)
     assert torch.load(tuned, weights_only=False)["config"]["init"] == str(first)
-    student = fit_restore(load_restore_config(None, common + [  # a student distils on the real frames as well
-        f"out={tmp_path / 's'}", "steps=2", "model=student", "width=4", f"teacher={tuned}", f"real_pairs={pairs}"]),
-        progress=False)
-    rows = list(csv.DictReader(open(tmp_path / "s" / "log.csv")))
-    assert rows and all(float(r["real_distill"]) > 0 and float(r["distill"]) > 0 for r in rows), rows
-    assert torch.load(student, weights_only=False)["step"] == 2
-    with pytest.raises(TrainConfigError, match="^real_pairs: .*facenet and colour"):
+    student = [f"out={tmp_path / 's'}", "model=student", "width=4", f"teacher={tuned}", f"real_pairs={pairs}",
+               "detail=1", "checkpoint_every=1", "log_every=1"]  # a student distils on the real frames as well
+    fit_restore(load_restore_config(None, common + student + ["steps=1"]), progress=False)
+    log = tmp_path / "s" / "log.csv"  # as an older trainer wrote it: fewer columns
+    old = list(csv.DictReader(open(log)))
+    with open(log, "w", newline="") as f:
+        writer = csv.DictWriter(f, ["step", "g_total", "l1", "l2", "gan", "distill", "facenet", "d_loss", "seconds"],
+                                extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(old)
+    checkpoint = fit_restore(load_restore_config(None, common + student + ["steps=2"]), progress=False)  # resumes
+    rows = list(csv.DictReader(open(log)))
+    assert [r["step"] for r in rows] == ["1", "2"] and rows[0]["real_detail"] == "0"  # the old row, padded
+    assert rows[0]["d_loss"] == old[0]["d_loss"] and rows[0]["distill"] == old[0]["distill"]
+    assert float(rows[1]["real_distill"]) > 0 and float(rows[1]["real_detail"]) > 0 and float(rows[1]["distill"]) > 0
+    state = torch.load(checkpoint, weights_only=False)
+    assert state["step"] == 2 and state["init_steps"] == 0
+    assert torch.load(tuned, weights_only=False)["init_steps"] == 2  # the teacher it came from: 2 steps + 2 tuned
+    with pytest.raises(TrainConfigError, match="^real_pairs: a teacher scores real pairs by the facenet, colour and "):
         load_restore_config(None, [f"real_pairs={pairs}"])
+    with pytest.raises(TrainConfigError, match=r"^detail: a term of real pairs; set real_pairs = PATH"):
+        load_restore_config(None, ["detail=1"])
+    with pytest.raises(TrainConfigError, match=r"^init: .*crops.npz is not a restore-fit checkpoint"):
+        fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'f'}", f"init={crops}"]), progress=False)
+    with pytest.raises(TrainConfigError, match=r"^real_pairs: .*crops.npz is not a real pairs cache"):
+        fit_restore(load_restore_config(None, common + [f"out={tmp_path / 'g'}", f"real_pairs={crops}", "colour=1"]),
+                    progress=False)
     with pytest.raises(TrainConfigError, match="^real_pairs: real pairs are whole crops: patch = 256"):
         fit_restore(load_restore_config(None, [f"cache={crops}", f"out={tmp_path / 'c'}", f"real_pairs={pairs}",
                                                "colour=0.1", "patch=96", "width=2", "steps=1"]), progress=False)

@@ -18,7 +18,6 @@ judged on the training people with faceres and confirmed on the held-out people 
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import cv2
@@ -28,15 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def frames_of(data: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
-    from edge.config import DetectorConfig
     from edge.vision.align import MUGSHOT_FACE_SCALE, align_face
-    from edge.vision.detect import make_detector
-    from edge.vision.face3d import make_mesher, procrustes_pose
-    from edge.vision.quality import measure
+    from trainer.real_pairs import box_models, box_quality, inside
+    from trainer.restore_data import read_manifest
     from trainer.split_notice import load_split
 
-    detector, mesher = make_detector(DetectorConfig(precision="fp32")), make_mesher()
-    rows = list(csv.DictReader(open(data / "frmdb" / "manifest.csv", newline="")))
+    detector, mesher = box_models()
+    rows = read_manifest(data / "frmdb" / "manifest.csv")
     held = load_split()
     frames, gallery = [], {}
     for subject in sorted({r["subject"] for r in rows if r["kind"] == "surveillance_frame"}):
@@ -49,16 +46,12 @@ def frames_of(data: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
             if r["kind"] != "surveillance_frame" or not r["w"]:
                 continue
             image = cv2.imread(str(data / "frmdb" / r["path"]))
-            bx, by, bw, bh = (float(r[k]) for k in "xywh")
-            faces = [d for d in detector.detect(image)
-                     if bx <= d.box[0] + d.box[2] / 2 <= bx + bw and by <= d.box[1] + d.box[3] / 2 <= by + bh]
+            box = tuple(float(r[k]) for k in "xywh")
+            faces = [d for d in detector.detect(image) if inside(d, box)]
             if not faces:
                 continue
             det = max(faces, key=lambda d: d.score)
-            mesh = mesher.run(image, det.box, det.landmarks)
-            pose = procrustes_pose(mesh.points, mesher.canonical) if mesh.accepted else None
-            quality = measure(image, det.box, det.landmarks, det.score,
-                              (pose.yaw, pose.pitch, pose.roll) if pose else None, mesh.presence)
+            quality = box_quality(image, det, mesher)
             frames.append({"subject": subject, "held_out": f"frmdb:{subject}" in held, "order": len(frames),
                            "quality": quality, "crop": align_face(image, det.landmarks, 256, MUGSHOT_FACE_SCALE)[0]})
     return frames, gallery
