@@ -269,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--people", default="", help="FRMDB subjects, e.g. 001,006 (default: trainer/split.toml's)")
     rt.add_argument("--pose-study", action="store_true",
                     help="also Pointing'04 validation people at pan -30, -15, +15, +30 (residual pose correction)")
+    rt.add_argument("--surveillance-frames", action="store_true",
+                    help="also each surveillance frame on its own (input 'frame'): restoration on real camera pictures")
     rt.add_argument("--seed", type=int, default=0, help="shuffle and id seed")
     rt.add_argument("--ratings", default="", help="score: the filled-in CSV (default: OUT/ratings.csv)")
     rt.set_defaults(func=cmd_rate)
@@ -288,7 +290,7 @@ def cmd_rate(args: argparse.Namespace) -> int:
             sources = parse_sources(args.source)
             data = Path(args.data)
             people = args.people.split(",") if args.people else validation_people(data)
-            inputs = collect_inputs(data, people)
+            inputs = collect_inputs(data, people, frames=args.surveillance_frames)
             if args.pose_study:
                 from .rate import pointing04_inputs
                 from .split_notice import load_split

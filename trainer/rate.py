@@ -11,7 +11,8 @@
 Inputs per person (FRMDB; the rig's yaw steps are 45 degrees): the studio frontal (``Img_33``), pitch +30
 and -30 at yaw 0 (``Img_32``, ``Img_34``), yaw -45 and +45 at pitch 0 (``Img_23``, ``Img_43``), and the
 person's real surveillance frames replayed as one track (the box's own best-shot selection).
-With ``--pose-study``, Pointing'04 validation people at pan -30, -15, +15 and +30 (tilt 0) are added.
+With ``--pose-study``, Pointing'04 validation people at pan -30, -15, +15 and +30 (tilt 0) are added; with
+``--surveillance-frames``, each surveillance frame on its own (input ``frame``).
 Sources: ``reference`` (the true frontal through the box with ``generator.model = "none"``), ``crop`` (the
 box's aligned crop of the input, made beside the first ``--source``), and each ``--source NAME=MODEL[,KEY=VALUE...]``
 (a ``generator.model`` value: ``auto``, ``none`` or a model file).
@@ -34,6 +35,7 @@ import cv2
 import numpy as np
 
 from .config import TrainConfigError, generator_choice
+from .restore_data import read_manifest
 
 STUDIO_INPUTS = {"frontal": "Img_33", "pitch+30": "Img_32", "pitch-30": "Img_34",
                  "yaw-45": "Img_23", "yaw+45": "Img_43"}
@@ -61,7 +63,7 @@ def pointing04_inputs(data: Path, people: list[str]) -> list[Input]:
     manifest = data / "pointing04" / "manifest.csv"
     if not manifest.is_file():
         return []
-    rows = list(csv.DictReader(manifest.open()))
+    rows = read_manifest(manifest)
     inputs = []
     for person in people:
         for pan in POSE_PANS:
@@ -80,8 +82,10 @@ def validation_people(data: Path) -> list[str]:
     return sorted(p.split(":", 1)[1] for p in load_split() if p.startswith("frmdb:"))
 
 
-def collect_inputs(data: Path, people: list[str]) -> list[Input]:
-    rows = list(csv.DictReader((data / "frmdb" / "manifest.csv").open()))
+def collect_inputs(data: Path, people: list[str], frames: bool = False) -> list[Input]:
+    """Per person the studio inputs and the surveillance track; with ``frames`` also each surveillance frame
+    on its own (kind ``frame``: restoration on real camera pictures, one picture per frame)."""
+    rows = read_manifest(data / "frmdb" / "manifest.csv")
     inputs = []
     for person in people:
         mine = [r for r in rows if r["subject"] == person]
@@ -92,6 +96,8 @@ def collect_inputs(data: Path, people: list[str]) -> list[Input]:
         track = sorted(data / "frmdb" / r["path"] for r in mine if r["kind"] == "surveillance_frame")
         if track:
             inputs.append(Input(f"frmdb:{person}", "track", tuple(track)))
+        if frames:
+            inputs += [Input(f"frmdb:{person}", "frame", (path,)) for path in track]
     return inputs
 
 

@@ -50,3 +50,20 @@ def test_a_bad_rating_names_its_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"{tmp_path / 'ratings.csv'}:2: natural and id_fitness are 1-5, "
                                                 "frontal is yes or no"]
+
+
+def test_surveillance_frames_are_rated_one_by_one_with_generator_settings(tmp_path, shared_data):
+    """--surveillance-frames adds each real surveillance frame as its own input ("frame"); a source can carry
+    [generator] settings (here the generator on every face)."""
+    out = tmp_path / "rate"
+    cmd = [sys.executable, "-m", "trainer.cli", "rate", "sheets", "--out", str(out), "--people", "011",
+           "--surveillance-frames", "--source", "every=auto,crop_without_mesh=false", "--data", str(shared_data)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    key = json.loads((out / "key.json").read_text())
+    frames = [v for v in key.values() if v["input"] == "frame"]
+    assert len([v for v in frames if v["source"] == "every"]) == len([v for v in frames if v["source"] == "crop"]) == 5
+    bad = subprocess.run([sys.executable, "-m", "trainer.cli", "rate", "sheets", "--out", str(tmp_path / "x"),
+                          "--source", "every=auto,output_size=5"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == (
+        "--source every: generator.output_size: must be between 64 and 1024, got 5"), bad.stderr
