@@ -8,7 +8,9 @@ runs on the whole crop.  Validation: the trainer's held-out people (``trainer/sp
 
 Loss: alpha * L_GAN (conditional PatchGAN on (input, output)) + beta * L1 + gamma * L2, plus optionally the
 FaceNet identity term (``facenet``, full crops only).  The student adds ``distill`` * L1 to the teacher's
-output.  A checkpoint describes itself (config, spec, split, models, optimisers, RNG, step) and is written
+output.  With ``real_pairs`` (``real_pairs.py``), ``real_batch`` real surveillance frames a step are scored by
+identity and colour against the same person's studio view and by the detail term against the frame itself
+(a student also distils on them), never pixel by pixel.  ``init`` fine-tunes from a checkpoint.  A checkpoint describes itself (config, spec, split, models, optimisers, RNG, step) and is written
 atomically, so an interrupted run resumes where it stopped.
 """
 from __future__ import annotations
