@@ -76,9 +76,6 @@ def cmd_restore_prepare(args: argparse.Namespace) -> int:
             print("restore-prepare --real: the real pairs alone (FRMDB's surveillance frames); make the crop cache "
                   "(--out, --folder, --with-shared) in another run", file=sys.stderr)
             return 2
-        if not args.real.endswith(".npz"):
-            print(f"--real {args.real}: the real pairs cache must end in .npz", file=sys.stderr)
-            return 2
         return prepare_real(args)
     if not args.out:
         print("restore-prepare: give --out CACHE (or --real OUT for the real pairs)", file=sys.stderr)

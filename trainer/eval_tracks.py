@@ -265,7 +265,8 @@ def evaluate_tracks(data: Path, out: Path, generator: str = "auto", precision: s
     identity = DlibIdentity(ModelInputSpec(size=CROP, face_scale=MUGSHOT_FACE_SCALE))
     gallery_vectors, ids = gallery_embeddings(identity, gallery, models[0])
     rows = score(results, identity, gallery_vectors, ids)
-    report = {"generator": models[1].describe(), "generator_choice": generator, "gallery": sorted(gallery), "rows": rows, "summary": summarise(rows)}
+    report = {"generator": models[1].describe(), "generator_choice": generator, "gallery": sorted(gallery),
+              "rows": rows, "summary": summarise(rows)}
     (out / "tracks.json").write_text(json.dumps(report, indent=1, default=float))
     (out / "tracks.md").write_text(table(rows) + "\n")
     save_sheet(results, out / "tracks.png")

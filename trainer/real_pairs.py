@@ -139,13 +139,14 @@ def load_pairs(path: str | Path, key: str = "real_pairs"):
     try:
         data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise TrainConfigError(f"{key}: {path} not found (make it: mugshot-train restore-prepare --real PATH)") from None
+        raise TrainConfigError(f"{key}: {path} not found (make it: mugshot-train restore-prepare --real PATH)"
+                               ) from None
     except (OSError, ValueError):
         raise TrainConfigError(f"{key}: {path} is not a real pairs cache (restore-prepare --real)") from None
     missing = {"inputs", "targets", "identities", "validation", "spec", "frontals", "frontal_ids"} - set(data.files)
     if missing:
-        raise TrainConfigError(f"{key}: {path} is not a real pairs cache of this trainer (no {', '.join(sorted(missing))}"
-                               "): make it again with mugshot-train restore-prepare --real")
+        raise TrainConfigError(f"{key}: {path} is not a real pairs cache of this trainer (no "
+                               f"{', '.join(sorted(missing))}): make it again with mugshot-train restore-prepare --real")
     return data
 
 
@@ -256,7 +257,9 @@ def check_real(path: str | Path, models: dict[str, Path]) -> dict:
 
 
 def colour_distance(picture: np.ndarray, studio: np.ndarray, region: np.ndarray) -> float:
-    """``colour_term`` on uint8 pictures (values 0..1): |mean difference| + |spread difference| per channel over
-    the face region, averaged over the channels."""
-    a, b = picture[region].astype(np.float32) / 255, studio[region].astype(np.float32) / 255
-    return float(np.abs(a.mean(0) - b.mean(0)).mean() + np.abs(a.std(0) - b.std(0)).mean())
+    """``colour_term`` of two uint8 BGR pictures on values 0..1 (``region``: the face region's mask)."""
+    import torch
+
+    a, b = (torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1)[None], np.float32) / 255)
+            for p in (picture, studio))
+    return float(colour_term(a, b, torch.from_numpy(region.astype(np.float32))))

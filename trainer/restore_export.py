@@ -206,8 +206,8 @@ def restore_card(onnx_path: Path, checkpoint: Path, checks: dict | None, speed: 
               "- Trained on about 90 people's near-frontal photos with synthetic degradations, on a shared CPU for a "
               "few thousand steps: it cleans noise, colour and exposure better than it restores detail; a 30 px "
               "face stays soft (it does not invent detail, by design).",
-              ("- About 94 real surveillance frames of 23 people are all the real pairs there are; they teach colour "
-               "and identity, not detail." if cfg.get("real_pairs") else
+              ("- Real pairs are few (FRMDB has 3-5 surveillance frames a person) and teach colour and identity, "
+               "not detail." if cfg.get("real_pairs") else
                "- Real surveillance pairs (frames paired with the studio view) are not in this training "
                "(`restore-prepare --real`, docs/training.md)."),
               "- AT&T and Pointing'04 photos are small, so their 256 px targets are soft themselves.", ""]

@@ -10,8 +10,9 @@ Loss: alpha * L_GAN (conditional PatchGAN on (input, output)) + beta * L1 + gamm
 FaceNet identity term (``facenet``, full crops only).  The student adds ``distill`` * L1 to the teacher's
 output.  With ``real_pairs`` (``real_pairs.py``), ``real_batch`` real surveillance frames a step are scored by
 identity and colour against the same person's studio view and by the detail term against the frame itself
-(a student also distils on them), never pixel by pixel.  ``init`` fine-tunes from a checkpoint.  A checkpoint describes itself (config, spec, split, models, optimisers, RNG, step) and is written
-atomically, so an interrupted run resumes where it stopped.
+(a student also distils on them), never pixel by pixel.  ``init`` fine-tunes from a checkpoint.  A checkpoint
+describes itself (config, spec, split, models, optimisers, RNG, step) and is written atomically, so an
+interrupted run resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ class RestoreConfig:
     facenet_cache: str = ""  # where `mugshot-train facenet` put the converted FaceNet; empty: the default
     clean: float = 0.15  # share of inputs left clean (target = input)
     real_pairs: str = ""  # `restore-prepare --real` cache: real surveillance frames paired with studio views
-    real_batch: int = 2  # real pairs per step: the teacher scores them by facenet and colour only, a student
-    #                      also (or only) by distillation on the real frames
+    real_batch: int = 2  # real pairs per step: scored by facenet, colour and detail, never pixel by pixel; a
+    #                      student also (or only) by distillation on the real frames
     colour: float = 0.0  # face-region colour term on real pairs (mean and spread of each channel)
     detail: float = 0.0  # real pairs: the output is the real frame under a smooth gain (detail_term): nothing painted
     teacher: str = ""  # student: the teacher checkpoint to distil from
@@ -260,7 +261,7 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
         facenet = facenet_loss(cfg, cache.spec, device)
     real = region = None
     if cfg.real_pairs:
-        from .real_pairs import RealPairs, face_region
+        from .real_pairs import RealPairs, colour_term, detail_term, face_region
 
         if cfg.patch != cache.spec.size:
             raise TrainConfigError(f"real_pairs: real pairs are whole crops: patch = {cache.spec.size}")
@@ -328,11 +329,9 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
                 terms["real_facenet"] = facenet(real_fake, real_targets)
                 loss = loss + cfg.facenet * terms["real_facenet"]
             if cfg.colour > 0:
-                from .real_pairs import colour_term
                 terms["real_colour"] = colour_term(real_fake, real_targets, region)
                 loss = loss + cfg.colour * terms["real_colour"]
             if cfg.detail > 0:
-                from .real_pairs import detail_term
                 terms["real_detail"] = detail_term(real_fake, real_views)
                 loss = loss + cfg.detail * terms["real_detail"]
             if teacher is not None:  # the student learns what the teacher does to real frames too
@@ -354,9 +353,7 @@ def fit_restore(cfg: RestoreConfig, progress: bool = True) -> Path:
             value = lambda k: f"{terms[k].item():.5f}" if k in terms else "0"  # noqa: E731
             writer.writerow([step, f"{loss.item():.5f}", value("l1"), value("l2"), value("gan"), value("distill"),
                              value("facenet"), value("real_facenet"), value("real_colour"), value("real_detail"),
-                             value("real_distill"),
-                             f"{d_loss.item():.5f}",
-                             f"{elapsed:.1f}"])
+                             value("real_distill"), f"{d_loss.item():.5f}", f"{elapsed:.1f}"])
             log_file.flush()
             rate = (step - first) / max(elapsed, 1e-6)
             bar.update(f"{cfg.model} step {step}/{cfg.steps} loss {loss.item():.4f} l1 {terms['l1'].item():.4f} "
