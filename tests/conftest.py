@@ -1,6 +1,7 @@
 """Shared fixtures: real data paths and a real face picture that a package ships."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
@@ -9,6 +10,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored():
+    """A CLI main() run in-process calls logging.basicConfig with the stderr pytest captures for that test; the
+    handler would outlive the test and write to a closed stream ("Logging error") in later ones."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ name (a symlink is replaced, never written through).  Files are 0640, folders 07
 
 The frame thread only writes the bytes (into the page cache); a writer thread fsyncs them,
 renames them into place and fsyncs the folder.  A process killed in between leaves complete
-temporary files, which the next start checks (sha256 of each image against its JSON) and
-moves into place, so an event is as durable once ``publish`` has returned as it was when the
+temporary files, which the next start checks (sha256 of each image against its JSON, an image
+the writer had already renamed at its final name) and moves into place, so an event is as durable once ``publish`` has returned as it was when the
 frame thread waited for the disk; ``close`` (and ``flush``) wait for the writer.
 """
 from __future__ import annotations
@@ -98,9 +98,12 @@ class DirectoryPublisher(Publisher):
                 for name, described in metadata["images"].items():
                     path = self.path / f"{metadata['event_id']}_{name}.jpg"
                     tmp = _tmp_name(path, token)
+                    if not tmp.exists() and not tmp.is_symlink():  # the writer renamed it before the kill
+                        tmp = path
                     if tmp.is_symlink() or hashlib.sha256(tmp.read_bytes()).hexdigest() != described["sha256"]:
                         raise ValueError(f"{tmp.name} does not match its sha256")
-                    images.append((tmp, path))
+                    if tmp != path:
+                        images.append((tmp, path))
             except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 log.warning("directory %s: an unfinished event %s from before is incomplete (%s): removed",
                             self.path, final_name, exc)

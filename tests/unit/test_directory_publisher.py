@@ -74,6 +74,33 @@ def test_an_event_published_before_a_kill_is_complete_after_the_restart(tmp_path
         [f"{event_id}.json", f"{event_id}_mugshot.jpg", f"{event_id}_crop.jpg"]), "no temporary file left"
 
 
+def test_an_event_killed_between_its_image_renames_and_its_json_rename_is_completed(tmp_path, monkeypatch):
+    """The kill can fall after the writer renamed the images and before the JSON: the images are then at their
+    final names, not temporary ones, and the next start still completes the event."""
+    import edge.publish.directory as directory
+
+    out = tmp_path / "events"
+    commit = directory.commit_file
+
+    def images_only(tmp, path):  # the process dies here: the JSON's rename never happens
+        if path.suffix == ".json":
+            raise OSError("killed")
+        commit(tmp, path)
+
+    monkeypatch.setattr(directory, "commit_file", images_only)
+    publisher = DirectoryPublisher(out)
+    event = make_event(6)
+    publisher.publish(event)
+    publisher.close()
+    assert not (out / f"{event.event_id}.json").exists() and (out / f"{event.event_id}_mugshot.jpg").exists()
+    monkeypatch.setattr(directory, "commit_file", commit)
+    DirectoryPublisher(out).close()  # the next start
+    metadata = json.loads((out / f"{event.event_id}.json").read_text())
+    assert metadata["event_id"] == event.event_id
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"{event.event_id}.json", f"{event.event_id}_mugshot.jpg", f"{event.event_id}_crop.jpg"])
+
+
 def test_an_event_the_folder_cannot_take_is_counted_not_raised(tmp_path):
     import shutil
 
