@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .model_files import ModelError, litert_available, litert_interpreter, manifest_model, sha256_file
+from .model_files import ModelError, litert_available, litert_interpreter, manifest_model, onnx_session, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ class _OnnxSegmenter:
     runtime = "onnxruntime"
 
     def __init__(self, path: Path, threads: int):
-        from .model_files import onnx_session
-
         self.session = onnx_session(path, threads)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
